@@ -1,0 +1,49 @@
+/**
+ * Errors with a class and a code: callers branch on `code`, people read `message`.
+ * Expected failures (invalid input, a store that is down, a name conflict) are
+ * typed here; anything else is wrapped with its `cause`.
+ */
+export abstract class TseError extends Error {
+  abstract readonly code: string;
+  override readonly name: string = this.constructor.name;
+}
+
+/** An input that breaks a rule: names the field, the value and the rule. */
+export class ValidationError extends TseError {
+  readonly code = 'INVALID_VALUE';
+  readonly field: string;
+  readonly value: unknown;
+  readonly rule: string;
+
+  constructor(field: string, value: unknown, rule: string) {
+    super(`${field} ${JSON.stringify(value)} is invalid: ${rule}`);
+    this.field = field;
+    this.value = value;
+    this.rule = rule;
+  }
+}
+
+/** A store (PostgreSQL or Redis) could not be reached or refused the connection. */
+export class StoreUnavailableError extends TseError {
+  readonly code = 'STORE_UNAVAILABLE';
+  readonly store: 'postgres' | 'redis';
+
+  constructor(store: 'postgres' | 'redis', cause: unknown) {
+    super(`${store} is unavailable: ${describeCause(cause)}`, { cause });
+    this.store = store;
+  }
+}
+
+/** An object exists in a store under our name but was not created by us. */
+export class OwnershipError extends TseError {
+  readonly code = 'NOT_OWNED';
+}
+
+/** The message of an unknown thrown value, for logs and conditions. */
+export function describeCause(cause: unknown): string {
+  if (cause instanceof AggregateError && cause.errors.length > 0) {
+    return cause.errors.map(describeCause).join('; ');
+  }
+  if (cause instanceof Error) return cause.message || cause.name;
+  return String(cause);
+}

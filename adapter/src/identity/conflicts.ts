@@ -1,0 +1,74 @@
+import type { Identity } from './derive.ts';
+
+/** Why two identities cannot both be provisioned on the same stores. */
+export type ConflictKind = 'schema' | 'namespace' | 'namespace-prefix';
+
+/** A conflict between two identities, with a sentence for people. */
+export interface Conflict {
+  kind: ConflictKind;
+  message: string;
+}
+
+type StoreNames = Pick<Identity, 'postgresSchema' | 'redisNamespace'>;
+
+/**
+ * Tells whether two identities would share data: the same schema, the same
+ * namespace, or one namespace a `:`-prefix of the other (the ACL pattern
+ * `~a:b:*` reaches into `a:b:c:*`). Returns undefined when they are apart.
+ */
+export function findConflict(a: StoreNames, b: StoreNames): Conflict | undefined {
+  if (a.postgresSchema === b.postgresSchema) {
+    return { kind: 'schema', message: `both use PostgreSQL schema "${a.postgresSchema}"` };
+  }
+  if (a.redisNamespace === b.redisNamespace) {
+    return { kind: 'namespace', message: `both use Redis namespace "${a.redisNamespace}"` };
+  }
+  const [shorter, longer] =
+    a.redisNamespace.length < b.redisNamespace.length
+      ? [a.redisNamespace, b.redisNamespace]
+      : [b.redisNamespace, a.redisNamespace];
+  if (longer.startsWith(`${shorter}:`)) {
+    return {
+      kind: 'namespace-prefix',
+      message: `Redis namespace "${shorter}" contains "${longer}" (keys "${shorter}:*" include "${longer}:*")`,
+    };
+  }
+  return undefined;
+}
+
+/** One instance's claim on store names, ordered by age for tie-breaking. */
+export interface Claim<K extends string = string> {
+  key: K;
+  createdAt: string;
+  identity: StoreNames;
+}
+
+/** The claim an instance lost to, and why. */
+export interface Refusal<K extends string = string> {
+  heldBy: K;
+  conflict: Conflict;
+}
+
+/**
+ * Decides which claims keep their names: the earliest-created (then the
+ * smallest key) wins, deterministically, so every operator replica and every
+ * restart decides the same. A refused claim blocks nobody.
+ */
+export function arbitrateClaims<K extends string>(claims: Iterable<Claim<K>>): Map<K, Refusal<K>> {
+  const ordered = [...claims].sort(
+    (a, b) => compare(a.createdAt, b.createdAt) || compare(a.key, b.key),
+  );
+  const kept: Claim<K>[] = [];
+  const refused = new Map<K, Refusal<K>>();
+  for (const claim of ordered) {
+    const holder = kept.find((other) => findConflict(other.identity, claim.identity));
+    const conflict = holder && findConflict(holder.identity, claim.identity);
+    if (holder && conflict) refused.set(claim.key, { heldBy: holder.key, conflict });
+    else kept.push(claim);
+  }
+  return refused;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

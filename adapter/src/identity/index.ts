@@ -1,0 +1,4 @@
+export * from './conflicts.ts';
+export * from './derive.ts';
+export * from './env.ts';
+export * from './rules.ts';

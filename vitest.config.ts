@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+
+// One runner for the whole tree: fast unit tests per package, and the
+// integration tests under tests/ that talk to real PostgreSQL, Redis and Kubernetes.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'adapter', root: 'adapter', include: ['test/**/*.test.ts'] } },
+      { test: { name: 'engine', root: 'engine', include: ['test/**/*.test.ts'] } },
+      { test: { name: 'operator', root: 'operator', include: ['test/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'integration',
+          root: 'tests',
+          include: ['integration/**/*.test.ts'],
+          globalSetup: ['support/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
