@@ -1,0 +1,80 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import pg from 'pg';
+import { freePort, type Guarded, spawnGuarded, systemUser, waitFor } from './processes.ts';
+
+/** A PostgreSQL server for a test run and the superuser URL to reach it. */
+export interface StoreServer {
+  url: string;
+  describe: string;
+  stop(): Promise<void>;
+}
+
+/** The directory of a local PostgreSQL installation's server binaries, if any. */
+export function findPostgresBinaries(): string | undefined {
+  const candidates = (process.env.PATH ?? '').split(delimiter);
+  const debian = '/usr/lib/postgresql';
+  if (existsSync(debian)) {
+    const versions = readdirSync(debian).sort((a, b) => Number(b) - Number(a));
+    candidates.push(...versions.map((version) => join(debian, version, 'bin')));
+  }
+  return candidates.find((dir) => existsSync(join(dir, 'postgres')) && existsSync(join(dir, 'initdb')));
+}
+
+/**
+ * Starts a throw-away PostgreSQL on a free loopback port in a temporary
+ * directory, with password authentication (so a wrong password really fails)
+ * and pg_stat_statements (so tests can count the statements they cause).
+ */
+export async function startLocalPostgres(binaries: string): Promise<StoreServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'tse-postgres-'));
+  const password = randomBytes(12).toString('hex');
+  writeFileSync(join(dir, 'password'), password);
+  const owner = process.getuid?.() === 0 ? systemUser('postgres') ?? systemUser('nobody') : undefined;
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+  if (owner) chownSync(join(dir, 'password'), owner.uid, owner.gid);
+
+  const data = join(dir, 'data');
+  const init = spawnSync(
+    join(binaries, 'initdb'),
+    ['-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${join(dir, 'password')}`, '-E', 'UTF8', '--no-sync'],
+    { encoding: 'utf8', ...owner },
+  );
+  if (init.status !== 0) throw new Error(`initdb failed:\n${init.stderr || init.stdout}`);
+
+  const port = await freePort();
+  const server: Guarded = spawnGuarded(
+    'postgres',
+    join(binaries, 'postgres'),
+    [
+      '-D', data,
+      '-p', String(port),
+      '-k', dir,
+      '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'fsync=off',
+      '-c', 'synchronous_commit=off',
+      '-c', 'full_page_writes=off',
+      '-c', 'max_connections=300',
+      '-c', 'shared_preload_libraries=pg_stat_statements',
+      '-c', 'pg_stat_statements.track_utility=on',
+    ],
+    { cleanup: [dir], stopSignal: 'SIGINT', ...owner },
+  );
+  const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+  await waitFor('PostgreSQL to accept connections', () => canQuery(url), { process: server });
+  return { url, describe: `local PostgreSQL (${binaries}) on 127.0.0.1:${port}`, stop: () => server.stop() };
+}
+
+async function canQuery(url: string): Promise<true | undefined> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { StoreServer } from './postgres.ts';
+import { freePort, spawnGuarded, waitFor } from './processes.ts';
+
+/** The path of a local `redis-server` binary, if any. */
+export function findRedisServer(): string | undefined {
+  return (process.env.PATH ?? '')
+    .split(delimiter)
+    .concat('/usr/bin', '/usr/local/bin')
+    .map((dir) => join(dir, 'redis-server'))
+    .find((path) => existsSync(path));
+}
+
+/**
+ * Starts a throw-away Redis on a free loopback port with a password on the
+ * default user, no persistence, in a temporary directory.
+ */
+export async function startLocalRedis(binary: string): Promise<StoreServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'tse-redis-'));
+  const password = randomBytes(12).toString('hex');
+  const port = await freePort();
+  const server = spawnGuarded(
+    'redis-server',
+    binary,
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--requirepass', password],
+    { cleanup: [dir] },
+  );
+  const url = `redis://default:${password}@127.0.0.1:${port}`;
+  await waitFor('Redis to answer PING', () => canPing(url), { process: server });
+  return { url, describe: `local Redis (${binary}) on 127.0.0.1:${port}`, stop: () => server.stop() };
+}
+
+async function canPing(url: string): Promise<true | undefined> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG' ? true : undefined;
+  } finally {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,28 @@
+// Watches a test run's process and a server it started: when the test run
+// dies, however it dies, the server is stopped and its directories removed.
+// Usage: node warden.ts <parent-pid> <child-pid> <stop-signal> [dir...]
+import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const [parent, child, signal = 'SIGTERM', ...dirs] = process.argv.slice(2);
+const parentPid = Number(parent);
+const childPid = Number(child);
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+while (alive(childPid) && alive(parentPid)) await sleep(500);
+
+if (alive(childPid)) {
+  process.kill(childPid, signal as NodeJS.Signals);
+  for (let waited = 0; waited < 10_000 && alive(childPid); waited += 200) await sleep(200);
+  if (alive(childPid)) process.kill(childPid, 'SIGKILL');
+  await sleep(200);
+}
+for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
