@@ -30,7 +30,10 @@ describe('the test stores', () => {
     } finally {
       redis.disconnect();
     }
-    const anonymous = new Redis(inject('redisUrl').replace(/\/\/[^@]+@/, '//'), { lazyConnect: true, maxRetriesPerRequest: 0 });
+    const anonymous = new Redis(inject('redisUrl').replace(/\/\/[^@]+@/, '//'), {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
     anonymous.on('error', () => {});
     await anonymous.connect().catch(() => {});
     await expect(anonymous.get('stores-test:key')).rejects.toThrow(/NOAUTH/);

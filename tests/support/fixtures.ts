@@ -41,7 +41,11 @@ export function withCredentials(url: string, user: string, password: string): st
 }
 
 /** Runs one statement as the superuser on its own connection. */
-export async function adminQuery(url: string, sql: string, values: unknown[] = []): Promise<pg.QueryResult> {
+export async function adminQuery(
+  url: string,
+  sql: string,
+  values: unknown[] = [],
+): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

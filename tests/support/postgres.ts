@@ -21,7 +21,9 @@ export function findPostgresBinaries(): string | undefined {
     const versions = readdirSync(debian).sort((a, b) => Number(b) - Number(a));
     candidates.push(...versions.map((version) => join(debian, version, 'bin')));
   }
-  return candidates.find((dir) => existsSync(join(dir, 'postgres')) && existsSync(join(dir, 'initdb')));
+  return candidates.find(
+    (dir) => existsSync(join(dir, 'postgres')) && existsSync(join(dir, 'initdb')),
+  );
 }
 
 /**
@@ -33,14 +35,25 @@ export async function startLocalPostgres(binaries: string): Promise<StoreServer>
   const dir = mkdtempSync(join(tmpdir(), 'tse-postgres-'));
   const password = randomBytes(12).toString('hex');
   writeFileSync(join(dir, 'password'), password);
-  const owner = process.getuid?.() === 0 ? systemUser('postgres') ?? systemUser('nobody') : undefined;
+  const owner =
+    process.getuid?.() === 0 ? (systemUser('postgres') ?? systemUser('nobody')) : undefined;
   if (owner) chownSync(dir, owner.uid, owner.gid);
   if (owner) chownSync(join(dir, 'password'), owner.uid, owner.gid);
 
   const data = join(dir, 'data');
   const init = spawnSync(
     join(binaries, 'initdb'),
-    ['-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${join(dir, 'password')}`, '-E', 'UTF8', '--no-sync'],
+    [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=scram-sha-256',
+      `--pwfile=${join(dir, 'password')}`,
+      '-E',
+      'UTF8',
+      '--no-sync',
+    ],
     { encoding: 'utf8', ...owner },
   );
   if (init.status !== 0) throw new Error(`initdb failed:\n${init.stderr || init.stdout}`);
@@ -50,22 +63,36 @@ export async function startLocalPostgres(binaries: string): Promise<StoreServer>
     'postgres',
     join(binaries, 'postgres'),
     [
-      '-D', data,
-      '-p', String(port),
-      '-k', dir,
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
-      '-c', 'full_page_writes=off',
-      '-c', 'max_connections=300',
-      '-c', 'shared_preload_libraries=pg_stat_statements',
-      '-c', 'pg_stat_statements.track_utility=on',
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=300',
+      '-c',
+      'shared_preload_libraries=pg_stat_statements',
+      '-c',
+      'pg_stat_statements.track_utility=on',
     ],
     { cleanup: [dir], stopSignal: 'SIGINT', ...owner },
   );
   const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
   await waitFor('PostgreSQL to accept connections', () => canQuery(url), { process: server });
-  return { url, describe: `local PostgreSQL (${binaries}) on 127.0.0.1:${port}`, stop: () => server.stop() };
+  return {
+    url,
+    describe: `local PostgreSQL (${binaries}) on 127.0.0.1:${port}`,
+    stop: () => server.stop(),
+  };
 }
 
 async function canQuery(url: string): Promise<true | undefined> {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -89,13 +89,19 @@ export function recentOutput(process: Guarded): string {
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined>,
-  { timeoutMs = 30_000, intervalMs = 100, process }: { timeoutMs?: number; intervalMs?: number; process?: Guarded } = {},
+  {
+    timeoutMs = 30_000,
+    intervalMs = 100,
+    process,
+  }: { timeoutMs?: number; intervalMs?: number; process?: Guarded } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     if (process && process.child.exitCode !== null) {
-      throw new Error(`${process.name} exited with code ${process.child.exitCode} while waiting for ${what}:\n${recentOutput(process)}`);
+      throw new Error(
+        `${process.name} exited with code ${process.child.exitCode} while waiting for ${what}:\n${recentOutput(process)}`,
+      );
     }
     try {
       const value = await check();
@@ -106,7 +112,9 @@ export async function waitFor<T>(
     await sleep(intervalMs);
   }
   const detail = process ? `\n${recentOutput(process)}` : '';
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${String(lastError ?? '')}${detail}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}: ${String(lastError ?? '')}${detail}`,
+  );
 }
 
 /** The uid and gid of a system user, for servers that refuse to run as root. */

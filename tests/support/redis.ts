@@ -26,16 +26,37 @@ export async function startLocalRedis(binary: string): Promise<StoreServer> {
   const server = spawnGuarded(
     'redis-server',
     binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--requirepass', password],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--requirepass',
+      password,
+    ],
     { cleanup: [dir] },
   );
   const url = `redis://default:${password}@127.0.0.1:${port}`;
   await waitFor('Redis to answer PING', () => canPing(url), { process: server });
-  return { url, describe: `local Redis (${binary}) on 127.0.0.1:${port}`, stop: () => server.stop() };
+  return {
+    url,
+    describe: `local Redis (${binary}) on 127.0.0.1:${port}`,
+    stop: () => server.stop(),
+  };
 }
 
 async function canPing(url: string): Promise<true | undefined> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   try {
     await client.connect();
     return (await client.ping()) === 'PONG' ? true : undefined;

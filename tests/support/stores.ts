@@ -42,10 +42,14 @@ export async function missingStores(): Promise<string[]> {
   const docker = await dockerReachable();
   const missing: string[] = [];
   if (!process.env.TEST_POSTGRES_URL && !docker && !findPostgresBinaries()) {
-    missing.push('PostgreSQL: set TEST_POSTGRES_URL, start a Docker engine, or apt-get install postgresql');
+    missing.push(
+      'PostgreSQL: set TEST_POSTGRES_URL, start a Docker engine, or apt-get install postgresql',
+    );
   }
   if (!process.env.TEST_REDIS_URL && !docker && !findRedisServer()) {
-    missing.push('Redis: set TEST_REDIS_URL, start a Docker engine, or apt-get install redis-server');
+    missing.push(
+      'Redis: set TEST_REDIS_URL, start a Docker engine, or apt-get install redis-server',
+    );
   }
   return missing;
 }
@@ -74,12 +78,24 @@ async function startContainer(kind: 'postgres' | 'redis'): Promise<StoreServer> 
   if (kind === 'postgres') {
     const container = await new GenericContainer('postgres:15-alpine')
       .withEnvironment({ POSTGRES_PASSWORD: password })
-      .withCommand(['postgres', '-c', 'fsync=off', '-c', 'max_connections=300', '-c', 'shared_preload_libraries=pg_stat_statements'])
+      .withCommand([
+        'postgres',
+        '-c',
+        'fsync=off',
+        '-c',
+        'max_connections=300',
+        '-c',
+        'shared_preload_libraries=pg_stat_statements',
+      ])
       .withExposedPorts(5432)
       .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
       .start();
     const url = `postgres://postgres:${password}@${container.getHost()}:${container.getMappedPort(5432)}/postgres`;
-    return { url, describe: 'PostgreSQL in Docker', stop: async () => void (await container.stop()) };
+    return {
+      url,
+      describe: 'PostgreSQL in Docker',
+      stop: async () => void (await container.stop()),
+    };
   }
   const container = await new GenericContainer('redis:7-alpine')
     .withCommand(['redis-server', '--requirepass', password, '--save', ''])

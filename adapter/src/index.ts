@@ -1,0 +1,3 @@
+export * from './errors.ts';
+export * from './identity/index.ts';
+export * from './provisioning/index.ts';

@@ -1,0 +1,53 @@
+/**
+ * The comment that marks a role as ours, for one database and schema: a role
+ * without it (a person's, or another database's tenant) is never touched.
+ */
+export function managedRoleComment(tenant: Pick<PostgresTenant, 'database' | 'schema'>): string {
+  return `managed by trading-engine-operator; database ${tenant.database}; schema ${tenant.schema}`;
+}
+
+/** What an instance should have in PostgreSQL. */
+export interface PostgresTenant {
+  /** The login role; the same name as the schema it owns. */
+  role: string;
+  schema: string;
+  database: string;
+  password: string;
+  connectionLimit: number;
+  /** False while the instance is retained after deletion: the role stays, logins are refused. */
+  login: boolean;
+}
+
+/** What PostgreSQL has of an instance, as read by `observePostgres`. */
+export interface ObservedPostgres {
+  role?: {
+    comment: string | null;
+    canLogin: boolean;
+    superuser: boolean;
+    createDb: boolean;
+    createRole: boolean;
+    replication: boolean;
+    bypassRls: boolean;
+    connectionLimit: number;
+    searchPath: string | null;
+  };
+  /** True when a login with the desired password succeeds; undefined when not checked. */
+  passwordWorks?: boolean;
+  schemaOwner?: string;
+  canConnect: boolean;
+  canCreateInPublic: boolean;
+}
+
+/** One step towards the desired state; executors turn each into one statement. */
+export type PostgresAction =
+  | { type: 'createRole' }
+  | { type: 'alterRole'; changes: string[] }
+  | { type: 'setPassword' }
+  | { type: 'setSearchPath' }
+  | { type: 'createSchema' }
+  | { type: 'alterSchemaOwner' }
+  | { type: 'grantConnect' }
+  | { type: 'revokePublicCreate' }
+  | { type: 'terminateSessions' }
+  | { type: 'dropSchema' }
+  | { type: 'dropRole' };

@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { StoreUnavailableError } from '../../errors.ts';
+import { type LoginCheck, redisPasswordHash } from '../credentials.ts';
+import {
+  namespacePatterns,
+  type ObservedRedis,
+  type RedisAction,
+  type RedisTenant,
+  TENANT_COMMAND_RULES,
+} from './model.ts';
+import { planRedis, planRedisRemoval } from './plan.ts';
+
+/** What a provisioning run did: the actions and the commands they sent. */
+export interface RedisProvisionResult {
+  actions: RedisAction[];
+  commands: string[][];
+}
+
+/** Options for an admin or tenant connection that fails fast instead of queueing. */
+export function failFastOptions(extra: RedisOptions = {}): RedisOptions {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 5000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 5000),
+    ...extra,
+  };
+}
+
+/**
+ * Observes, plans and applies an instance's Redis ACL user through an admin
+ * connection: the thin executor around `planRedis`.
+ */
+export class RedisProvisioner {
+  readonly admin: Redis;
+  private canonical: Promise<string> | undefined;
+
+  constructor(adminUrl: string) {
+    this.admin = new Redis(
+      adminUrl,
+      failFastOptions({ connectionName: 'trading-engine-operator' }),
+    );
+    this.admin.on('error', () => {}); // reported by the command that needs the connection
+  }
+
+  /** Reads the user's ACL as Redis reports it. */
+  async observe(user: string): Promise<ObservedRedis> {
+    const reply = await this.send<unknown>(['ACL', 'GETUSER', user]);
+    if (reply === null) return {};
+    const fields = toRecord(reply);
+    return {
+      user: {
+        enabled: asStrings(fields.flags).includes('on'),
+        passwordHashes: asStrings(fields.passwords),
+        commands: String(fields.commands ?? ''),
+        keys: String(fields.keys ?? ''),
+        channels: String(fields.channels ?? ''),
+        selectors: Array.isArray(fields.selectors) ? fields.selectors.length : 0,
+      },
+    };
+  }
+
+  /** Brings the user to the desired state; a converged user gets no ACL command. */
+  async ensure(tenant: RedisTenant): Promise<RedisProvisionResult> {
+    const [observed, canonical] = await Promise.all([
+      this.observe(tenant.user),
+      this.canonicalCommands(),
+    ]);
+    return this.apply(tenant, planRedis(tenant, observed, canonical));
+  }
+
+  /** Deletes the user and the keys of its namespace (and nothing else). */
+  async remove(tenant: RedisTenant): Promise<RedisProvisionResult> {
+    return this.apply(tenant, planRedisRemoval(await this.observe(tenant.user)));
+  }
+
+  async apply(tenant: RedisTenant, actions: RedisAction[]): Promise<RedisProvisionResult> {
+    const commands: string[][] = [];
+    for (const action of actions) {
+      if (action.type === 'deleteKeys') {
+        commands.push(...(await this.deleteNamespaceKeys(tenant.namespace)));
+        continue;
+      }
+      const command = commandFor(action, tenant);
+      await this.send(command);
+      commands.push(command);
+    }
+    return { actions, commands };
+  }
+
+  /**
+   * How this server spells the tenant command rules back: learned once per
+   * process from a disabled, throw-away user, so drift is compared exactly.
+   */
+  canonicalCommands(): Promise<string> {
+    this.canonical ??= (async () => {
+      const probe = `tse-acl-probe-${randomBytes(6).toString('hex')}`;
+      try {
+        await this.send(['ACL', 'SETUSER', probe, 'reset', 'off', ...TENANT_COMMAND_RULES]);
+        return (await this.observe(probe)).user?.commands ?? '';
+      } finally {
+        await this.send(['ACL', 'DELUSER', probe]).catch(() => {});
+      }
+    })();
+    this.canonical.catch(() => {
+      this.canonical = undefined;
+    });
+    return this.canonical;
+  }
+
+  async close(): Promise<void> {
+    this.admin.disconnect();
+  }
+
+  private async deleteNamespaceKeys(namespace: string): Promise<string[][]> {
+    const commands: string[][] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.send<[string, string[]]>([
+        'SCAN',
+        cursor,
+        'MATCH',
+        `${namespace}:*`,
+        'COUNT',
+        '1000',
+      ]);
+      cursor = next;
+      if (keys.length > 0) {
+        const command = ['UNLINK', ...keys];
+        await this.send(command);
+        commands.push(command);
+      }
+    } while (cursor !== '0');
+    return commands;
+  }
+
+  private async send<T>(command: string[]): Promise<T> {
+    try {
+      await whenReady(this.admin);
+      const [name, ...args] = command as [string, ...string[]];
+      return (await this.admin.call(name, ...args)) as T;
+    } catch (error) {
+      if (isConnectionError(error)) throw new StoreUnavailableError('redis', error);
+      throw error;
+    }
+  }
+}
+
+/** The ACL command for one action; arguments travel as separate bulk strings, so nothing needs quoting. */
+export function commandFor(
+  action: Exclude<RedisAction, { type: 'deleteKeys' }>,
+  tenant: RedisTenant,
+): string[] {
+  const { keys, channels } = namespacePatterns(tenant.namespace);
+  switch (action.type) {
+    case 'setUser':
+      return [
+        'ACL',
+        'SETUSER',
+        tenant.user,
+        'reset',
+        tenant.enabled ? 'on' : 'off',
+        `#${redisPasswordHash(tenant.password)}`,
+        keys,
+        channels,
+        ...TENANT_COMMAND_RULES,
+      ];
+    case 'killClients':
+      return ['CLIENT', 'KILL', 'USER', tenant.user];
+    case 'deleteUser':
+      return ['ACL', 'DELUSER', tenant.user];
+  }
+}
+
+/** Logs in as the tenant's user: the proof that its credentials work. */
+export async function checkRedisLogin(
+  url: string,
+  tenant: Pick<RedisTenant, 'user' | 'password'>,
+): Promise<LoginCheck> {
+  const { hostname, port } = new URL(url);
+  const client = new Redis(
+    failFastOptions({
+      host: hostname,
+      port: Number(port || 6379),
+      username: tenant.user,
+      password: tenant.password,
+      retryStrategy: () => null,
+    }),
+  );
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return { ok: true };
+  } catch (error) {
+    const message = (error as Error).message;
+    return { ok: false, badCredentials: /WRONGPASS|NOPERM|NOAUTH/.test(message), reason: message };
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Resolves once the client is connected, connecting it if it never was;
+ * rejects after `timeoutMs` instead of queueing commands for a server that is down.
+ */
+export async function whenReady(client: Redis, timeoutMs = 5000): Promise<void> {
+  if (client.status === 'ready') return;
+  if (client.status === 'wait' || client.status === 'end') client.connect().catch(() => {});
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const timer = setTimeout(
+    () => reject(new Error(`ETIMEDOUT: not connected after ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  const onError = (error: Error) => reject(error);
+  client.on('error', onError);
+  client.once('ready', resolve);
+  try {
+    await promise;
+  } finally {
+    clearTimeout(timer);
+    client.off('error', onError);
+    client.off('ready', resolve);
+  }
+}
+
+function isConnectionError(error: unknown): boolean {
+  const message = (error as Error)?.message ?? '';
+  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|enableOfflineQueue/.test(
+    message,
+  );
+}
+
+function toRecord(reply: unknown): Record<string, unknown> {
+  if (reply instanceof Map) return Object.fromEntries(reply);
+  if (Array.isArray(reply)) {
+    const record: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < reply.length; i += 2) record[String(reply[i])] = reply[i + 1];
+    return record;
+  }
+  return (reply ?? {}) as Record<string, unknown>;
+}
+
+function asStrings(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : [];
+}

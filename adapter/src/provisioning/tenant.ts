@@ -1,0 +1,34 @@
+import type { Identity } from '../identity/derive.ts';
+import type { PostgresTenant } from './postgres/model.ts';
+import type { RedisTenant } from './redis/model.ts';
+
+/** The default connection limit of an instance's PostgreSQL role. */
+export const DEFAULT_CONNECTION_LIMIT = 20;
+
+/** The PostgreSQL tenant an identity asks for: the role is named after the schema it owns. */
+export function postgresTenant(
+  identity: Pick<Identity, 'postgresSchema'>,
+  options: { password: string; database: string; connectionLimit?: number; login?: boolean },
+): PostgresTenant {
+  return {
+    role: identity.postgresSchema,
+    schema: identity.postgresSchema,
+    database: options.database,
+    password: options.password,
+    connectionLimit: options.connectionLimit ?? DEFAULT_CONNECTION_LIMIT,
+    login: options.login ?? true,
+  };
+}
+
+/** The Redis tenant an identity asks for: the ACL user is named after its namespace. */
+export function redisTenant(
+  identity: Pick<Identity, 'redisNamespace'>,
+  options: { password: string; enabled?: boolean },
+): RedisTenant {
+  return {
+    user: identity.redisNamespace,
+    namespace: identity.redisNamespace,
+    password: options.password,
+    enabled: options.enabled ?? true,
+  };
+}
