@@ -25,7 +25,7 @@ export function planPostgres(
     const changes = roleChanges(desired, role);
     if (changes.length > 0) actions.push({ type: 'alterRole', changes });
   }
-  const passwordUnknown = !role || !role.canLogin || observed.passwordWorks === false;
+  const passwordUnknown = !role?.canLogin || observed.passwordWorks === false;
   if (desired.login && passwordUnknown) actions.push({ type: 'setPassword' });
   if (!role || role.searchPath !== desired.schema) actions.push({ type: 'setSearchPath' });
 
