@@ -1,0 +1,214 @@
+import pg from 'pg';
+import type { z } from 'zod';
+import { StoreUnavailableError, ValidationError } from '../errors.ts';
+import { migrate } from './migrations.ts';
+import {
+  canonicalRecord,
+  orderRecord,
+  type Page,
+  type PositionRecord,
+  positionRecord,
+  strategyRecord,
+  tradeRecord,
+} from './records.ts';
+import {
+  type Filter,
+  type PositionRepository,
+  type Repository,
+  TABLES,
+  type TradingStore,
+} from './repositories.ts';
+
+type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+const TIMESTAMPTZ = 1184;
+const NUMERIC = 1700;
+const DEFAULT_PAGE: Page = { limit: 100, offset: 0 };
+
+/** Options for an instance's store: its URL (the instance's own login) and schema. */
+export interface PostgresStoreOptions {
+  url: string;
+  schema: string;
+  maxConnections?: number;
+  applicationName?: string;
+}
+
+/**
+ * The engine's repositories on PostgreSQL, bound to the instance's schema:
+ * every connection of the pool has `search_path` set to it and nothing else.
+ */
+export class PostgresStore implements TradingStore {
+  readonly kind = 'postgres';
+  readonly pool: pg.Pool;
+  readonly schema: string;
+  readonly strategies: Repository<z.infer<typeof strategyRecord>>;
+  readonly orders: Repository<z.infer<typeof orderRecord>>;
+  readonly trades: Repository<z.infer<typeof tradeRecord>>;
+  readonly positions: PositionRepository;
+
+  constructor(options: PostgresStoreOptions, db?: Queryable, pool?: pg.Pool) {
+    this.schema = options.schema;
+    this.pool =
+      pool ??
+      new pg.Pool({
+        connectionString: options.url,
+        max: options.maxConnections ?? 10,
+        connectionTimeoutMillis: 3000,
+        options: `-c search_path=${pg.escapeIdentifier(options.schema)}`,
+        application_name: options.applicationName ?? 'trading-engine',
+        types: { getTypeParser: typeParser } as pg.CustomTypesConfig,
+      });
+    if (!pool) this.pool.on('error', () => {}); // a dropped idle connection surfaces on the next query
+    const target = db ?? this.pool;
+    this.strategies = new TableRepository(target, 'strategies', strategyRecord);
+    this.orders = new TableRepository(target, 'orders', orderRecord);
+    this.trades = new TableRepository(target, 'trades', tradeRecord);
+    this.positions = new PositionTable(target, 'positions', positionRecord);
+  }
+
+  /** Creates or updates the instance's tables; returns the versions applied. */
+  migrate(): Promise<number[]> {
+    return guard(() => migrate(this.pool, this.schema));
+  }
+
+  async ping(): Promise<void> {
+    await guard(() => this.pool.query('SELECT * FROM health_check()'));
+  }
+
+  async transaction<R>(work: (store: TradingStore) => Promise<R>): Promise<R> {
+    const client = await guard(() => this.pool.connect());
+    try {
+      await client.query('BEGIN');
+      const result = await work(
+        new PostgresStore({ url: '', schema: this.schema }, client, this.pool),
+      );
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> = z.infer<S>>
+  implements Repository<T>
+{
+  protected readonly db: Queryable;
+  protected readonly table: keyof typeof TABLES;
+  protected readonly schema: S;
+  protected readonly id: string;
+  private readonly order: string;
+  private readonly columns: string[];
+
+  constructor(db: Queryable, table: keyof typeof TABLES, schema: S) {
+    this.db = db;
+    this.table = table;
+    this.schema = schema;
+    this.id = TABLES[table].id;
+    this.order = TABLES[table].order;
+    this.columns = Object.keys(schema.shape);
+  }
+
+  async save(record: T): Promise<T> {
+    const values = this.columns.map((column) => record[column]);
+    const names = this.columns.map((column) => pg.escapeIdentifier(column));
+    const updates = names
+      .filter((name) => name !== `"${this.id}"`)
+      .map((name) => `${name} = EXCLUDED.${name}`);
+    const { rows } = await this.run(
+      `INSERT INTO ${this.table} (${names.join(', ')}) VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')})
+       ON CONFLICT (${pg.escapeIdentifier(this.id)}) DO UPDATE SET ${updates.join(', ')} RETURNING *`,
+      values,
+    );
+    return this.row(rows[0]);
+  }
+
+  async get(id: string): Promise<T | undefined> {
+    const { rows } = await this.run(
+      `SELECT * FROM ${this.table} WHERE ${pg.escapeIdentifier(this.id)} = $1`,
+      [id],
+    );
+    return rows[0] ? this.row(rows[0]) : undefined;
+  }
+
+  async list(filter: Filter<T> = {}, page: Page = DEFAULT_PAGE): Promise<T[]> {
+    const entries = Object.entries(filter).filter(([, value]) => value !== undefined);
+    for (const [field] of entries) {
+      if (!this.columns.includes(field))
+        throw new ValidationError('filter', field, `must be one of ${this.columns.join(', ')}`);
+    }
+    const where = entries.map(
+      ([field], i) => `${pg.escapeIdentifier(field)} IS NOT DISTINCT FROM $${i + 1}`,
+    );
+    const values = entries.map(([, value]) => value);
+    const { rows } = await this.run(
+      `SELECT * FROM ${this.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY ${pg.escapeIdentifier(this.order)} DESC, ${pg.escapeIdentifier(this.id)}
+       LIMIT $${values.length + 1} OFFSET $${values.length + 2}`,
+      [...values, page.limit, page.offset],
+    );
+    return rows.map((row) => this.row(row));
+  }
+
+  protected async run(sql: string, values: unknown[]): Promise<pg.QueryResult> {
+    return guard(() => this.db.query(sql, values));
+  }
+
+  protected row(row: unknown): T {
+    return canonicalRecord(this.schema, row as T);
+  }
+}
+
+class PositionTable extends TableRepository<typeof positionRecord> implements PositionRepository {
+  async findOpen(
+    strategyId: string | null,
+    instrumentId: string,
+  ): Promise<PositionRecord | undefined> {
+    const { rows } = await this.run(
+      'SELECT * FROM positions WHERE strategy_id IS NOT DISTINCT FROM $1 AND instrument_id = $2 AND closed_at IS NULL',
+      [strategyId, instrumentId],
+    );
+    return rows[0] ? this.row(rows[0]) : undefined;
+  }
+}
+
+function typeParser(oid: number, format?: string): (value: string) => unknown {
+  if (oid === TIMESTAMPTZ) return (value) => new Date(value).toISOString();
+  if (oid === NUMERIC) return (value) => value;
+  return pg.types.getTypeParser(oid, format as 'text');
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  '57P01',
+  '57P03',
+  '08006',
+  '08001',
+  '08003',
+]);
+
+/** Turns a lost or refused connection into StoreUnavailableError; other errors pass through. */
+async function guard<R>(work: () => Promise<R>): Promise<R> {
+  try {
+    return await work();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const lostConnection = /Connection terminated|timeout exceeded when trying to connect/i.test(
+      (error as Error).message ?? '',
+    );
+    if ((code !== undefined && CONNECTION_CODES.has(code)) || lostConnection) {
+      throw new StoreUnavailableError('postgres', error);
+    }
+    throw error;
+  }
+}
