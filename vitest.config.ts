@@ -18,6 +18,16 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        test: {
+          name: 'kubernetes',
+          root: 'tests',
+          include: ['kubernetes/**/*.test.ts'],
+          globalSetup: ['support/global-setup.ts', 'support/cluster-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });

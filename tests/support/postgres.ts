@@ -13,8 +13,13 @@ export interface StoreServer {
   stop(): Promise<void>;
 }
 
-/** The directory of a local PostgreSQL installation's server binaries, if any. */
+/**
+ * The directory of a local PostgreSQL installation's server binaries, if any:
+ * TEST_POSTGRES_BIN when set, else PATH and Debian's /usr/lib/postgresql.
+ */
 export function findPostgresBinaries(): string | undefined {
+  const chosen = process.env.TEST_POSTGRES_BIN;
+  if (chosen) return existsSync(join(chosen, 'postgres')) ? chosen : undefined;
   const candidates = (process.env.PATH ?? '').split(delimiter);
   const debian = '/usr/lib/postgresql';
   if (existsSync(debian)) {

@@ -111,7 +111,7 @@ export async function waitFor<T>(
     }
     await sleep(intervalMs);
   }
-  const detail = process ? `\n${recentOutput(process)}` : '';
+  const detail = process ? `\n${process.name} said:\n${recentOutput(process)}` : '';
   throw new Error(
     `timed out after ${timeoutMs} ms waiting for ${what}: ${String(lastError ?? '')}${detail}`,
   );

@@ -6,8 +6,10 @@ import { Redis } from 'ioredis';
 import type { StoreServer } from './postgres.ts';
 import { freePort, spawnGuarded, waitFor } from './processes.ts';
 
-/** The path of a local `redis-server` binary, if any. */
+/** The path of a local `redis-server` binary, if any: TEST_REDIS_SERVER when set, else PATH. */
 export function findRedisServer(): string | undefined {
+  const chosen = process.env.TEST_REDIS_SERVER;
+  if (chosen) return existsSync(chosen) ? chosen : undefined;
   return (process.env.PATH ?? '')
     .split(delimiter)
     .concat('/usr/bin', '/usr/local/bin')

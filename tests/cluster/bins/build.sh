@@ -62,4 +62,17 @@ install helm "helm.sh/helm/v3/cmd/helm@$helm_version" \
    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
 
+# KWOK's standard "fast" node and pod stages, as the kwok module ships them,
+# gathered into one config file for `kwok --config`.
+if [[ ! -s "$bin_dir/kwok-stages.yaml" ]]; then
+  kwok_dir=$(cd "$here" && go mod download -json "sigs.k8s.io/kwok@$kwok_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  stages="$kwok_dir/kustomize/stage"
+  for file in "$stages"/node/fast/node-initialize.yaml "$stages"/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+    "$stages"/pod/fast/pod-ready.yaml "$stages"/pod/fast/pod-complete.yaml "$stages"/pod/fast/pod-delete.yaml; do
+    echo '---'
+    cat "$file"
+  done > "$bin_dir/kwok-stages.yaml.tmp"
+  mv "$bin_dir/kwok-stages.yaml.tmp" "$bin_dir/kwok-stages.yaml"
+fi
+
 echo "$bin_dir"

@@ -22,6 +22,7 @@ export function failFastOptions(extra: RedisOptions = {}): RedisOptions {
   return {
     lazyConnect: true,
     enableOfflineQueue: false,
+    enableReadyCheck: false, // the ready check runs INFO, which tenants may not
     maxRetriesPerRequest: 0,
     connectTimeout: 5000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 5000),

@@ -1,0 +1,107 @@
+// npm run cluster:up    starts the local control plane in the background and
+//                       prints KUBECONFIG=<path> as its last line
+// npm run cluster:down  stops it and removes its files
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { startCluster } from './control-plane.ts';
+
+const stateDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tse', 'cluster');
+const stateFile = join(stateDir, 'state.json');
+const logFile = join(stateDir, 'cluster.log');
+
+interface State {
+  pid: number;
+  kubeconfig: string;
+}
+
+function readState(): State | undefined {
+  if (!existsSync(stateFile)) return undefined;
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as State;
+  return alive(state.pid) ? state : undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function up(): Promise<number> {
+  const running = readState();
+  if (running) {
+    console.log(`the local control plane is already running (pid ${running.pid})`);
+    console.log(`KUBECONFIG=${running.kubeconfig}`);
+    return 0;
+  }
+  mkdirSync(stateDir, { recursive: true });
+  rmSync(stateFile, { force: true });
+  const log = openSync(logFile, 'w');
+  const server = spawn(process.execPath, [fileURLToPath(import.meta.url), 'serve'], {
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  server.unref();
+  console.log(`starting the local control plane (log: ${logFile})`);
+  for (let waited = 0; waited < 180_000; waited += 250) {
+    const state = readState();
+    if (state) {
+      console.log(readFileSync(logFile, 'utf8').trim());
+      console.log(`KUBECONFIG=${state.kubeconfig}`);
+      return 0;
+    }
+    if (server.exitCode !== null || (server.pid !== undefined && !alive(server.pid))) break;
+    await sleep(250);
+  }
+  console.error(`the local control plane did not start:\n${readFileSync(logFile, 'utf8')}`);
+  return 1;
+}
+
+async function serve(): Promise<void> {
+  const cluster = await startCluster({
+    dir: join(stateDir, 'run'),
+    log: (line) => console.log(line),
+  });
+  writeFileSync(
+    stateFile,
+    JSON.stringify({ pid: process.pid, kubeconfig: cluster.kubeconfig } satisfies State),
+  );
+  const shutdown = async () => {
+    await cluster.stop();
+    rmSync(stateFile, { force: true });
+    process.exit(0);
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+  setInterval(() => {}, 1 << 30);
+}
+
+async function down(): Promise<number> {
+  const state = readState();
+  if (!state) {
+    rmSync(stateFile, { force: true });
+    console.log('the local control plane is not running');
+    return 0;
+  }
+  process.kill(state.pid, 'SIGTERM');
+  for (let waited = 0; waited < 30_000 && alive(state.pid); waited += 100) await sleep(100);
+  if (alive(state.pid)) process.kill(state.pid, 'SIGKILL');
+  rmSync(stateFile, { force: true });
+  console.log('the local control plane is stopped');
+  return 0;
+}
+
+const command = process.argv[2];
+if (command === 'up') process.exitCode = await up();
+else if (command === 'down') process.exitCode = await down();
+else if (command === 'serve') await serve();
+else {
+  console.error('usage: cluster.ts up|down');
+  process.exitCode = 2;
+}
