@@ -204,7 +204,9 @@ describe('a tenant whose store is down', () => {
   });
 
   it('keeps a probe name out of the ACL list', async () => {
-    const users = (await new Redis(inject('redisUrl')).acl('USERS')) as string[];
+    const admin = new Redis(inject('redisUrl'));
+    const users = (await admin.acl('USERS')) as string[];
+    admin.disconnect();
     expect(users.filter((user) => user.startsWith('tse-acl-probe'))).toEqual([]);
   });
 });

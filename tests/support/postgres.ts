@@ -36,7 +36,10 @@ export function findPostgresBinaries(): string | undefined {
  * directory, with password authentication (so a wrong password really fails)
  * and pg_stat_statements (so tests can count the statements they cause).
  */
-export async function startLocalPostgres(binaries: string): Promise<StoreServer> {
+export async function startLocalPostgres(
+  binaries: string,
+  options: { port?: number } = {},
+): Promise<StoreServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tse-postgres-'));
   const password = randomBytes(12).toString('hex');
   writeFileSync(join(dir, 'password'), password);
@@ -63,7 +66,7 @@ export async function startLocalPostgres(binaries: string): Promise<StoreServer>
   );
   if (init.status !== 0) throw new Error(`initdb failed:\n${init.stderr || init.stdout}`);
 
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const server: Guarded = spawnGuarded(
     'postgres',
     join(binaries, 'postgres'),

@@ -21,10 +21,13 @@ export function findRedisServer(): string | undefined {
  * Starts a throw-away Redis on a free loopback port with a password on the
  * default user, no persistence, in a temporary directory.
  */
-export async function startLocalRedis(binary: string): Promise<StoreServer> {
+export async function startLocalRedis(
+  binary: string,
+  options: { port?: number } = {},
+): Promise<StoreServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tse-redis-'));
   const password = randomBytes(12).toString('hex');
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const server = spawnGuarded(
     'redis-server',
     binary,
@@ -59,6 +62,7 @@ async function canPing(url: string): Promise<true | undefined> {
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
+  client.on('error', () => {}); // the server may still be starting
   try {
     await client.connect();
     return (await client.ping()) === 'PONG' ? true : undefined;

@@ -1,0 +1,125 @@
+import {
+  DEFAULT_SERVICE_NAME,
+  deriveIdentity,
+  ENGINE_ENV,
+  ENGINE_PORTS,
+  ENVIRONMENTS,
+  type Environment,
+  type Identity,
+  ValidationError,
+} from '@tse/adapter';
+import { z } from 'zod';
+
+/** pino's levels, plus the Python names the original services used. */
+const LOG_LEVELS = {
+  trace: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  error: 'error',
+  critical: 'fatal',
+  fatal: 'fatal',
+} as const;
+export type LogLevel = (typeof LOG_LEVELS)[keyof typeof LOG_LEVELS];
+
+/** Everything the engine is told by its environment, validated once at start. */
+export interface EngineConfig {
+  identity: Identity;
+  environment: Environment;
+  logLevel: LogLevel;
+  version: string;
+  httpPort: number;
+  grpcPort: number;
+  postgresUrl: string | undefined;
+  redisUrl: string | undefined;
+  /** How long SIGTERM may take before the process gives up waiting (ms). */
+  shutdownTimeoutMs: number;
+}
+
+const PORT_RULE = 'must be a whole number from 0 to 65535 (0 picks a free port)';
+const port = () =>
+  z.coerce
+    .number({ error: PORT_RULE })
+    .int({ error: PORT_RULE })
+    .min(0, { error: PORT_RULE })
+    .max(65535, { error: PORT_RULE });
+
+const schema = z.object({
+  [ENGINE_ENV.environment]: z
+    .enum(ENVIRONMENTS, { error: `must be one of ${ENVIRONMENTS.join(', ')}` })
+    .default('development'),
+  [ENGINE_ENV.logLevel]: z
+    .string()
+    .default('info')
+    .transform((value) => value.toLowerCase())
+    .pipe(
+      z.enum(Object.keys(LOG_LEVELS) as [keyof typeof LOG_LEVELS], {
+        error: `must be one of ${Object.keys(LOG_LEVELS).join(', ')} (any case)`,
+      }),
+    ),
+  [ENGINE_ENV.version]: z.string().min(1).default('0.1.0'),
+  [ENGINE_ENV.httpPort]: port().default(ENGINE_PORTS.http),
+  [ENGINE_ENV.grpcPort]: port().default(ENGINE_PORTS.grpc),
+  [ENGINE_ENV.postgresUrl]: z
+    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
+    .optional(),
+  [ENGINE_ENV.redisUrl]: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .optional(),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+});
+
+/** Maps the adapter's identity fields to the variables that set them. */
+const IDENTITY_VARIABLES: Record<string, string> = {
+  serviceName: ENGINE_ENV.serviceName,
+  instanceName: ENGINE_ENV.instanceName,
+  postgresSchema: ENGINE_ENV.postgresSchema,
+  redisNamespace: ENGINE_ENV.redisNamespace,
+};
+
+/**
+ * Reads and validates the engine's configuration from an environment.
+ * Throws a ValidationError naming the variable, the value and the rule.
+ * Empty values count as unset.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): EngineConfig {
+  const given = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = schema.safeParse(given);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? 'environment');
+    throw new ValidationError(variable, given[variable], issue?.message ?? 'is invalid');
+  }
+  const values = parsed.data;
+  let identity: Identity;
+  try {
+    identity = deriveIdentity({
+      serviceName: given[ENGINE_ENV.serviceName] ?? DEFAULT_SERVICE_NAME,
+      instanceName: given[ENGINE_ENV.instanceName],
+      postgresSchema: given[ENGINE_ENV.postgresSchema],
+      redisNamespace: given[ENGINE_ENV.redisNamespace],
+    });
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    const field = error.field.split(' ')[0] ?? error.field;
+    throw new ValidationError(
+      error.field.replace(field, IDENTITY_VARIABLES[field] ?? field),
+      error.value,
+      error.rule,
+    );
+  }
+  return Object.freeze({
+    identity: Object.freeze(identity),
+    environment: values[ENGINE_ENV.environment],
+    logLevel: LOG_LEVELS[values[ENGINE_ENV.logLevel]],
+    version: values[ENGINE_ENV.version],
+    httpPort: values[ENGINE_ENV.httpPort],
+    grpcPort: values[ENGINE_ENV.grpcPort],
+    postgresUrl: values[ENGINE_ENV.postgresUrl],
+    redisUrl: values[ENGINE_ENV.redisUrl],
+    shutdownTimeoutMs: values.SHUTDOWN_TIMEOUT_MS,
+  });
+}

@@ -1,0 +1,81 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { FastifyInstance } from 'fastify';
+import type { DestinationStream, Logger } from 'pino';
+import type { EngineConfig } from './config.ts';
+import { closeGrpc, createGrpcServer, listenGrpc } from './grpc/server.ts';
+import { buildApp } from './http/app.ts';
+import { Stores } from './infrastructure/stores.ts';
+import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import { EngineStatus } from './status.ts';
+
+/** A running engine: its parts, where it listens, and how to stop it. */
+export interface Engine {
+  config: EngineConfig;
+  logger: Logger;
+  app: FastifyInstance;
+  grpc: grpc.Server;
+  status: EngineStatus;
+  stores: Stores;
+  ports: { http: number; grpc: number };
+  /** Stops taking work, lets in-flight HTTP and gRPC calls finish, closes the stores. */
+  stop(): Promise<void>;
+}
+
+/** Assembles the engine from its configuration and starts listening. */
+export async function startEngine(
+  config: EngineConfig,
+  options: { host?: string; logDestination?: DestinationStream; checkIntervalMs?: number } = {},
+): Promise<Engine> {
+  const host = options.host ?? '0.0.0.0';
+  const logger = createLogger(config, options.logDestination);
+  const stores = new Stores(config, logger, { checkIntervalMs: options.checkIntervalMs });
+  const status = new EngineStatus(config, stores);
+  const metrics = createMetrics(config);
+  const app = await buildApp({ logger, status, stores, metrics });
+  const grpcServer = createGrpcServer(status, logger);
+
+  status.on('change', (ready) =>
+    logger.info(
+      { ready, reasons: status.report().reasons },
+      ready ? 'engine is ready' : 'engine is not ready',
+    ),
+  );
+  await app.listen({ host, port: config.httpPort });
+  const grpcPort = await listenGrpc(grpcServer, host, config.grpcPort);
+  const address = app.server.address();
+  const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
+  const { identity } = config;
+  logger.info(
+    {
+      http_port: httpPort,
+      grpc_port: grpcPort,
+      postgres_schema: identity.postgresSchema,
+      redis_namespace: identity.redisNamespace,
+      version: config.version,
+    },
+    `engine ${identity.instanceName} started`,
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info('shutting down: not ready, finishing in-flight calls');
+      status.beginShutdown();
+      await Promise.all([app.close(), closeGrpc(grpcServer, config.shutdownTimeoutMs)]);
+      await stores.close();
+      logger.info('shut down');
+    })();
+    return stopping;
+  };
+  return {
+    config,
+    logger,
+    app,
+    grpc: grpcServer,
+    status,
+    stores,
+    ports: { http: httpPort, grpc: grpcPort },
+    stop,
+  };
+}

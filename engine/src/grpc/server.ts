@@ -1,0 +1,118 @@
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Logger } from 'pino';
+import type { EngineStatus } from '../status.ts';
+
+const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
+const SERVING = 'SERVING';
+const NOT_SERVING = 'NOT_SERVING';
+
+/** The service names the health service answers for ("" is the whole engine). */
+export const HEALTH_SERVICES = ['', 'tse.engine.v1.Instance'] as const;
+
+/** Loads the engine's proto files (the standard health service and our own). */
+export function loadProtos(files: string[]): grpc.GrpcObject {
+  const definition = protoLoader.loadSync(files, {
+    includeDirs: [PROTO_ROOT],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+  });
+  return grpc.loadPackageDefinition(definition);
+}
+
+type Package = Record<string, unknown>;
+const pick = (root: grpc.GrpcObject, path: string) =>
+  path
+    .split('.')
+    .reduce<unknown>((node, key) => (node as Package)[key], root) as grpc.ServiceClientConstructor;
+
+/**
+ * The engine's gRPC server: grpc.health.v1.Health following readiness (Check,
+ * and Watch streams that see every change) and the Instance service.
+ */
+export function createGrpcServer(
+  status: EngineStatus,
+  log: Logger,
+  services: ((server: grpc.Server) => void)[] = [],
+): grpc.Server {
+  const protos = loadProtos(['grpc/health/v1/health.proto', 'tse/engine/v1/instance.proto']);
+  const server = new grpc.Server();
+  const servingStatus = () => (status.ready() ? SERVING : NOT_SERVING);
+  const known = (service: string) => (HEALTH_SERVICES as readonly string[]).includes(service);
+
+  server.addService(pick(protos, 'grpc.health.v1.Health').service, {
+    Check(
+      call: grpc.ServerUnaryCall<{ service: string }, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) {
+      if (!known(call.request.service)) {
+        callback({
+          code: grpc.status.NOT_FOUND,
+          details: `unknown service ${JSON.stringify(call.request.service)}`,
+        });
+        return;
+      }
+      callback(null, { status: servingStatus() });
+    },
+    Watch(call: grpc.ServerWritableStream<{ service: string }, unknown>) {
+      if (!known(call.request.service)) {
+        call.write({ status: 'SERVICE_UNKNOWN' });
+        return;
+      }
+      // A draining engine ends its watch streams so that shutdown is not held up by them.
+      const send = () => {
+        call.write({ status: servingStatus() });
+        if (status.draining()) call.end();
+      };
+      send();
+      status.on('change', send);
+      call.on('cancelled', () => status.off('change', send));
+      call.on('close', () => status.off('change', send));
+    },
+  });
+
+  server.addService(pick(protos, 'tse.engine.v1.Instance').service, {
+    GetIdentity(_: unknown, callback: grpc.sendUnaryData<unknown>) {
+      const report = status.report();
+      callback(null, {
+        service_name: report.service,
+        instance_name: report.instance,
+        postgres_schema: report.postgres_schema,
+        redis_namespace: report.redis_namespace,
+        environment: report.environment,
+        version: report.version,
+        ready: report.ready,
+        status: report.status,
+      });
+    },
+  });
+  for (const add of services) add(server);
+  log.debug('gRPC services registered');
+  return server;
+}
+
+/** Binds the server on a port (0 picks a free one) and returns the port. */
+export function listenGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  const { promise, resolve, reject } = Promise.withResolvers<number>();
+  server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+    error ? reject(error) : resolve(bound),
+  );
+  return promise;
+}
+
+/** Lets in-flight calls finish, ending streams (health watches) that would never end by themselves. */
+export function closeGrpc(server: grpc.Server, timeoutMs: number): Promise<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const timer = setTimeout(() => {
+    server.forceShutdown();
+    resolve();
+  }, timeoutMs);
+  server.tryShutdown(() => {
+    clearTimeout(timer);
+    resolve();
+  });
+  return promise;
+}

@@ -1,0 +1,106 @@
+import { StoreUnavailableError, TseError, ValidationError } from '@tse/adapter';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import { ZodError } from 'zod';
+import type { Stores } from '../infrastructure/stores.ts';
+import type { EngineMetrics } from '../metrics.ts';
+import type { EngineStatus } from '../status.ts';
+import { healthRoutes } from './health.ts';
+import { recordRoutes } from './records.ts';
+
+/** What the HTTP app is built from. */
+export interface AppDependencies {
+  logger: Logger;
+  status: EngineStatus;
+  stores: Stores;
+  metrics: EngineMetrics;
+  /** Further routes (the trading API) registered under /api/v1. */
+  routes?: ((app: FastifyInstance) => void | Promise<void>)[];
+}
+
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Builds the engine's HTTP app without listening: health, metrics, the
+ * trading routes, RED metrics per route template, errors mapped to statuses,
+ * and writes refused with 503 while PostgreSQL cannot keep them.
+ */
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Requests are counted in metrics; a log line each would drown the useful ones.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status_code: String(reply.statusCode),
+    };
+    deps.metrics.requests.inc(labels);
+    deps.metrics.duration.observe(labels, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 500) deps.metrics.errors.inc(labels);
+    if (reply.statusCode >= 500)
+      request.log.warn(
+        { method: request.method, url: request.url, status: reply.statusCode },
+        'request failed',
+      );
+  });
+
+  // While draining, answers close their connection: an idle keep-alive socket would hold up the close.
+  app.addHook('onSend', async (_, reply) => {
+    if (deps.status.draining()) reply.header('connection', 'close');
+  });
+
+  app.addHook('preHandler', async (request, reply) => {
+    if (
+      !WRITES.has(request.method) ||
+      !request.url.startsWith('/api/v1/') ||
+      deps.stores.writable()
+    )
+      return;
+    const postgres = deps.stores.snapshot().postgres;
+    return reply.code(503).send({
+      error: 'Service Unavailable',
+      message: `writes are refused while PostgreSQL is down: ${postgres.reason ?? 'no answer'}`,
+    });
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof ValidationError)
+      return reply
+        .code(400)
+        .send({ error: 'Bad Request', message: error.message, field: error.field });
+    if (error instanceof ZodError)
+      return reply.code(400).send({ error: 'Bad Request', message: describeZodError(error) });
+    if (error instanceof StoreUnavailableError)
+      return reply.code(503).send({ error: 'Service Unavailable', message: error.message });
+    if (error instanceof TseError)
+      return reply.code(409).send({ error: 'Conflict', message: error.message, code: error.code });
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status && status < 500)
+      return reply.code(status).send({ error: 'Bad Request', message: (error as Error).message });
+    request.log.error({ err: error }, 'unexpected error');
+    return reply
+      .code(500)
+      .send({ error: 'Internal Server Error', message: 'unexpected error; see the engine log' });
+  });
+
+  await app.register(healthRoutes(deps));
+  await app.register(
+    recordRoutes(() => deps.stores.store),
+    { prefix: '/api/v1' },
+  );
+  for (const routes of deps.routes ?? [])
+    await app.register(async (scope) => routes(scope), { prefix: '/api/v1' });
+  return app;
+}
+
+/** One sentence per problem, naming the field: `quantity: must be greater than 0`. */
+export function describeZodError(error: ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`)
+    .join('; ');
+}

@@ -1,0 +1,137 @@
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/http/app.ts';
+import { Stores } from '../src/infrastructure/stores.ts';
+import { createLogger } from '../src/logger.ts';
+import { createMetrics } from '../src/metrics.ts';
+import { EngineStatus } from '../src/status.ts';
+import { config, logLines } from './helpers.ts';
+
+const opened: { app: FastifyInstance; stores: Stores }[] = [];
+afterEach(async () => {
+  for (const { app, stores } of opened.splice(0)) {
+    await app.close();
+    await stores.close();
+  }
+});
+
+async function engineApp(env: Record<string, string> = {}) {
+  const cfg = config(env);
+  const log = logLines();
+  const logger = createLogger(cfg, log.stream);
+  const stores = new Stores(cfg, logger, { checkIntervalMs: 50 });
+  const status = new EngineStatus(cfg, stores);
+  const app = await buildApp({ logger, status, stores, metrics: createMetrics(cfg) });
+  opened.push({ app, stores });
+  return { app, status, stores, log };
+}
+
+describe('the health endpoints', () => {
+  it.each([
+    [undefined, 'trading-system-engine', 'trading', 'trading'],
+    [
+      'trading-system-engine-LH',
+      'trading-system-engine-LH',
+      'trading_system_engine_lh',
+      'trading_system:LH',
+    ],
+    [
+      'trading-system-engine-Alpha-2',
+      'trading-system-engine-Alpha-2',
+      'trading_system_engine_alpha_2',
+      'trading_system:Alpha-2',
+    ],
+  ])(
+    'report the identity of instance %s on both paths',
+    async (instanceName, instance, schema, namespace) => {
+      const { app } = await engineApp(
+        instanceName
+          ? { SERVICE_INSTANCE_NAME: instanceName, VERSION: '1.2.3', ENVIRONMENT: 'testing' }
+          : { VERSION: '1.2.3', ENVIRONMENT: 'testing' },
+      );
+      for (const url of ['/api/v1/health', '/health']) {
+        const response = await app.inject({ url });
+        expect(response.statusCode).toBe(200);
+        const body = response.json();
+        expect(body).toMatchObject({
+          status: 'healthy',
+          service: 'trading-system-engine',
+          instance,
+          version: '1.2.3',
+          environment: 'testing',
+          postgres_schema: schema,
+          redis_namespace: namespace,
+          ready: true,
+        });
+        expect(body.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        expect(body.dependencies.postgres.status).toBe('memory');
+      }
+    },
+  );
+
+  it('say so when the data is only in memory', async () => {
+    const { app, log } = await engineApp();
+    const body = (await app.inject({ url: '/api/v1/health' })).json();
+    expect(body.dependencies.postgres.reason).toMatch(/POSTGRES_URL is not set/);
+    expect(
+      log.lines.some(
+        (line) => line.dependency === 'postgres' && String(line.msg).includes('in memory only'),
+      ),
+    ).toBe(true);
+  });
+
+  it('answer liveness always and readiness only when the engine can take work', async () => {
+    const { app, status } = await engineApp();
+    expect((await app.inject({ url: '/api/v1/health/live' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/api/v1/health/ready' })).statusCode).toBe(200);
+    status.hold('standby', 'another engine holds the instance lock');
+    const notReady = await app.inject({ url: '/api/v1/health/ready' });
+    expect(notReady.statusCode).toBe(503);
+    expect(notReady.json().reasons).toEqual(['another engine holds the instance lock']);
+    status.release('standby');
+    status.beginShutdown();
+    expect((await app.inject({ url: '/api/v1/health/ready' })).statusCode).toBe(503);
+    expect((await app.inject({ url: '/api/v1/health' })).json().status).toBe('shutting_down');
+  });
+
+  it('report degraded with the reason when PostgreSQL cannot be reached, and refuse writes', async () => {
+    const { app, stores } = await engineApp({
+      POSTGRES_URL: 'postgres://nobody:x@127.0.0.1:1/none',
+    });
+    await new Promise((resolve) => stores.onChange(() => resolve(undefined)));
+    const body = (await app.inject({ url: '/api/v1/health' })).json();
+    expect(body.status).toBe('degraded');
+    expect(body.ready).toBe(false);
+    expect(body.reasons[0]).toMatch(/^postgres is down: .*ECONNREFUSED/);
+    const write = await app.inject({ method: 'POST', url: '/api/v1/orders', payload: {} });
+    expect(write.statusCode).toBe(503);
+    expect(write.json().message).toMatch(/writes are refused while PostgreSQL is down/);
+  });
+});
+
+describe('the metrics endpoint', () => {
+  it('labels every series with the instance identity and counts requests by route template', async () => {
+    const { app } = await engineApp({
+      SERVICE_INSTANCE_NAME: 'trading-system-engine-LH',
+      ENVIRONMENT: 'testing',
+    });
+    await app.inject({ url: '/api/v1/health' });
+    await app.inject({ url: '/no/such/route' });
+    for (const url of ['/metrics', '/api/v1/metrics']) {
+      const text = (await app.inject({ url })).body;
+      const identity =
+        'service="trading-system-engine",instance="trading-system-engine-LH",environment="testing"';
+      expect(text).toContain(
+        `http_requests_total{method="GET",route="/api/v1/health",status_code="200",${identity}} 1`,
+      );
+      expect(text).toMatch(
+        /http_requests_total\{method="GET",route="unmatched",status_code="404",/,
+      );
+      expect(text).toMatch(
+        new RegExp(`process_cpu_user_seconds_total\\{${identity.replaceAll('"', '\\"')}\\}`),
+      );
+      const series = text.split('\n').filter((line) => line && !line.startsWith('#'));
+      expect(series.every((line) => line.includes(identity))).toBe(true);
+    }
+  });
+});

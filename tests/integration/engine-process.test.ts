@@ -1,0 +1,119 @@
+import {
+  deriveIdentity,
+  PostgresProvisioner,
+  postgresTenant,
+  RedisProvisioner,
+  redisTenant,
+} from '@tse/adapter';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type EngineProcess, startEngineProcess } from '../support/engine-process.ts';
+import { uniquePrefix, useDatabase, withCredentials } from '../support/fixtures.ts';
+import { findPostgresBinaries, startLocalPostgres } from '../support/postgres.ts';
+import { freePort, waitFor } from '../support/processes.ts';
+import { findRedisServer, startLocalRedis } from '../support/redis.ts';
+
+const database = useDatabase();
+const running: EngineProcess[] = [];
+afterAll(async () => {
+  for (const engine of running)
+    if (engine.process.child.exitCode === null) await engine.signal('SIGTERM');
+});
+
+describe('the engine process on real stores', () => {
+  it('starts degraded while PostgreSQL and Redis are down and becomes healthy when they start, without a restart', async () => {
+    const identity = deriveIdentity({ instanceName: `${uniquePrefix()}-system-engine-LH` });
+    const [pgPort, redisPort] = await Promise.all([freePort(), freePort()]);
+    const password = 'recovery-password';
+    const engine = await startEngineProcess({
+      SERVICE_INSTANCE_NAME: identity.instanceName,
+      POSTGRES_SCHEMA: identity.postgresSchema,
+      REDIS_NAMESPACE: identity.redisNamespace,
+      POSTGRES_URL: `postgres://${identity.postgresSchema}:${password}@127.0.0.1:${pgPort}/postgres`,
+      REDIS_URL: `redis://${encodeURIComponent(identity.redisNamespace)}:${password}@127.0.0.1:${redisPort}`,
+    });
+    running.push(engine);
+
+    const degraded = await waitFor('both stores to be reported down', async () => {
+      const { body } = await engine.get('/api/v1/health');
+      const deps = body.dependencies as Record<string, { status: string }>;
+      return deps.postgres?.status === 'down' && deps.redis?.status === 'down' ? body : undefined;
+    });
+    expect(degraded).toMatchObject({ status: 'degraded', ready: false });
+    expect((await engine.get('/api/v1/health/ready')).status).toBe(503);
+
+    const postgres = await startLocalPostgres(findPostgresBinaries() as string, { port: pgPort });
+    const redis = await startLocalRedis(findRedisServer() as string, { port: redisPort });
+    try {
+      const pgAdmin = new PostgresProvisioner(postgres.url);
+      await pgAdmin.ensure(postgresTenant(identity, { password, database: 'postgres' }));
+      await pgAdmin.close();
+      const redisAdmin = new RedisProvisioner(redis.url);
+      await redisAdmin.ensure(redisTenant(identity, { password }));
+      await redisAdmin.close();
+
+      const healthy = await waitFor(
+        'the engine to recover',
+        async () => {
+          const { body } = await engine.get('/api/v1/health');
+          return body.status === 'healthy' ? body : undefined;
+        },
+        { timeoutMs: 20_000 },
+      );
+      expect(healthy).toMatchObject({
+        ready: true,
+        instance: identity.instanceName,
+        postgres_schema: identity.postgresSchema,
+      });
+      expect((await engine.get('/api/v1/health/ready')).status).toBe(200);
+      expect(engine.logs().some((line) => line.msg === 'schema migrated')).toBe(true);
+      expect(engine.logs().some((line) => line.msg === 'postgres is up')).toBe(true);
+      expect(await engine.signal('SIGTERM')).toBe(0);
+    } finally {
+      await Promise.allSettled([postgres.stop(), redis.stop()]);
+    }
+  });
+
+  it('finishes a slow request after SIGTERM, then exits 0', async () => {
+    const identity = deriveIdentity({ instanceName: `${uniquePrefix()}-system-engine-slow` });
+    const password = 'slow-password';
+    const provisioner = new PostgresProvisioner(database.url);
+    await provisioner.ensure(postgresTenant(identity, { password, database: database.name }));
+    await provisioner.close();
+    const engine = await startEngineProcess({
+      SERVICE_INSTANCE_NAME: identity.instanceName,
+      POSTGRES_URL: withCredentials(database.url, identity.postgresSchema, password),
+    });
+    running.push(engine);
+    await waitFor('the engine to be ready', async () =>
+      (await engine.get('/api/v1/health/ready')).status === 200 ? true : undefined,
+    );
+
+    // Hold a lock on the orders table so that listing orders waits for it.
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    await admin.query('BEGIN');
+    await admin.query(`LOCK TABLE ${identity.postgresSchema}.orders IN ACCESS EXCLUSIVE MODE`);
+    const slow = fetch(`${engine.url}/api/v1/orders`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const exit = engine.signal('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(engine.process.child.exitCode).toBeNull();
+    await admin.query('COMMIT');
+    await admin.end();
+
+    const response = await slow;
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ orders: [] });
+    expect(await exit).toBe(0);
+    expect(engine.logs().map((line) => line.msg)).toEqual(
+      expect.arrayContaining(['signal received', 'shut down']),
+    );
+  });
+
+  it('stops at start with a message naming a bad variable', async () => {
+    await expect(startEngineProcess({ ENVIRONMENT: 'staging' })).rejects.toThrow(
+      /ENVIRONMENT "staging" is invalid: must be one of development/,
+    );
+  });
+});
