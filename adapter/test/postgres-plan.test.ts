@@ -167,3 +167,13 @@ describe('statementsFor', () => {
     expect(statement).not.toContain('hunter2');
   });
 });
+
+describe('managedRoleComment', () => {
+  it('names the owner, so that another owner of the same schema is refused', () => {
+    const owned = tenant({ owner: 'trading/lh' });
+    expect(managedRoleComment(owned)).toMatch(/owner trading\/lh$/);
+    const observed = converged({}, { comment: managedRoleComment(owned) });
+    expect(planPostgres(owned, observed)).toEqual([]);
+    expect(() => planPostgres(tenant({ owner: 'other/lh' }), observed)).toThrow(OwnershipError);
+  });
+});

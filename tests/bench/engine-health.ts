@@ -1,10 +1,9 @@
 import { createServer } from 'node:http';
-import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
-import { loadConfig } from '../../engine/src/config.ts';
-import { startEngine } from '../../engine/src/engine.ts';
-import { printTable, round, timed } from './report.ts';
 import { Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { loadConfig, startEngine } from '@tse/engine';
+import autocannon from 'autocannon';
+import { printTable, round, timed } from './report.ts';
 
 /**
  * /api/v1/health of the engine against a bare node:http server answering the
@@ -13,15 +12,26 @@ import { Writable } from 'node:stream';
 export async function engineHealthBench(argv: string[]): Promise<Record<string, number>> {
   const { values } = parseArgs({
     args: argv,
-    options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '20' }, rounds: { type: 'string', default: '2' } },
+    options: {
+      seconds: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '20' },
+      rounds: { type: 'string', default: '2' },
+    },
   });
   const duration = Number(values.seconds);
   const connections = Number(values.connections);
   const quiet = new Writable({ write: (_, __, done) => done() });
-  const engine = await startEngine(loadConfig({ SERVICE_INSTANCE_NAME: 'trading-system-engine-LH', HTTP_PORT: '0', GRPC_PORT: '0' }), {
-    host: '127.0.0.1',
-    logDestination: quiet,
-  });
+  const engine = await startEngine(
+    loadConfig({
+      SERVICE_INSTANCE_NAME: 'trading-system-engine-LH',
+      HTTP_PORT: '0',
+      GRPC_PORT: '0',
+    }),
+    {
+      host: '127.0.0.1',
+      logDestination: quiet,
+    },
+  );
   const body = JSON.stringify(engine.status.report());
   const bare = createServer((_, response) => {
     // The same work the engine does: a fresh report with its timestamp, serialised.
@@ -34,31 +44,62 @@ export async function engineHealthBench(argv: string[]): Promise<Record<string, 
 
   const load = async (url: string) => {
     const result = await autocannon({ url, connections, duration, pipelining: 1 });
-    return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
+    return {
+      rps: result.requests.average,
+      p99: result.latency.p99,
+      errors: result.errors + result.non2xx,
+    };
   };
-  const runs: { engine: Awaited<ReturnType<typeof load>>; bare: Awaited<ReturnType<typeof load>> }[] = [];
+  const runs: {
+    engine: Awaited<ReturnType<typeof load>>;
+    bare: Awaited<ReturnType<typeof load>>;
+  }[] = [];
   for (let round = 0; round < Number(values.rounds); round++) {
     // Alternate the order so that neither side always runs on a warmer machine.
     const first = round % 2 === 0;
-    const a = await load(first ? `http://127.0.0.1:${engine.ports.http}/api/v1/health` : `http://127.0.0.1:${barePort}/`);
-    const b = await load(first ? `http://127.0.0.1:${barePort}/` : `http://127.0.0.1:${engine.ports.http}/api/v1/health`);
+    const a = await load(
+      first
+        ? `http://127.0.0.1:${engine.ports.http}/api/v1/health`
+        : `http://127.0.0.1:${barePort}/`,
+    );
+    const b = await load(
+      first
+        ? `http://127.0.0.1:${barePort}/`
+        : `http://127.0.0.1:${engine.ports.http}/api/v1/health`,
+    );
     runs.push(first ? { engine: a, bare: b } : { engine: b, bare: a });
   }
   const metricsRenders: number[] = [];
   for (let i = 0; i < 200; i++) {
-    const { seconds } = await timed(() => fetch(`http://127.0.0.1:${engine.ports.http}/metrics`).then((r) => r.text()));
+    const { seconds } = await timed(() =>
+      fetch(`http://127.0.0.1:${engine.ports.http}/metrics`).then((r) => r.text()),
+    );
     metricsRenders.push(seconds * 1000);
   }
   await engine.stop();
   bare.close();
 
-  const mean = (pick: (run: (typeof runs)[number]) => number) => runs.reduce((sum, run) => sum + pick(run), 0) / runs.length;
+  const mean = (pick: (run: (typeof runs)[number]) => number) =>
+    runs.reduce((sum, run) => sum + pick(run), 0) / runs.length;
   const engineRps = mean((run) => run.engine.rps);
   const bareRps = mean((run) => run.bare.rps);
-  printTable(`/api/v1/health, ${connections} connections, ${duration}s x ${runs.length} rounds each`, [
-    { server: 'engine (fastify)', requests_per_s: round(engineRps), p99_ms: round(mean((r) => r.engine.p99)), errors: runs.reduce((s, r) => s + r.engine.errors, 0) },
-    { server: 'bare node:http', requests_per_s: round(bareRps), p99_ms: round(mean((r) => r.bare.p99)), errors: runs.reduce((s, r) => s + r.bare.errors, 0) },
-  ]);
+  printTable(
+    `/api/v1/health, ${connections} connections, ${duration}s x ${runs.length} rounds each`,
+    [
+      {
+        server: 'engine (fastify)',
+        requests_per_s: round(engineRps),
+        p99_ms: round(mean((r) => r.engine.p99)),
+        errors: runs.reduce((s, r) => s + r.engine.errors, 0),
+      },
+      {
+        server: 'bare node:http',
+        requests_per_s: round(bareRps),
+        p99_ms: round(mean((r) => r.bare.p99)),
+        errors: runs.reduce((s, r) => s + r.bare.errors, 0),
+      },
+    ],
+  );
   const sortedRenders = [...metricsRenders].sort((a, b) => a - b);
   return {
     requests_per_second: round(engineRps),

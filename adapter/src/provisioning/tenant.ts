@@ -8,9 +8,16 @@ export const DEFAULT_CONNECTION_LIMIT = 20;
 /** The PostgreSQL tenant an identity asks for: the role is named after the schema it owns. */
 export function postgresTenant(
   identity: Pick<Identity, 'postgresSchema'>,
-  options: { password: string; database: string; connectionLimit?: number; login?: boolean },
+  options: {
+    password: string;
+    database: string;
+    connectionLimit?: number;
+    login?: boolean;
+    owner?: string;
+  },
 ): PostgresTenant {
   return {
+    ...(options.owner && { owner: options.owner }),
     role: identity.postgresSchema,
     schema: identity.postgresSchema,
     database: options.database,

@@ -2,8 +2,11 @@
  * The comment that marks a role as ours, for one database and schema: a role
  * without it (a person's, or another database's tenant) is never touched.
  */
-export function managedRoleComment(tenant: Pick<PostgresTenant, 'database' | 'schema'>): string {
-  return `managed by trading-engine-operator; database ${tenant.database}; schema ${tenant.schema}`;
+export function managedRoleComment(
+  tenant: Pick<PostgresTenant, 'database' | 'schema' | 'owner'>,
+): string {
+  const owner = tenant.owner ? `; owner ${tenant.owner}` : '';
+  return `managed by trading-engine-operator; database ${tenant.database}; schema ${tenant.schema}${owner}`;
 }
 
 /** What an instance should have in PostgreSQL. */
@@ -16,6 +19,8 @@ export interface PostgresTenant {
   connectionLimit: number;
   /** False while the instance is retained after deletion: the role stays, logins are refused. */
   login: boolean;
+  /** Who the role belongs to (e.g. a Kubernetes object's namespace/name); only that owner adopts it. */
+  owner?: string;
 }
 
 /** What PostgreSQL has of an instance, as read by `observePostgres`. */

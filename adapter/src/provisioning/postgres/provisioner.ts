@@ -23,6 +23,8 @@ select r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplicati
 export interface ProvisionResult {
   actions: PostgresAction[];
   statements: string[];
+  /** True when a login with the tenant's password was seen to work before any change. */
+  loginVerified?: boolean;
 }
 
 /**

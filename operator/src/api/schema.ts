@@ -1,0 +1,291 @@
+import { ENVIRONMENTS } from '@tse/adapter';
+import { z } from 'zod';
+
+// The one source of truth for the TradingEngineInstance API: these schemas
+// parse objects read from the API server, and crd.ts turns them into the
+// CRD's OpenAPI schema (descriptions, defaults, CEL rules and all).
+
+export const GROUP = 'trading.tse.io';
+export const VERSION = 'v1alpha1';
+export const KIND = 'TradingEngineInstance';
+export const PLURAL = 'tradingengineinstances';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+const NAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$';
+const SCHEMA_PATTERN = '^[a-z_][a-z0-9_]{0,62}$';
+const NAMESPACE_PATTERN = '^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*$';
+const immutable = (field: string) => ({
+  'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: `${field} is immutable` }],
+});
+
+const preserved = (description: string) =>
+  z
+    .record(z.string(), z.unknown())
+    .describe(description)
+    .meta({ 'x-kubernetes-preserve-unknown-fields': true });
+
+const secretRef = z
+  .object({
+    name: z.string().min(1).describe("Name of a Secret in the instance's namespace."),
+    key: z
+      .string()
+      .min(1)
+      .default('url')
+      .describe('Key of the Secret holding the admin connection URL.'),
+  })
+  .describe(
+    "An admin connection URL in a Secret; by default the operator's own admin connection is used.",
+  );
+
+const deletionPolicy = z
+  .enum(['Retain', 'Delete'])
+  .default('Retain')
+  .describe(
+    "On deletion, Retain keeps the data and disables the login; Delete drops this instance's data and login.",
+  );
+
+const postgres = z
+  .object({
+    adminSecretRef: secretRef.optional(),
+    schema: z
+      .string()
+      .regex(new RegExp(SCHEMA_PATTERN))
+      .optional()
+      .describe(
+        'The PostgreSQL schema; derived from the instance name when not set. Immutable once set.',
+      )
+      .meta(immutable('spec.postgres.schema')),
+    host: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "host[:port] the engine pods use to reach PostgreSQL, when it differs from the admin connection's.",
+      ),
+    connectionLimit: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(20)
+      .describe("Connection limit of the instance's login role."),
+    deletionPolicy,
+  })
+  .describe("The instance's PostgreSQL schema and login role.");
+
+const redis = z
+  .object({
+    adminSecretRef: secretRef.optional(),
+    namespace: z
+      .string()
+      .max(200)
+      .regex(new RegExp(NAMESPACE_PATTERN))
+      .optional()
+      .describe(
+        'The Redis key namespace; derived from the instance name when not set. No glob characters. Immutable once set.',
+      )
+      .meta({
+        'x-kubernetes-validations': [
+          { rule: 'self == oldSelf', message: 'spec.redis.namespace is immutable' },
+          {
+            rule: "!self.matches('[*?\\\\[\\\\]\\\\\\\\]')",
+            message: 'spec.redis.namespace must not contain Redis glob characters (* ? [ ] \\)',
+          },
+        ],
+      }),
+    host: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "host[:port] the engine pods use to reach Redis, when it differs from the admin connection's.",
+      ),
+    deletionPolicy,
+  })
+  .describe("The instance's Redis ACL user and key namespace.");
+
+export const instanceSpec = z
+  .object({
+    serviceName: z
+      .string()
+      .regex(new RegExp(NAME_PATTERN))
+      .default('trading-system-engine')
+      .describe('The service this instance belongs to. Immutable.')
+      .meta(immutable('spec.serviceName')),
+    instanceName: z
+      .string()
+      .regex(new RegExp(NAME_PATTERN))
+      .optional()
+      .describe(
+        'The instance name the identity derives from; metadata.name when not set. Case is kept. Immutable.',
+      )
+      .meta(immutable('spec.instanceName')),
+    environment: z
+      .enum(ENVIRONMENTS)
+      .default('kubernetes')
+      .describe('The environment the engine reports.'),
+    image: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The engine image; the operator's default when not set."),
+    version: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The version the engine reports; the image tag when not set.'),
+    replicas: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(1)
+      .describe(
+        'Engine pods. One trades; the others are hot standbys that take over (the engine holds an advisory lock).',
+      ),
+    logLevel: z
+      .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
+      .default('info')
+      .describe("The engine's log level."),
+    resources: preserved(
+      'Compute resources of the engine container (requests and limits).',
+    ).optional(),
+    pod: z
+      .object({
+        labels: z
+          .record(z.string(), z.string())
+          .optional()
+          .describe('Extra labels on the engine pods.'),
+        annotations: z
+          .record(z.string(), z.string())
+          .optional()
+          .describe('Extra annotations on the engine pods.'),
+        nodeSelector: z
+          .record(z.string(), z.string())
+          .optional()
+          .describe('Node selector of the engine pods.'),
+        tolerations: z
+          .array(preserved('A toleration.'))
+          .optional()
+          .describe('Tolerations of the engine pods.'),
+        affinity: preserved('Affinity of the engine pods.').optional(),
+      })
+      .optional()
+      .describe('Scheduling and metadata of the engine pods.'),
+    postgres: postgres.default({ connectionLimit: 20, deletionPolicy: 'Retain' }),
+    redis: redis.default({ deletionPolicy: 'Retain' }),
+    monitoring: z
+      .object({
+        serviceMonitor: z
+          .object({
+            enabled: z
+              .boolean()
+              .default(true)
+              .describe("Create a ServiceMonitor when the Prometheus Operator's CRDs exist."),
+            interval: z
+              .string()
+              .regex(/^[0-9]+(ms|s|m|h)$/)
+              .default('30s')
+              .describe('Scrape interval.'),
+            labels: z
+              .record(z.string(), z.string())
+              .optional()
+              .describe('Extra labels on the ServiceMonitor (for Prometheus selectors).'),
+          })
+          .default({ enabled: true, interval: '30s' }),
+      })
+      .default({ serviceMonitor: { enabled: true, interval: '30s' } })
+      .describe('Prometheus scraping.'),
+    paused: z
+      .boolean()
+      .default(false)
+      .describe('Stop reconciling this instance; what runs keeps running.'),
+  })
+  .describe('The desired state of a trading-engine instance.')
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.instanceName) == has(oldSelf.instanceName)',
+        message: 'spec.instanceName cannot be added or removed after creation',
+      },
+      {
+        rule: 'has(self.postgres.schema) == has(oldSelf.postgres.schema)',
+        message: 'spec.postgres.schema cannot be added or removed after creation',
+      },
+      {
+        rule: 'has(self.redis.namespace) == has(oldSelf.redis.namespace)',
+        message: 'spec.redis.namespace cannot be added or removed after creation',
+      },
+    ],
+  });
+export type InstanceSpec = z.infer<typeof instanceSpec>;
+
+export const condition = z.object({
+  type: z
+    .string()
+    .describe('Type of the condition: Ready, DatabaseReady, CacheReady, Available, Paused.'),
+  status: z.enum(['True', 'False', 'Unknown']),
+  observedGeneration: z.number().int().optional(),
+  lastTransitionTime: z.iso.datetime().describe('When the status last changed.'),
+  reason: z.string().describe('A CamelCase reason for the status.'),
+  message: z.string().describe('What happened, for people.'),
+});
+export type Condition = z.infer<typeof condition>;
+
+export const instanceStatus = z
+  .object({
+    observedGeneration: z
+      .number()
+      .int()
+      .optional()
+      .describe('The generation this status describes.'),
+    conditions: z
+      .array(condition)
+      .optional()
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+    identity: z
+      .object({
+        serviceName: z.string(),
+        instanceName: z.string(),
+        postgresSchema: z.string(),
+        redisNamespace: z.string(),
+      })
+      .optional()
+      .describe('The resolved identity.'),
+    credentialsSecret: z
+      .string()
+      .optional()
+      .describe("The Secret holding the instance's own connection URLs."),
+    replicas: z.number().int().optional(),
+    readyReplicas: z.number().int().optional(),
+  })
+  .describe('What the operator observed and did.');
+export type InstanceStatus = z.infer<typeof instanceStatus>;
+
+/** Object metadata as the operator needs it. */
+export const metadata = z
+  .object({
+    name: z.string(),
+    namespace: z.string(),
+    uid: z.string(),
+    generation: z.number().int().default(1),
+    resourceVersion: z.string().optional(),
+    creationTimestamp: z
+      .union([z.string(), z.date()])
+      .transform((value) => new Date(value).toISOString()),
+    deletionTimestamp: z.union([z.string(), z.date()]).optional(),
+    finalizers: z.array(z.string()).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+  })
+  .loose();
+
+/** A TradingEngineInstance read from the API server, defaults applied. */
+export const tradingEngineInstance = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata,
+  spec: instanceSpec.default(instanceSpec.parse({})),
+  status: instanceStatus.optional(),
+});
+export type TradingEngineInstance = z.infer<typeof tradingEngineInstance>;

@@ -1,0 +1,136 @@
+import type { V1Deployment, V1EnvVar } from '@kubernetes/client-node';
+import { ENGINE_ENV, ENGINE_PORTS, type Identity } from '@tse/adapter';
+import type { TradingEngineInstance } from '../api/schema.ts';
+import { credentialsSecretName, ownedMetadata, selectorLabels } from './metadata.ts';
+import { SECRET_KEYS } from './secret.ts';
+
+/** The pod-template annotation whose change rolls the pods when the credentials change. */
+export const CHECKSUM_ANNOTATION = 'trading.tse.io/credentials-checksum';
+
+/** What the Deployment needs besides the instance itself. */
+export interface DeploymentInputs {
+  identity: Identity;
+  image: string;
+  credentialsChecksum: string;
+}
+
+/**
+ * The engine's Deployment. `Recreate`, because a rolling update would briefly
+ * run two engines trading as one instance; probes on the engine's own
+ * endpoints; identity in the environment under the adapter's variable names;
+ * connection URLs from the instance's Secret. Pure: no clock, no randomness.
+ */
+export function buildDeployment(
+  instance: TradingEngineInstance,
+  inputs: DeploymentInputs,
+): V1Deployment {
+  const { spec } = instance;
+  const selector = selectorLabels(instance);
+  const metadata = ownedMetadata(instance, instance.metadata.name);
+  const secret = credentialsSecretName(instance);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata,
+    spec: {
+      replicas: spec.replicas,
+      strategy: { type: 'Recreate' },
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selector },
+      template: {
+        metadata: {
+          labels: { ...spec.pod?.labels, ...metadata.labels },
+          annotations: {
+            ...spec.pod?.annotations,
+            [CHECKSUM_ANNOTATION]: inputs.credentialsChecksum,
+          },
+        },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: 30,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 1000,
+            runAsGroup: 1000,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          ...(spec.pod?.nodeSelector && { nodeSelector: spec.pod.nodeSelector }),
+          ...(spec.pod?.tolerations && { tolerations: spec.pod.tolerations }),
+          ...(spec.pod?.affinity && { affinity: spec.pod.affinity }),
+          containers: [
+            {
+              name: 'engine',
+              image: inputs.image,
+              imagePullPolicy: 'IfNotPresent',
+              env: engineEnvironment(instance, inputs, secret),
+              ports: [
+                { name: 'http', containerPort: ENGINE_PORTS.http, protocol: 'TCP' },
+                { name: 'grpc', containerPort: ENGINE_PORTS.grpc, protocol: 'TCP' },
+              ],
+              startupProbe: {
+                httpGet: { path: '/api/v1/health/live', port: 'http' },
+                periodSeconds: 2,
+                failureThreshold: 30,
+              },
+              livenessProbe: {
+                httpGet: { path: '/api/v1/health/live', port: 'http' },
+                periodSeconds: 10,
+                timeoutSeconds: 2,
+                failureThreshold: 3,
+              },
+              readinessProbe: {
+                httpGet: { path: '/api/v1/health/ready', port: 'http' },
+                periodSeconds: 5,
+                timeoutSeconds: 2,
+                failureThreshold: 2,
+              },
+              ...(spec.resources && { resources: spec.resources }),
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** The engine's environment: identity and settings as values, connection URLs from the Secret. */
+export function engineEnvironment(
+  instance: TradingEngineInstance,
+  inputs: DeploymentInputs,
+  secret: string,
+): V1EnvVar[] {
+  const { identity } = inputs;
+  const value = (name: string, text: string): V1EnvVar => ({ name, value: text });
+  const fromSecret = (name: string, key: string): V1EnvVar => ({
+    name,
+    valueFrom: { secretKeyRef: { name: secret, key } },
+  });
+  return [
+    value(ENGINE_ENV.serviceName, identity.serviceName),
+    value(ENGINE_ENV.instanceName, identity.instanceName),
+    value(ENGINE_ENV.environment, instance.spec.environment),
+    value(ENGINE_ENV.logLevel, instance.spec.logLevel),
+    value(ENGINE_ENV.version, instance.spec.version ?? imageTag(inputs.image)),
+    value(ENGINE_ENV.httpPort, String(ENGINE_PORTS.http)),
+    value(ENGINE_ENV.grpcPort, String(ENGINE_PORTS.grpc)),
+    value(ENGINE_ENV.postgresSchema, identity.postgresSchema),
+    value(ENGINE_ENV.redisNamespace, identity.redisNamespace),
+    fromSecret(ENGINE_ENV.postgresUrl, SECRET_KEYS.postgresUrl),
+    fromSecret(ENGINE_ENV.redisUrl, SECRET_KEYS.redisUrl),
+  ];
+}
+
+/** The tag of an image reference (`latest` when it has none; the digest when pinned by one). */
+export function imageTag(image: string): string {
+  const digest = image.indexOf('@');
+  if (digest !== -1) return image.slice(digest + 1);
+  const lastSlash = image.lastIndexOf('/');
+  const colon = image.indexOf(':', lastSlash + 1);
+  return colon === -1 ? 'latest' : image.slice(colon + 1);
+}

@@ -1,0 +1,27 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { TradingEngineInstance } from '../api/schema.ts';
+import { ownedMetadata, selectorLabels } from './metadata.ts';
+
+export const SERVICE_MONITOR = {
+  group: 'monitoring.coreos.com',
+  version: 'v1',
+  plural: 'servicemonitors',
+  kind: 'ServiceMonitor',
+} as const;
+
+/** A Prometheus Operator ServiceMonitor scraping the engine's /metrics. */
+export function buildServiceMonitor(
+  instance: TradingEngineInstance,
+): KubernetesObject & { spec: unknown } {
+  const settings = instance.spec.monitoring.serviceMonitor;
+  return {
+    apiVersion: `${SERVICE_MONITOR.group}/${SERVICE_MONITOR.version}`,
+    kind: SERVICE_MONITOR.kind,
+    metadata: ownedMetadata(instance, instance.metadata.name, settings.labels),
+    spec: {
+      selector: { matchLabels: selectorLabels(instance) },
+      namespaceSelector: { matchNames: [instance.metadata.namespace] },
+      endpoints: [{ port: 'http', path: '/metrics', interval: settings.interval }],
+    },
+  };
+}

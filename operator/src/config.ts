@@ -1,0 +1,100 @@
+import { hostname } from 'node:os';
+import { ValidationError } from '@tse/adapter';
+import { z } from 'zod';
+
+/** The operator's settings, from its environment, validated once at start. */
+export interface OperatorConfig {
+  kubeconfig: string | undefined;
+  postgresAdminUrl: string | undefined;
+  redisAdminUrl: string | undefined;
+  /** Namespaces to watch; empty means all. */
+  watchNamespaces: string[];
+  concurrency: number;
+  resyncSeconds: number;
+  metricsPort: number;
+  metricsHost: string;
+  leaderElection: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  identity: string;
+  engineImage: string;
+  logLevel: string;
+}
+
+const schema = z.object({
+  KUBECONFIG: z.string().optional(),
+  POSTGRES_ADMIN_URL: z
+    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
+    .optional(),
+  REDIS_ADMIN_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .optional(),
+  WATCH_NAMESPACES: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((namespace) => namespace.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(
+            /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+            'must be a comma-separated list of namespace names',
+          ),
+      ),
+    ),
+  MAX_CONCURRENT_RECONCILES: z.coerce.number().int().min(1).max(256).default(8),
+  RESYNC_PERIOD_SECONDS: z.coerce.number().int().min(5).default(300),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  METRICS_HOST: z.string().default('0.0.0.0'),
+  LEADER_ELECTION: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
+  LEASE_NAMESPACE: z.string().optional(),
+  POD_NAMESPACE: z.string().optional(),
+  LEASE_NAME: z.string().default('trading-engine-operator'),
+  POD_NAME: z.string().optional(),
+  ENGINE_IMAGE: z.string().min(1).default('trading-engine:0.1.0'),
+  LOG_LEVEL: z
+    .string()
+    .default('info')
+    .transform((value) => value.toLowerCase())
+    .pipe(
+      z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], {
+        error: 'must be one of trace, debug, info, warn, error, fatal',
+      }),
+    ),
+});
+
+/** Reads the operator's configuration; a bad value throws a ValidationError naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv): OperatorConfig {
+  const given = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = schema.safeParse(given);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? 'environment');
+    throw new ValidationError(variable, given[variable], issue?.message ?? 'is invalid');
+  }
+  const values = parsed.data;
+  return Object.freeze({
+    kubeconfig: values.KUBECONFIG,
+    postgresAdminUrl: values.POSTGRES_ADMIN_URL,
+    redisAdminUrl: values.REDIS_ADMIN_URL,
+    watchNamespaces: values.WATCH_NAMESPACES,
+    concurrency: values.MAX_CONCURRENT_RECONCILES,
+    resyncSeconds: values.RESYNC_PERIOD_SECONDS,
+    metricsPort: values.METRICS_PORT,
+    metricsHost: values.METRICS_HOST,
+    leaderElection: values.LEADER_ELECTION === 'true',
+    leaseNamespace: values.LEASE_NAMESPACE ?? values.POD_NAMESPACE ?? 'default',
+    leaseName: values.LEASE_NAME,
+    identity: values.POD_NAME ?? `${hostname()}-${process.pid}`,
+    engineImage: values.ENGINE_IMAGE,
+    logLevel: values.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,513 @@
+import type { KubernetesObject, V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
+import {
+  arbitrateClaims,
+  checkPostgresLogin,
+  checkRedisLogin,
+  generatePassword,
+  type Identity,
+  postgresTenant,
+  redisTenant,
+  ValidationError,
+} from '@tse/adapter';
+import type { Logger } from 'pino';
+import {
+  API_VERSION,
+  type InstanceStatus,
+  KIND,
+  type TradingEngineInstance,
+  tradingEngineInstance,
+} from '../api/schema.ts';
+import { buildDeployment } from '../builders/deployment.ts';
+import { credentialsSecretName } from '../builders/metadata.ts';
+import {
+  buildCredentialsSecret,
+  SECRET_KEYS,
+  type StoreLogin,
+  secretChecksum,
+  secretValue,
+} from '../builders/secret.ts';
+import { buildService } from '../builders/service.ts';
+import { buildServiceMonitor } from '../builders/service-monitor.ts';
+import type { EventRecorder } from '../runtime/events.ts';
+import type { WatchedKind } from '../runtime/informer.ts';
+import type { KubeWriter } from '../runtime/kube.ts';
+import type { ControllerMetrics } from '../runtime/metrics.ts';
+import type { ReconcileResult } from '../runtime/workqueue.ts';
+import { type AdminConnections, AdminSecretError, type AdminTarget } from './admin.ts';
+import { type ConditionInput, findCondition, mergeConditions } from './conditions.ts';
+import {
+  availableCondition,
+  readyCondition,
+  type StoreOutcome,
+  storeCondition,
+  storeFailure,
+} from './decisions.ts';
+import { isDerivative } from './drift.ts';
+import { keyOf, resolveIdentity } from './identity.ts';
+
+/** The finalizer that gives the operator a say before an instance goes away. */
+export const FINALIZER = 'trading.tse.io/finalizer';
+
+/** The caches the reconciler reads instead of the API server. */
+export interface Caches {
+  instances: WatchedKind<KubernetesObject>;
+  deployments: WatchedKind<V1Deployment>;
+  services: WatchedKind<V1Service>;
+  secrets: WatchedKind<V1Secret>;
+  /** Present while the Prometheus Operator's ServiceMonitor CRD exists. */
+  serviceMonitors?: WatchedKind<KubernetesObject>;
+}
+
+export interface ReconcilerDependencies {
+  caches: Caches;
+  writer: KubeWriter;
+  admin: AdminConnections;
+  events: EventRecorder;
+  metrics: ControllerMetrics;
+  log: Logger;
+  engineImage: string;
+  /** How often a converged instance is looked at again (stores re-checked, drift repaired). */
+  resyncMs: number;
+  now?: () => Date;
+}
+
+/** Thrown after status is written, so that the queue retries with backoff. */
+class RetryLater extends Error {}
+
+/**
+ * Reconciles one TradingEngineInstance: identity, conflicts, credentials,
+ * provisioning, owned objects, status. Reads come from the informer caches;
+ * every write is skipped when the cluster already has what it would write.
+ */
+export class InstanceReconciler {
+  private readonly deps: ReconcilerDependencies;
+
+  constructor(deps: ReconcilerDependencies) {
+    this.deps = deps;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const raw = this.deps.caches.instances.get(namespace, name);
+    if (!raw) return undefined;
+    const parsed = tradingEngineInstance.safeParse(raw);
+    if (!parsed.success) {
+      this.deps.log.error(
+        { instance: key, issues: parsed.error.issues },
+        'instance does not match its schema; is the CRD current?',
+      );
+      return undefined;
+    }
+    const instance = parsed.data;
+    const log = this.deps.log.child({ instance: key });
+
+    if (instance.metadata.deletionTimestamp) {
+      await this.finalize(instance, log);
+      return undefined;
+    }
+    if (instance.spec.paused) {
+      await this.writeStatus(instance, {}, [
+        {
+          type: 'Paused',
+          status: 'True',
+          reason: 'Paused',
+          message: 'spec.paused is true: the operator leaves this instance as it is',
+        },
+      ]);
+      return undefined;
+    }
+    if (!instance.metadata.finalizers?.includes(FINALIZER)) {
+      await this.deps.writer.setFinalizers(namespace, name, instance.metadata.finalizers, [
+        ...(instance.metadata.finalizers ?? []),
+        FINALIZER,
+      ]);
+    }
+
+    let identity: Identity;
+    try {
+      identity = resolveIdentity(instance);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      this.deps.events.record(target(instance), 'Warning', 'InvalidSpec', error.message);
+      await this.writeStatus(instance, {}, [
+        notPaused(),
+        { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: error.message },
+      ]);
+      return undefined;
+    }
+
+    const conflict = this.conflictOf(instance, identity);
+    if (conflict) {
+      this.deps.events.record(target(instance), 'Warning', 'NameConflict', conflict);
+      await this.writeStatus(instance, { identity }, [
+        notPaused(),
+        { type: 'Ready', status: 'False', reason: 'NameConflict', message: conflict },
+      ]);
+      return undefined;
+    }
+
+    let admin: { postgres: AdminTarget; redis: AdminTarget };
+    try {
+      admin = await this.deps.admin.resolve(instance);
+    } catch (error) {
+      if (!(error instanceof AdminSecretError)) throw error;
+      this.deps.events.record(target(instance), 'Warning', 'AdminSecretMissing', error.message);
+      await this.writeStatus(instance, { identity }, [
+        notPaused(),
+        { type: 'Ready', status: 'False', reason: 'AdminSecretMissing', message: error.message },
+      ]);
+      throw new RetryLater(error.message);
+    }
+
+    const secret = await this.ensureSecret(instance, identity, admin);
+    const [postgres, redis] = await Promise.all([
+      this.provisionPostgres(instance, identity, admin.postgres, secret),
+      this.provisionRedis(instance, identity, admin.redis, secret),
+    ]);
+    const storesOk = postgres.ok && redis.ok;
+
+    // A store that is down leaves the running engine alone: it reports degraded and recovers by itself.
+    let deployment = this.deps.caches.deployments.get(namespace, name);
+    if (storesOk) {
+      deployment = await this.ensureOwned(
+        buildDeployment(instance, {
+          identity,
+          image: instance.spec.image ?? this.deps.engineImage,
+          credentialsChecksum: secretChecksum(secret),
+        }),
+        deployment,
+      );
+      await this.ensureOwned(
+        buildService(instance),
+        this.deps.caches.services.get(namespace, name),
+      );
+      await this.ensureServiceMonitor(instance);
+    }
+
+    const conditions: ConditionInput[] = [
+      storeCondition('DatabaseReady', 'PostgreSQL', postgres),
+      storeCondition('CacheReady', 'Redis', redis),
+      availableCondition(deployment, instance.spec.replicas),
+    ];
+    const ready = readyCondition(conditions);
+    const before = findCondition(instance.status?.conditions, 'Ready');
+    if (before?.status !== ready.status || before?.reason !== ready.reason) {
+      const type = ready.status === 'True' ? 'Normal' : 'Warning';
+      if (ready.status === 'True' || ready.reason !== 'EnginePodsNotReady')
+        this.deps.events.record(target(instance), type, ready.reason, ready.message);
+    }
+    await this.writeStatus(
+      instance,
+      {
+        identity,
+        credentialsSecret: credentialsSecretName(instance),
+        replicas: deployment?.status?.replicas ?? 0,
+        readyReplicas: deployment?.status?.readyReplicas ?? 0,
+      },
+      [notPaused(), ...conditions, ready],
+    );
+
+    const retry = [postgres, redis].find((outcome) => !outcome.ok && outcome.retry);
+    if (retry && !retry.ok) throw new RetryLater(`${retry.reason}: ${retry.message}`);
+    // Each instance comes back once per resync period (±10%, so they do not all come at once).
+    return { requeueAfterMs: Math.round(this.deps.resyncMs * (0.9 + Math.random() * 0.2)) };
+  }
+
+  /** Names of other instances this one would share a store name with; undefined when it keeps its names. */
+  private conflictOf(instance: TradingEngineInstance, identity: Identity): string | undefined {
+    const mine = this.deps.admin.storeKeys(instance);
+    const claims = [];
+    for (const raw of this.deps.caches.instances.list()) {
+      const other = tradingEngineInstance.safeParse(raw);
+      if (!other.success) continue;
+      const theirs = this.deps.admin.storeKeys(other.data);
+      if (
+        other.data.metadata.uid !== instance.metadata.uid &&
+        theirs.postgres !== mine.postgres &&
+        theirs.redis !== mine.redis
+      )
+        continue;
+      let otherIdentity: Identity;
+      try {
+        otherIdentity =
+          other.data.metadata.uid === instance.metadata.uid
+            ? identity
+            : resolveIdentity(other.data);
+      } catch {
+        continue;
+      }
+      // Only names on a shared server can collide: a schema clash needs the same PostgreSQL, a namespace clash the same Redis.
+      claims.push({
+        key: keyOf(other.data),
+        createdAt: other.data.metadata.creationTimestamp,
+        identity: {
+          postgresSchema:
+            theirs.postgres === mine.postgres
+              ? otherIdentity.postgresSchema
+              : `\0${keyOf(other.data)}`,
+          redisNamespace:
+            theirs.redis === mine.redis ? otherIdentity.redisNamespace : `\0${keyOf(other.data)}`,
+        },
+      });
+    }
+    const refusal = arbitrateClaims(claims).get(keyOf(instance));
+    return (
+      refusal &&
+      `${refusal.conflict.message.replace(/^both use/, 'it uses')} already held by ${refusal.heldBy} (created earlier); choose another instance name or set spec.postgres.schema / spec.redis.namespace`
+    );
+  }
+
+  /** The credentials Secret: generated passwords are kept; URLs follow the spec. Written before any store is touched. */
+  private async ensureSecret(
+    instance: TradingEngineInstance,
+    identity: Identity,
+    admin: { postgres: AdminTarget; redis: AdminTarget },
+  ): Promise<V1Secret> {
+    const live = this.deps.caches.secrets.get(
+      instance.metadata.namespace,
+      credentialsSecretName(instance),
+    );
+    const postgresUrl = new URL(admin.postgres.url);
+    const redisUrl = new URL(admin.redis.url);
+    const [postgresHost, postgresPort] = hostPort(
+      instance.spec.postgres.host,
+      postgresUrl.hostname,
+      Number(postgresUrl.port || 5432),
+    );
+    const [redisHost, redisPort] = hostPort(
+      instance.spec.redis.host,
+      redisUrl.hostname,
+      Number(redisUrl.port || 6379),
+    );
+    const postgres: StoreLogin = {
+      host: postgresHost,
+      port: postgresPort,
+      user: identity.postgresSchema,
+      password: secretValue(live, SECRET_KEYS.postgresPassword) || generatePassword(),
+      database: postgresUrl.pathname.slice(1) || 'postgres',
+    };
+    const redis: StoreLogin = {
+      host: redisHost,
+      port: redisPort,
+      user: identity.redisNamespace,
+      password: secretValue(live, SECRET_KEYS.redisPassword) || generatePassword(),
+    };
+    return this.ensureOwned(buildCredentialsSecret(instance, postgres, redis), live);
+  }
+
+  private async provisionPostgres(
+    instance: TradingEngineInstance,
+    identity: Identity,
+    admin: AdminTarget,
+    secret: V1Secret,
+  ): Promise<StoreOutcome> {
+    const provisioner = this.deps.admin.postgres(admin.url);
+    try {
+      const tenant = postgresTenant(identity, {
+        password: secretValue(secret, SECRET_KEYS.postgresPassword) ?? '',
+        database: (await provisioner.database()) || 'postgres',
+        connectionLimit: instance.spec.postgres.connectionLimit,
+        owner: keyOf(instance),
+      });
+      const result = await provisioner.ensure(tenant);
+      this.countActions('postgres', result.actions);
+      if (result.actions.length > 0) {
+        this.deps.events.record(
+          target(instance),
+          'Normal',
+          'DatabaseProvisioned',
+          `PostgreSQL: ${result.actions.map((a) => a.type).join(', ')} for schema ${tenant.schema}`,
+        );
+      }
+      if (result.actions.length > 0 || !result.loginVerified) {
+        const login = await checkPostgresLogin(provisioner.pool.options, tenant);
+        if (!login.ok)
+          return {
+            ok: false,
+            reason: 'PostgresLoginFailed',
+            message: `login as ${tenant.role} failed: ${login.reason}`,
+            retry: true,
+          };
+      }
+      return {
+        ok: true,
+        message: `schema ${tenant.schema} owned by role ${tenant.role}; login verified`,
+        actions: result.actions.length,
+      };
+    } catch (error) {
+      return storeFailure(error, 'postgres');
+    }
+  }
+
+  private async provisionRedis(
+    instance: TradingEngineInstance,
+    identity: Identity,
+    admin: AdminTarget,
+    secret: V1Secret,
+  ): Promise<StoreOutcome> {
+    const provisioner = this.deps.admin.redis(admin.url);
+    try {
+      const tenant = redisTenant(identity, {
+        password: secretValue(secret, SECRET_KEYS.redisPassword) ?? '',
+      });
+      const result = await provisioner.ensure(tenant);
+      this.countActions('redis', result.actions);
+      if (result.actions.length > 0) {
+        this.deps.events.record(
+          target(instance),
+          'Normal',
+          'CacheProvisioned',
+          `Redis: ACL user ${tenant.user} confined to ${tenant.namespace}:* (${result.actions.map((a) => a.type).join(', ')})`,
+        );
+      }
+      // Redis reports the password hash it holds, so a converged user needs no login to be known good.
+      if (result.actions.length > 0 || !this.verifiedRedis.has(keyOf(instance))) {
+        const login = await checkRedisLogin(admin.url, tenant);
+        if (!login.ok)
+          return {
+            ok: false,
+            reason: 'RedisLoginFailed',
+            message: `login as ${tenant.user} failed: ${login.reason}`,
+            retry: true,
+          };
+        this.verifiedRedis.add(keyOf(instance));
+      }
+      return {
+        ok: true,
+        message: `ACL user ${tenant.user} limited to ${tenant.namespace}:*; login verified`,
+        actions: result.actions.length,
+      };
+    } catch (error) {
+      this.verifiedRedis.delete(keyOf(instance));
+      return storeFailure(error, 'redis');
+    }
+  }
+
+  private readonly verifiedRedis = new Set<string>();
+
+  private async ensureServiceMonitor(instance: TradingEngineInstance): Promise<void> {
+    const monitors = this.deps.caches.serviceMonitors;
+    if (!monitors || !instance.spec.monitoring.serviceMonitor.enabled) return;
+    await this.ensureOwned(
+      buildServiceMonitor(instance),
+      monitors.get(instance.metadata.namespace, instance.metadata.name),
+    );
+  }
+
+  /** Applies `desired` unless the live object already has everything it sets. */
+  private async ensureOwned<T extends KubernetesObject>(
+    desired: T,
+    live: T | undefined,
+  ): Promise<T> {
+    if (live && isDerivative(desired, live)) return live;
+    this.deps.log.debug(
+      { kind: desired.kind, name: desired.metadata?.name, created: !live },
+      live ? 'repairing drift' : 'creating',
+    );
+    return this.deps.writer.apply(desired);
+  }
+
+  private countActions(store: 'postgres' | 'redis', actions: { type: string }[]): void {
+    for (const action of actions)
+      this.deps.metrics.storeActions.inc({ store, action: action.type });
+  }
+
+  /** Writes status through /status, only when something in it changed. */
+  private async writeStatus(
+    instance: TradingEngineInstance,
+    fields: Partial<InstanceStatus>,
+    conditions: ConditionInput[],
+  ): Promise<void> {
+    const now = (this.deps.now ?? (() => new Date()))();
+    const generation = instance.metadata.generation;
+    const status: InstanceStatus = {
+      ...fields,
+      observedGeneration: generation,
+      conditions: mergeConditions(instance.status?.conditions, conditions, generation, now),
+    };
+    if (
+      instance.status &&
+      isDerivative(status, instance.status) &&
+      isDerivative(instance.status, status)
+    )
+      return;
+    await this.deps.writer.applyStatus(instance.metadata.namespace, instance.metadata.name, status);
+  }
+
+  /** Deletion: Retain disables the logins and keeps the data; Delete drops this instance's own. */
+  private async finalize(instance: TradingEngineInstance, log: Logger): Promise<void> {
+    const { finalizers } = instance.metadata;
+    if (!finalizers?.includes(FINALIZER)) return;
+    const identity = (() => {
+      try {
+        return resolveIdentity(instance);
+      } catch {
+        return undefined;
+      }
+    })();
+    // An instance that never held its names (invalid, or refused) has nothing of its own to clean up.
+    if (identity && !this.conflictOf(instance, identity)) {
+      const admin = await this.deps.admin.resolve(instance);
+      const secret = this.deps.caches.secrets.get(
+        instance.metadata.namespace,
+        credentialsSecretName(instance),
+      );
+      const postgres = this.deps.admin.postgres(admin.postgres.url);
+      const tenant = postgresTenant(identity, {
+        password: secretValue(secret, SECRET_KEYS.postgresPassword) ?? '',
+        database: (await postgres.database()) || 'postgres',
+        connectionLimit: instance.spec.postgres.connectionLimit,
+        login: false,
+        owner: keyOf(instance),
+      });
+      const redis = this.deps.admin.redis(admin.redis.url);
+      const user = redisTenant(identity, {
+        password: secretValue(secret, SECRET_KEYS.redisPassword) ?? generatePassword(),
+        enabled: false,
+      });
+      const postgresResult =
+        instance.spec.postgres.deletionPolicy === 'Delete'
+          ? await postgres.remove(tenant)
+          : await postgres.ensure(tenant);
+      const redisResult =
+        instance.spec.redis.deletionPolicy === 'Delete'
+          ? await redis.remove(user)
+          : await redis.ensure(user);
+      this.countActions('postgres', postgresResult.actions);
+      this.countActions('redis', redisResult.actions);
+      const message = `PostgreSQL ${instance.spec.postgres.deletionPolicy === 'Delete' ? `schema ${tenant.schema} and role dropped` : `schema ${tenant.schema} kept, login disabled`}; Redis ${instance.spec.redis.deletionPolicy === 'Delete' ? `user and ${user.namespace}:* keys deleted` : `user ${user.user} disabled, keys kept`}`;
+      log.info(
+        {
+          postgres: instance.spec.postgres.deletionPolicy,
+          redis: instance.spec.redis.deletionPolicy,
+        },
+        message,
+      );
+      this.deps.events.record(target(instance), 'Normal', 'Finalized', message);
+    }
+    this.verifiedRedis.delete(keyOf(instance));
+    await this.deps.writer.setFinalizers(
+      instance.metadata.namespace,
+      instance.metadata.name,
+      finalizers,
+      finalizers.filter((finalizer) => finalizer !== FINALIZER),
+    );
+  }
+}
+
+const notPaused = (): ConditionInput => ({
+  type: 'Paused',
+  status: 'False',
+  reason: 'Reconciling',
+  message: 'the operator manages this instance',
+});
+
+function target(instance: TradingEngineInstance) {
+  return { apiVersion: API_VERSION, kind: KIND, metadata: instance.metadata };
+}
+
+function hostPort(override: string | undefined, host: string, port: number): [string, number] {
+  if (!override) return [host, port];
+  const at = override.lastIndexOf(':');
+  return at === -1 ? [override, port] : [override.slice(0, at), Number(override.slice(at + 1))];
+}

@@ -1,0 +1,63 @@
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+/** The object an Event is about. */
+export interface EventTarget {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; uid: string };
+}
+
+/**
+ * Records Kubernetes Events for people running `kubectl describe`. The same
+ * reason and message for the same object is recorded once per quiet period,
+ * so a converged cluster stays quiet.
+ */
+export class EventRecorder {
+  private readonly api: CoreV1Api;
+  private readonly recent = new Map<string, number>();
+  private readonly component: string;
+  private readonly log: Logger;
+  private readonly quietMs: number;
+
+  constructor(kc: KubeConfig, options: { component: string; log: Logger; quietMs?: number }) {
+    this.api = kc.makeApiClient(CoreV1Api);
+    this.component = options.component;
+    this.log = options.log;
+    this.quietMs = options.quietMs ?? 15 * 60_000;
+  }
+
+  record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const key = `${target.metadata.uid}/${type}/${reason}/${message}`;
+    const now = Date.now();
+    if ((this.recent.get(key) ?? 0) > now - this.quietMs) return;
+    this.recent.set(key, now);
+    if (this.recent.size > 10_000) this.recent.delete(this.recent.keys().next().value as string);
+    const { name, namespace, uid } = target.metadata;
+    const time = new Date();
+    this.api
+      .createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { generateName: `${name}.`, namespace },
+          involvedObject: {
+            apiVersion: target.apiVersion,
+            kind: target.kind,
+            name,
+            namespace,
+            uid,
+          },
+          type,
+          reason,
+          message,
+          source: { component: this.component },
+          reportingComponent: this.component,
+          reportingInstance: this.component,
+          firstTimestamp: time,
+          lastTimestamp: time,
+          count: 1,
+        },
+      })
+      .catch((error) => this.log.warn({ err: error, reason }, 'could not record an event'));
+  }
+}

@@ -1,0 +1,83 @@
+import {
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { API_VERSION, GROUP, type InstanceStatus, KIND, PLURAL, VERSION } from '../api/schema.ts';
+import { FIELD_MANAGER } from '../builders/metadata.ts';
+
+/**
+ * The operator's writes: server-side apply under its own field manager,
+ * status through the /status subresource, finalizers with a JSON patch that
+ * tests the list it replaces.
+ */
+export class KubeWriter {
+  private readonly objects: KubernetesObjectApi;
+  private readonly custom: CustomObjectsApi;
+  /** Mutating requests sent, by kind: the benchmarks read it. */
+  readonly writes = new Map<string, number>();
+
+  constructor(kc: KubeConfig) {
+    this.objects = KubernetesObjectApi.makeApiClient(kc);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  /** Server-side applies an object, taking ownership of the fields it sets. */
+  async apply<T extends KubernetesObject>(object: T): Promise<T> {
+    this.count(object.kind ?? 'unknown');
+    return this.objects.patch(
+      object,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+  }
+
+  /** Applies an instance's status through the status subresource. */
+  async applyStatus(namespace: string, name: string, status: InstanceStatus): Promise<void> {
+    this.count(`${KIND}/status`);
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name,
+        body: { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status },
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    );
+  }
+
+  /** Replaces an instance's finalizers, failing if they changed since `expected` was read. */
+  async setFinalizers(
+    namespace: string,
+    name: string,
+    expected: string[] | undefined,
+    finalizers: string[],
+  ): Promise<void> {
+    this.count(KIND);
+    const patch =
+      expected === undefined
+        ? [{ op: 'add', path: '/metadata/finalizers', value: finalizers }]
+        : [
+            { op: 'test', path: '/metadata/finalizers', value: expected },
+            { op: 'replace', path: '/metadata/finalizers', value: finalizers },
+          ];
+    await this.custom.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: patch },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+  }
+
+  private count(kind: string): void {
+    this.writes.set(kind, (this.writes.get(kind) ?? 0) + 1);
+  }
+}

@@ -1,0 +1,68 @@
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Deployment,
+  type V1Secret,
+  type V1Service,
+} from '@kubernetes/client-node';
+import type { ResourceSource } from './informer.ts';
+
+const scoped = (namespace: string, cluster: string, namespaced: string) =>
+  namespace ? namespaced.replace('{ns}', namespace) : cluster;
+
+/** List-and-watch sources for the kinds the operator reads. */
+export function sources(kc: KubeConfig) {
+  const apps = kc.makeApiClient(AppsV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const customSource = (
+    kind: string,
+    group: string,
+    version: string,
+    plural: string,
+  ): ResourceSource<KubernetesObject> => ({
+    kind,
+    path: (namespace) =>
+      scoped(
+        namespace,
+        `/apis/${group}/${version}/${plural}`,
+        `/apis/${group}/${version}/namespaces/{ns}/${plural}`,
+      ),
+    list: (namespace, labelSelector) =>
+      (namespace
+        ? custom.listNamespacedCustomObject({ group, version, namespace, plural, labelSelector })
+        : custom.listClusterCustomObject({ group, version, plural, labelSelector })) as Promise<
+        KubernetesListObject<KubernetesObject>
+      >,
+  });
+  const deployments: ResourceSource<V1Deployment> = {
+    kind: 'Deployment',
+    path: (namespace) =>
+      scoped(namespace, '/apis/apps/v1/deployments', '/apis/apps/v1/namespaces/{ns}/deployments'),
+    list: (namespace, labelSelector) =>
+      namespace
+        ? apps.listNamespacedDeployment({ namespace, labelSelector })
+        : apps.listDeploymentForAllNamespaces({ labelSelector }),
+  };
+  const services: ResourceSource<V1Service> = {
+    kind: 'Service',
+    path: (namespace) => scoped(namespace, '/api/v1/services', '/api/v1/namespaces/{ns}/services'),
+    list: (namespace, labelSelector) =>
+      namespace
+        ? core.listNamespacedService({ namespace, labelSelector })
+        : core.listServiceForAllNamespaces({ labelSelector }),
+  };
+  const secrets: ResourceSource<V1Secret> = {
+    kind: 'Secret',
+    path: (namespace) => scoped(namespace, '/api/v1/secrets', '/api/v1/namespaces/{ns}/secrets'),
+    list: (namespace, labelSelector) =>
+      namespace
+        ? core.listNamespacedSecret({ namespace, labelSelector })
+        : core.listSecretForAllNamespaces({ labelSelector }),
+  };
+  return { customSource, deployments, services, secrets };
+}

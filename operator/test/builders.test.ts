@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { buildDeployment, CHECKSUM_ANNOTATION, imageTag } from '../src/builders/deployment.ts';
+import { buildCredentialsSecret, secretChecksum, secretValue } from '../src/builders/secret.ts';
+import { buildService } from '../src/builders/service.ts';
+import { buildServiceMonitor } from '../src/builders/service-monitor.ts';
+import { identityOf, instance, withInstanceName, withSpec } from './fixtures.ts';
+
+const lh = instance('lh', withInstanceName('trading-system-engine-LH'));
+const inputs = {
+  identity: identityOf(lh),
+  image: 'trading-engine:1.4.2',
+  credentialsChecksum: 'abc',
+};
+
+describe('buildDeployment', () => {
+  const deployment = buildDeployment(lh, inputs);
+  const container = deployment.spec?.template.spec?.containers[0];
+  const env = Object.fromEntries(
+    (container?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.key]),
+  );
+
+  it('gives the same object for the same input', () => {
+    expect(JSON.stringify(buildDeployment(lh, inputs))).toBe(JSON.stringify(deployment));
+  });
+
+  it('recreates pods instead of rolling them, so two engines never trade as one', () => {
+    expect(deployment.spec?.strategy).toEqual({ type: 'Recreate' });
+  });
+
+  it("injects the identity under the adapter's variable names, URLs from the Secret", () => {
+    expect(env).toMatchObject({
+      SERVICE_NAME: 'trading-system-engine',
+      SERVICE_INSTANCE_NAME: 'trading-system-engine-LH',
+      POSTGRES_SCHEMA: 'trading_system_engine_lh',
+      REDIS_NAMESPACE: 'trading_system:LH',
+      ENVIRONMENT: 'kubernetes',
+      LOG_LEVEL: 'info',
+      VERSION: '1.4.2',
+      HTTP_PORT: '8083',
+      GRPC_PORT: '50053',
+      POSTGRES_URL: 'POSTGRES_URL',
+      REDIS_URL: 'REDIS_URL',
+    });
+    expect(
+      container?.env?.find((e) => e.name === 'POSTGRES_URL')?.valueFrom?.secretKeyRef?.name,
+    ).toBe('lh-credentials');
+  });
+
+  it("probes the engine's liveness and readiness endpoints", () => {
+    expect(container?.livenessProbe?.httpGet?.path).toBe('/api/v1/health/live');
+    expect(container?.readinessProbe?.httpGet?.path).toBe('/api/v1/health/ready');
+  });
+
+  it('rolls the pods when the credentials change', () => {
+    expect(deployment.spec?.template.metadata?.annotations?.[CHECKSUM_ANNOTATION]).toBe('abc');
+  });
+
+  it('is owned by the instance and selects only its pods', () => {
+    expect(deployment.metadata?.ownerReferences).toEqual([
+      {
+        apiVersion: 'trading.tse.io/v1alpha1',
+        kind: 'TradingEngineInstance',
+        name: 'lh',
+        uid: 'uid-lh',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
+    expect(deployment.spec?.selector.matchLabels).toEqual({ 'trading.tse.io/instance': 'lh' });
+  });
+
+  it('passes the pod settings through', () => {
+    const custom = buildDeployment(
+      instance(
+        'x',
+        withSpec({
+          replicas: 2,
+          pod: { nodeSelector: { disk: 'ssd' }, labels: { team: 'mm' } },
+          resources: { limits: { cpu: '1' } },
+        }),
+      ),
+      inputs,
+    );
+    expect(custom.spec?.replicas).toBe(2);
+    expect(custom.spec?.template.spec?.nodeSelector).toEqual({ disk: 'ssd' });
+    expect(custom.spec?.template.metadata?.labels?.team).toBe('mm');
+    expect(custom.spec?.template.spec?.containers[0]?.resources).toEqual({ limits: { cpu: '1' } });
+  });
+});
+
+describe('imageTag', () => {
+  it.each([
+    ['trading-engine:1.2.3', '1.2.3'],
+    ['registry.local:5000/trading-engine', 'latest'],
+    ['registry.local:5000/trading-engine:2', '2'],
+    ['trading-engine@sha256:abc', 'sha256:abc'],
+  ])('reads %s as %s', (image, tag) => expect(imageTag(image)).toBe(tag));
+});
+
+describe('buildCredentialsSecret', () => {
+  const secret = buildCredentialsSecret(
+    lh,
+    {
+      host: 'pg.db',
+      port: 5432,
+      user: 'trading_system_engine_lh',
+      password: 'p@ss/word',
+      database: 'trading',
+    },
+    { host: 'redis.db', port: 6379, user: 'trading_system:LH', password: 'r:pw' },
+  );
+
+  it('holds URLs with the credentials escaped', () => {
+    const postgres = new URL(secretValue(secret, 'POSTGRES_URL') ?? '');
+    expect(decodeURIComponent(postgres.password)).toBe('p@ss/word');
+    expect(postgres.pathname).toBe('/trading');
+    const redis = new URL(secretValue(secret, 'REDIS_URL') ?? '');
+    expect(decodeURIComponent(redis.username)).toBe('trading_system:LH');
+    expect(decodeURIComponent(redis.password)).toBe('r:pw');
+  });
+
+  it('has a checksum that changes with its data only', () => {
+    expect(secretChecksum(secret)).toBe(secretChecksum({ data: { ...secret.data } }));
+    expect(secretChecksum(secret)).not.toBe(
+      secretChecksum({ data: { ...secret.data, 'redis-password': 'eA==' } }),
+    );
+  });
+});
+
+describe('buildService and buildServiceMonitor', () => {
+  it('expose HTTP and gRPC, and scrape /metrics on the http port', () => {
+    expect(buildService(lh).spec?.ports?.map((p) => [p.name, p.port])).toEqual([
+      ['http', 8083],
+      ['grpc', 50053],
+    ]);
+    const monitor = buildServiceMonitor(
+      instance('m', withSpec({ monitoring: { serviceMonitor: { labels: { release: 'prom' } } } })),
+    );
+    expect(monitor.metadata?.labels?.release).toBe('prom');
+    expect(monitor.spec).toMatchObject({
+      endpoints: [{ port: 'http', path: '/metrics', interval: '30s' }],
+    });
+  });
+});

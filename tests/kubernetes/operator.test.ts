@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startEngineProcess } from '../support/engine-process.ts';
+import { adminQuery, useDatabase } from '../support/fixtures.ts';
+import {
+  applyYaml,
+  installCrd,
+  type Kube,
+  kube,
+  podEnvironment,
+  teiManifest,
+  waitForCondition,
+} from '../support/kube.ts';
+import { type InProcessOperator, runOperator } from '../support/operator.ts';
+import { waitFor } from '../support/processes.ts';
+
+// The seed's three instances on a real control plane, PostgreSQL and Redis.
+const database = useDatabase();
+const namespace = `seed-${randomBytes(3).toString('hex')}`;
+let k: Kube;
+let operator: InProcessOperator;
+
+const SEED = [
+  {
+    name: 'trading-system-engine',
+    spec: {},
+    schema: 'trading',
+    redisNamespace: 'trading',
+    instance: 'trading-system-engine',
+  },
+  {
+    name: 'lh',
+    spec: { instanceName: 'trading-system-engine-LH' },
+    schema: 'trading_system_engine_lh',
+    redisNamespace: 'trading_system:LH',
+    instance: 'trading-system-engine-LH',
+  },
+  {
+    name: 'alpha',
+    spec: { instanceName: 'trading-system-engine-Alpha' },
+    schema: 'trading_system_engine_alpha',
+    redisNamespace: 'trading_system:Alpha',
+    instance: 'trading-system-engine-Alpha',
+  },
+];
+
+beforeAll(async () => {
+  k = kube(inject('kubeconfig'));
+  await installCrd(k);
+  await k.core.createNamespace({ body: { metadata: { name: namespace } } });
+  operator = await runOperator({
+    KUBECONFIG: inject('kubeconfig'),
+    POSTGRES_ADMIN_URL: database.url,
+    REDIS_ADMIN_URL: inject('redisUrl'),
+    WATCH_NAMESPACES: namespace,
+  });
+  for (const seed of SEED)
+    await applyYaml(k, JSON.stringify(teiManifest(namespace, seed.name, seed.spec)));
+});
+
+afterAll(async () => {
+  await operator?.stop();
+});
+
+describe('the seed instances', () => {
+  it.each(SEED)('$name becomes Ready with its derived identity', async (seed) => {
+    const instance = await waitForCondition(k, namespace, seed.name, 'Ready', 'True', {
+      timeoutMs: 90_000,
+    });
+    expect(instance.status?.identity).toEqual({
+      serviceName: 'trading-system-engine',
+      instanceName: seed.instance,
+      postgresSchema: seed.schema,
+      redisNamespace: seed.redisNamespace,
+    });
+    for (const type of ['DatabaseReady', 'CacheReady', 'Available']) {
+      expect(instance.status?.conditions?.find((c) => c.type === type)?.status).toBe('True');
+    }
+    expect(instance.metadata.finalizers).toContain('trading.tse.io/finalizer');
+  });
+
+  it('get their schema, login role and Redis ACL user', async () => {
+    const { rows } = await adminQuery(
+      database.url,
+      `select n.nspname, pg_get_userbyid(n.nspowner) as owner, r.rolcanlogin from pg_namespace n join pg_roles r on r.rolname = n.nspname where n.nspname = any($1) order by 1`,
+      [SEED.map((seed) => seed.schema)],
+    );
+    expect(rows).toEqual(
+      SEED.map((seed) => ({ nspname: seed.schema, owner: seed.schema, rolcanlogin: true })).sort(
+        (a, b) => a.nspname.localeCompare(b.nspname),
+      ),
+    );
+    const redis = new Redis(inject('redisUrl'));
+    const users = (await redis.acl('USERS')) as string[];
+    redis.disconnect();
+    expect(users).toEqual(expect.arrayContaining(SEED.map((seed) => seed.redisNamespace)));
+  });
+
+  it.each(SEED)('$name owns its Secret, Deployment and Service', async (seed) => {
+    const owner = expect.objectContaining({
+      kind: 'TradingEngineInstance',
+      name: seed.name,
+      controller: true,
+    });
+    const deployment = await k.apps.readNamespacedDeployment({ namespace, name: seed.name });
+    const service = await k.core.readNamespacedService({ namespace, name: seed.name });
+    const secret = await k.core.readNamespacedSecret({
+      namespace,
+      name: `${seed.name}-credentials`,
+    });
+    for (const object of [deployment, service, secret])
+      expect(object.metadata?.ownerReferences).toEqual([owner]);
+    expect(deployment.spec?.strategy?.type).toBe('Recreate');
+    expect(deployment.status?.availableReplicas).toBe(1);
+    expect(service.spec?.ports?.map((port) => port.port)).toEqual([8083, 50053]);
+  });
+
+  it.each(SEED)(
+    '$name: an engine started with the pod environment reports that identity, healthy',
+    async (seed) => {
+      const deployment = await k.apps.readNamespacedDeployment({ namespace, name: seed.name });
+      const env = await podEnvironment(k, deployment);
+      const engine = await startEngineProcess(env);
+      try {
+        const body = await waitFor('the engine to connect to its stores', async () => {
+          const health = await engine.get('/api/v1/health');
+          return health.body.status === 'healthy' ? health.body : undefined;
+        });
+        expect(body).toMatchObject({
+          status: 'healthy',
+          service: 'trading-system-engine',
+          instance: seed.instance,
+          postgres_schema: seed.schema,
+          redis_namespace: seed.redisNamespace,
+          environment: 'kubernetes',
+        });
+      } finally {
+        expect(await engine.signal('SIGTERM')).toBe(0);
+      }
+    },
+  );
+});

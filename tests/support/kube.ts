@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  type V1Deployment,
+} from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { waitFor } from './processes.ts';
+
+const CRD_FILE = fileURLToPath(
+  new URL('../../crds/tradingengineinstances.trading.tse.io.yaml', import.meta.url),
+);
+export const TEI = {
+  group: 'trading.tse.io',
+  version: 'v1alpha1',
+  plural: 'tradingengineinstances',
+} as const;
+
+/** Typed clients for a kubeconfig. */
+export function kube(kubeconfig: string) {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  return {
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    apps: kc.makeApiClient(AppsV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    objects: KubernetesObjectApi.makeApiClient(kc),
+  };
+}
+export type Kube = ReturnType<typeof kube>;
+
+/** Server-side applies every document of a YAML file or string, as kubectl apply --server-side does. */
+export async function applyYaml(k: Kube, yaml: string, fieldManager = 'tests'): Promise<void> {
+  for (const document of parseAllDocuments(yaml)) {
+    const object = document.toJSON();
+    if (!object) continue;
+    await k.objects.patch(
+      object,
+      undefined,
+      undefined,
+      fieldManager,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+  }
+}
+
+/** Installs the TradingEngineInstance CRD from crds/ and waits until it is served. */
+export async function installCrd(k: Kube): Promise<void> {
+  await applyYaml(k, readFileSync(CRD_FILE, 'utf8'));
+  await waitFor('the CRD to be served', async () =>
+    k.custom.listClusterCustomObject({ ...TEI }).then(
+      () => true,
+      () => undefined,
+    ),
+  );
+}
+
+/** A TradingEngineInstance manifest. */
+export function teiManifest(namespace: string, name: string, spec: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'trading.tse.io/v1alpha1',
+    kind: 'TradingEngineInstance',
+    metadata: { name, namespace },
+    spec,
+  };
+}
+
+export type Instance = {
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    generation: number;
+    finalizers?: string[];
+  };
+  spec: Record<string, unknown>;
+  status?: {
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+    identity?: Record<string, string>;
+    observedGeneration?: number;
+  };
+};
+
+export async function getInstance(k: Kube, namespace: string, name: string): Promise<Instance> {
+  return (await k.custom.getNamespacedCustomObject({ ...TEI, namespace, name })) as Instance;
+}
+
+export function condition(instance: Instance, type: string) {
+  return instance.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Waits until an instance's condition has the status (and reason, if given). */
+export async function waitForCondition(
+  k: Kube,
+  namespace: string,
+  name: string,
+  type: string,
+  status: string,
+  { reason, timeoutMs = 60_000 }: { reason?: string; timeoutMs?: number } = {},
+): Promise<Instance> {
+  let last: Instance | undefined;
+  try {
+    return await waitFor(
+      `${namespace}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`,
+      async () => {
+        last = await getInstance(k, namespace, name);
+        const found = condition(last, type);
+        return found?.status === status &&
+          (!reason || found.reason === reason) &&
+          last.status?.observedGeneration === last.metadata.generation
+          ? last
+          : undefined;
+      },
+      { timeoutMs, intervalMs: 200 },
+    );
+  } catch (error) {
+    throw new Error(
+      `${(error as Error).message}\nlast status: ${JSON.stringify(last?.status, null, 1)}`,
+    );
+  }
+}
+
+/**
+ * The environment a pod of the Deployment would get: plain values, and values
+ * from Secret keys resolved by reading the Secrets.
+ */
+export async function podEnvironment(
+  k: Kube,
+  deployment: V1Deployment,
+): Promise<Record<string, string>> {
+  const namespace = deployment.metadata?.namespace as string;
+  const env: Record<string, string> = {};
+  for (const variable of deployment.spec?.template.spec?.containers[0]?.env ?? []) {
+    if (variable.value !== undefined) env[variable.name] = variable.value;
+    const ref = variable.valueFrom?.secretKeyRef;
+    if (ref) {
+      const secret = await k.core.readNamespacedSecret({ namespace, name: ref.name as string });
+      const value = secret.data?.[ref.key];
+      if (value !== undefined) env[variable.name] = Buffer.from(value, 'base64').toString('utf8');
+    }
+  }
+  return env;
+}
