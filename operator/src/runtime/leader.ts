@@ -83,6 +83,16 @@ export class LeaderElector {
       .catch(() => {});
   }
 
+  /** One try at taking or renewing the lease; a failure is logged and counts as not leading. */
+  private async attempt(failure: string): Promise<boolean> {
+    try {
+      return await this.tryAcquireOrRenew();
+    } catch (error) {
+      this.options.log.warn({ err: error }, failure);
+      return false;
+    }
+  }
+
   private read(): Promise<V1Lease> {
     return this.api.readNamespacedLease({
       name: this.options.name,

@@ -82,7 +82,10 @@ export class WorkQueue {
 
   /** Queues a key after `ms`, unless it is queued earlier. */
   addAfter(key: string, ms: number): void {
-    if (ms <= 0) return this.add(key);
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
     const at = Date.now() + ms;
     const pending = this.delayed.get(key);
     if (pending && pending.at <= at) return;
