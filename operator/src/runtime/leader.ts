@@ -34,20 +34,13 @@ export class LeaderElector {
     const { log, name, namespace, identity } = this.options;
     for (;;) {
       if (this.stopped) throw new Error('leader election stopped');
-      if (
-        await this.tryAcquireOrRenew().catch(
-          (error) => (log.warn({ err: error }, 'lease update failed'), false),
-        )
-      )
-        break;
+      if (await this.attempt('lease update failed')) break;
       await new Promise((resolve) => setTimeout(resolve, this.options.renewEveryMs));
     }
     this.leading = true;
     log.info({ lease: `${namespace}/${name}`, identity }, 'became leader');
     const renew = async () => {
-      const ok = await this.tryAcquireOrRenew().catch(
-        (error) => (log.warn({ err: error }, 'lease renewal failed'), false),
-      );
+      const ok = await this.attempt('lease renewal failed');
       const expired = Date.now() - this.lastRenew > this.options.leaseDurationSeconds * 1000;
       if (!ok && expired) {
         this.leading = false;
