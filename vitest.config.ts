@@ -24,6 +24,8 @@ export default defineConfig({
           root: 'tests',
           include: ['kubernetes/**/*.test.ts'],
           globalSetup: ['support/global-setup.ts', 'support/cluster-setup.ts'],
+          // One file at a time: they share the cluster, and some count its writes.
+          fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },

@@ -165,6 +165,15 @@ describe('arbitrateClaims', () => {
     expect([...two.keys()]).toEqual(['ns/b']);
   });
 
+  it('never takes names away from a claim that already holds them', () => {
+    const t = '2026-01-01T00:00:00Z';
+    const refused = arbitrateClaims([
+      claim('ns/a', t, 'x'),
+      { ...claim('ns/b', t, 'x'), holds: true },
+    ]);
+    expect([...refused.keys()]).toEqual(['ns/a']);
+  });
+
   it('does not let a refused claim block a third one', () => {
     const refused = arbitrateClaims([
       claim('ns/a', '2026-01-01T00:00:00Z', 'x:y'),

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
@@ -6,10 +7,9 @@ import {
   CustomObjectsApi,
   KubeConfig,
   KubernetesObjectApi,
-  PatchStrategy,
   type V1Deployment,
 } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { inject } from 'vitest';
 import { waitFor } from './processes.ts';
 
 const CRD_FILE = fileURLToPath(
@@ -35,20 +35,29 @@ export function kube(kubeconfig: string) {
 }
 export type Kube = ReturnType<typeof kube>;
 
-/** Server-side applies every document of a YAML file or string, as kubectl apply --server-side does. */
-export async function applyYaml(k: Kube, yaml: string, fieldManager = 'tests'): Promise<void> {
-  for (const document of parseAllDocuments(yaml)) {
-    const object = document.toJSON();
-    if (!object) continue;
-    await k.objects.patch(
-      object,
-      undefined,
-      undefined,
-      fieldManager,
-      true,
-      PatchStrategy.ServerSideApply,
-    );
-  }
+/**
+ * `kubectl apply --server-side` of YAML (or JSON) text, as a user would; throws
+ * with kubectl's message when the API server refuses it. (The client library's
+ * generic patch re-serialises known kinds through its typed models, which drops
+ * fields such as `enum` and `x-kubernetes-validations` from a raw CRD.)
+ */
+export async function applyYaml(_: Kube, yaml: string, fieldManager = 'tests'): Promise<void> {
+  const result = spawnSync(
+    inject('kubectl'),
+    [
+      '--kubeconfig',
+      inject('kubeconfig'),
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      `--field-manager=${fieldManager}`,
+      '-f',
+      '-',
+    ],
+    { input: yaml, encoding: 'utf8' },
+  );
+  if (result.status !== 0)
+    throw new Error(result.stderr.trim() || `kubectl apply exited with ${result.status}`);
 }
 
 /** Installs the TradingEngineInstance CRD from crds/ and waits until it is served. */
@@ -121,9 +130,7 @@ export async function waitForCondition(
       { timeoutMs, intervalMs: 200 },
     );
   } catch (error) {
-    throw new Error(
-      `${(error as Error).message}\nlast status: ${JSON.stringify(last?.status, null, 1)}`,
-    );
+    throw new Error(`${(error as Error).message}\nlast status: ${JSON.stringify(last?.status)}`);
   }
 }
 

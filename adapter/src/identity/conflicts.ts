@@ -41,6 +41,8 @@ export interface Claim<K extends string = string> {
   key: K;
   createdAt: string;
   identity: StoreNames;
+  /** True when the names were already provisioned for this claim: it keeps them. */
+  holds?: boolean;
 }
 
 /** The claim an instance lost to, and why. */
@@ -50,13 +52,17 @@ export interface Refusal<K extends string = string> {
 }
 
 /**
- * Decides which claims keep their names: the earliest-created (then the
- * smallest key) wins, deterministically, so every operator replica and every
- * restart decides the same. A refused claim blocks nobody.
+ * Decides which claims keep their names: one that already holds them first,
+ * then the earliest-created, then the smallest key, so every operator
+ * replica and every restart decides the same, and a name in use is never
+ * taken away. A refused claim blocks nobody.
  */
 export function arbitrateClaims<K extends string>(claims: Iterable<Claim<K>>): Map<K, Refusal<K>> {
   const ordered = [...claims].sort(
-    (a, b) => compare(a.createdAt, b.createdAt) || compare(a.key, b.key),
+    (a, b) =>
+      Number(Boolean(b.holds)) - Number(Boolean(a.holds)) ||
+      compare(a.createdAt, b.createdAt) ||
+      compare(a.key, b.key),
   );
   const kept: Claim<K>[] = [];
   const refused = new Map<K, Refusal<K>>();

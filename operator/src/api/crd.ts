@@ -102,7 +102,7 @@ export function buildCrd(): JsonSchema {
                 },
                 kind: { type: 'string', description: 'The REST resource this object represents.' },
                 metadata: { type: 'object' },
-                spec: { ...openApi(instanceSpec), default: {} },
+                spec: openApi(instanceSpec),
                 status: openApi(instanceStatus),
               },
             },

@@ -42,7 +42,7 @@ import {
   storeCondition,
   storeFailure,
 } from './decisions.ts';
-import { isDerivative } from './drift.ts';
+import { driftPatch, isDerivative } from './drift.ts';
 import { keyOf, resolveIdentity } from './identity.ts';
 
 /** The finalizer that gives the operator a say before an instance goes away. */
@@ -240,6 +240,7 @@ export class InstanceReconciler {
       claims.push({
         key: keyOf(other.data),
         createdAt: other.data.metadata.creationTimestamp,
+        holds: holdsNames(other.data),
         identity: {
           postgresSchema:
             theirs.postgres === mine.postgres
@@ -394,17 +395,38 @@ export class InstanceReconciler {
     );
   }
 
-  /** Applies `desired` unless the live object already has everything it sets. */
+  /**
+   * Applies `desired` unless the live object already has everything it sets.
+   * Where server-side apply leaves drift behind (fields another manager
+   * added), a JSON patch of the drifted fields puts ours back.
+   */
   private async ensureOwned<T extends KubernetesObject>(
     desired: T,
     live: T | undefined,
   ): Promise<T> {
     if (live && isDerivative(desired, live)) return live;
-    this.deps.log.debug(
-      { kind: desired.kind, name: desired.metadata?.name, created: !live },
-      live ? 'repairing drift' : 'creating',
+    const what = { kind: desired.kind, name: desired.metadata?.name };
+    if (!live) {
+      this.deps.log.debug(what, 'creating');
+      return this.deps.writer.apply(desired);
+    }
+    this.deps.log.info(what, 'repairing drift');
+    let applied: T = live;
+    try {
+      applied = await this.deps.writer.apply(desired);
+    } catch (error) {
+      if ((error as { code?: number }).code !== 422) throw error;
+    }
+    if (isDerivative(desired, applied)) return applied;
+    const operations = driftPatch(
+      desired as Record<string, unknown>,
+      applied as Record<string, unknown>,
     );
-    return this.deps.writer.apply(desired);
+    this.deps.log.info(
+      { ...what, paths: operations.map((operation) => operation.path) },
+      'replacing drifted fields',
+    );
+    return this.deps.writer.jsonPatch(applied, operations);
   }
 
   private countActions(store: 'postgres' | 'redis', actions: { type: string }[]): void {
@@ -493,6 +515,15 @@ export class InstanceReconciler {
       finalizers.filter((finalizer) => finalizer !== FINALIZER),
     );
   }
+}
+
+/**
+ * True when the instance's names were provisioned for it: only an instance
+ * that passed the conflict check gets store conditions, and it keeps them
+ * (and so its names) even while a store is down.
+ */
+function holdsNames(instance: TradingEngineInstance): boolean {
+  return findCondition(instance.status?.conditions, 'DatabaseReady') !== undefined;
 }
 
 const notPaused = (): ConditionInput => ({

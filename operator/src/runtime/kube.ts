@@ -1,4 +1,6 @@
 import {
+  AppsV1Api,
+  CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesObject,
@@ -17,12 +19,45 @@ import { FIELD_MANAGER } from '../builders/metadata.ts';
 export class KubeWriter {
   private readonly objects: KubernetesObjectApi;
   private readonly custom: CustomObjectsApi;
+  private readonly apps: AppsV1Api;
+  private readonly core: CoreV1Api;
   /** Mutating requests sent, by kind: the benchmarks read it. */
   readonly writes = new Map<string, number>();
 
   constructor(kc: KubeConfig) {
     this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.apps = kc.makeApiClient(AppsV1Api);
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  /** A JSON patch of an owned object, attributed to our field manager. */
+  async jsonPatch<T extends KubernetesObject>(object: T, operations: object[]): Promise<T> {
+    const kind = object.kind ?? 'unknown';
+    this.count(kind);
+    const request = {
+      namespace: object.metadata?.namespace ?? '',
+      name: object.metadata?.name ?? '',
+      body: operations,
+      fieldManager: FIELD_MANAGER,
+    };
+    const json = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+    switch (kind) {
+      case 'Deployment':
+        return (await this.apps.patchNamespacedDeployment(request, json)) as T;
+      case 'Service':
+        return (await this.core.patchNamespacedService(request, json)) as T;
+      case 'Secret':
+        return (await this.core.patchNamespacedSecret(request, json)) as T;
+      default: {
+        const [group, version] = (object.apiVersion ?? '').split('/') as [string, string];
+        const plural = `${kind.toLowerCase()}s`;
+        return (await this.custom.patchNamespacedCustomObject(
+          { group, version, plural, ...request },
+          json,
+        )) as T;
+      }
+    }
   }
 
   /** Server-side applies an object, taking ownership of the fields it sets. */
