@@ -29,7 +29,7 @@ export interface PatchOperation {
   value: unknown;
 }
 
-const escape = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1');
+const escapePointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1');
 
 /**
  * The JSON patch that puts back what `desired` sets where `live` differs:
@@ -47,7 +47,7 @@ export function driftPatch(
     for (const [key, value] of Object.entries(want)) {
       const current = (have as Record<string, unknown> | undefined)?.[key];
       if (isDerivative(value, current)) continue;
-      const pointer = `/${[...path, key].map(escape).join('/')}`;
+      const pointer = `/${[...path, key].map(escapePointer).join('/')}`;
       operations.push({ op: current === undefined ? 'add' : 'replace', path: pointer, value });
     }
   };
