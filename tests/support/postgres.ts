@@ -38,10 +38,10 @@ export function findPostgresBinaries(): string | undefined {
  */
 export async function startLocalPostgres(
   binaries: string,
-  options: { port?: number } = {},
+  options: { port?: number; password?: string } = {},
 ): Promise<StoreServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tse-postgres-'));
-  const password = randomBytes(12).toString('hex');
+  const password = options.password ?? randomBytes(12).toString('hex');
   writeFileSync(join(dir, 'password'), password);
   const owner =
     process.getuid?.() === 0 ? (systemUser('postgres') ?? systemUser('nobody')) : undefined;

@@ -23,10 +23,10 @@ export function findRedisServer(): string | undefined {
  */
 export async function startLocalRedis(
   binary: string,
-  options: { port?: number } = {},
+  options: { port?: number; password?: string } = {},
 ): Promise<StoreServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tse-redis-'));
-  const password = randomBytes(12).toString('hex');
+  const password = options.password ?? randomBytes(12).toString('hex');
   const port = options.port ?? (await freePort());
   const server = spawnGuarded(
     'redis-server',

@@ -96,6 +96,7 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { name, namespace, identity, leaseDurationSeconds } = this.options;
     const now = new Date();
+    const stamp = microTime(now);
     let lease: V1Lease | undefined;
     try {
       lease = await this.read();
@@ -110,8 +111,8 @@ export class LeaderElector {
           spec: {
             holderIdentity: identity,
             leaseDurationSeconds,
-            acquireTime: now,
-            renewTime: now,
+            acquireTime: stamp,
+            renewTime: stamp,
             leaseTransitions: 0,
           },
         },
@@ -129,9 +130,9 @@ export class LeaderElector {
       ...spec,
       holderIdentity: identity,
       leaseDurationSeconds,
-      renewTime: now,
+      renewTime: stamp,
       ...(holder !== identity && {
-        acquireTime: now,
+        acquireTime: stamp,
         leaseTransitions: (spec.leaseTransitions ?? 0) + 1,
       }),
     };
@@ -140,4 +141,12 @@ export class LeaderElector {
     this.lastRenew = now.getTime();
     return true;
   }
+}
+
+/**
+ * A Lease time as the API server wants it (RFC 3339 with microseconds). The
+ * client library would send a Date with milliseconds, which it refuses.
+ */
+function microTime(date: Date): Date {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
 }

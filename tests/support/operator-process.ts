@@ -1,0 +1,57 @@
+import { fileURLToPath } from 'node:url';
+import { freePort, type Guarded, recentOutput, spawnGuarded, waitFor } from './processes.ts';
+
+const main = fileURLToPath(new URL('../../operator/src/main.ts', import.meta.url));
+
+/** The operator running as its own process, as its Deployment would run it. */
+export interface OperatorProcess {
+  process: Guarded;
+  metricsUrl: string;
+  logs(): Record<string, unknown>[];
+  /** controller_runtime_reconcile_total summed over results. */
+  reconciles(): Promise<number>;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `operator/src/main.ts` with the environment, metrics on a free port. */
+export async function startOperatorProcess(env: Record<string, string>): Promise<OperatorProcess> {
+  const port = await freePort();
+  const child = spawnGuarded('operator', process.execPath, [main], {
+    env: {
+      PATH: process.env.PATH,
+      LOG_LEVEL: 'info',
+      ...env,
+      METRICS_PORT: String(port),
+      METRICS_HOST: '127.0.0.1',
+    },
+  });
+  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  await waitFor(
+    'the operator to serve /healthz',
+    async () => ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok ? true : undefined),
+    {
+      process: child,
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.child.once('exit', () => resolve()));
+  return {
+    process: child,
+    metricsUrl,
+    logs: () =>
+      recentOutput(child)
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line)),
+    async reconciles() {
+      const text = await (await fetch(metricsUrl)).text();
+      return [...text.matchAll(/^controller_runtime_reconcile_total\{[^}]*\} (\d+)$/gm)].reduce(
+        (sum, match) => sum + Number(match[1]),
+        0,
+      );
+    },
+    async kill(signal) {
+      child.child.kill(signal);
+      await exited;
+    },
+  };
+}
