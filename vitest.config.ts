@@ -8,6 +8,7 @@ export default defineConfig({
       { test: { name: 'adapter', root: 'adapter', include: ['test/**/*.test.ts'] } },
       { test: { name: 'engine', root: 'engine', include: ['test/**/*.test.ts'] } },
       { test: { name: 'operator', root: 'operator', include: ['test/**/*.test.ts'] } },
+      { test: { name: 'bin', root: 'bin', include: ['test/**/*.test.ts'] } },
       {
         test: {
           name: 'integration',

@@ -45,7 +45,15 @@ export async function startOperator(
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromDefault();
 
-  const metrics = createControllerMetrics();
+  const metrics = createControllerMetrics(() =>
+    caches.instances
+      .list()
+      .map(
+        (object) =>
+          (object as { status?: { conditions?: { type: string; status: string }[] } }).status
+            ?.conditions,
+      ),
+  );
   const writer = new KubeWriter(kc);
   const admin = new AdminConnections(kc, {
     postgres: config.postgresAdminUrl,

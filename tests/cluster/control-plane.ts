@@ -221,6 +221,8 @@ async function startNodeComponents(
     '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
     '--cidr=10.244.0.0/16',
     '--node-ip=127.0.0.1',
+    // KWOK renews each node's Lease: without it the node lifecycle controller marks the nodes (and pods) NotReady.
+    '--node-lease-duration-seconds=40',
     `--server-address=127.0.0.1:${kwokPort}`,
   ]);
   started.push(kwok);

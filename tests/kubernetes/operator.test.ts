@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startEngineProcess } from '../support/engine-process.ts';
@@ -16,6 +18,7 @@ import { type InProcessOperator, runOperator } from '../support/operator.ts';
 import { waitFor } from '../support/processes.ts';
 
 // The seed's three instances on a real control plane, PostgreSQL and Redis.
+const tse = fileURLToPath(new URL('../../bin/src/tse.ts', import.meta.url));
 const database = useDatabase();
 const namespace = `seed-${randomBytes(3).toString('hex')}`;
 let k: Kube;
@@ -114,6 +117,22 @@ describe('the seed instances', () => {
     expect(deployment.spec?.strategy?.type).toBe('Recreate');
     expect(deployment.status?.availableReplicas).toBe(1);
     expect(service.spec?.ports?.map((port) => port.port)).toEqual([8083, 50053]);
+  });
+
+  it('are listed by tse status with their identity and Ready', () => {
+    const result = spawnSync(process.execPath, [tse, 'status', '-n', namespace], {
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
+    });
+    expect(result.status).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^NAMESPACE\s+NAME\s+INSTANCE\s+SCHEMA\s+REDIS NAMESPACE\s+READY/);
+    for (const seed of SEED) {
+      const row = new RegExp(
+        `^${namespace}\\s+${seed.name}\\s+${seed.instance}\\s+${seed.schema}\\s+${seed.redisNamespace}\\s+True$`,
+      );
+      expect(lines).toContainEqual(expect.stringMatching(row));
+    }
   });
 
   it.each(SEED)(

@@ -23,7 +23,10 @@ export interface ControllerMetrics {
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-export function createControllerMetrics(): ControllerMetrics {
+/** Conditions of the instances in the cache, for the tse_instances gauge. */
+export type ConditionSource = () => Iterable<{ type: string; status: string }[] | undefined>;
+
+export function createControllerMetrics(conditions: ConditionSource = () => []): ControllerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -103,6 +106,13 @@ export function createControllerMetrics(): ControllerMetrics {
       help: 'TradingEngineInstances by condition and status.',
       labelNames: ['condition', 'status'],
       registers,
+      collect() {
+        this.reset();
+        for (const list of conditions()) {
+          for (const condition of list ?? [])
+            this.inc({ condition: condition.type, status: condition.status });
+        }
+      },
     }),
     storeActions: new Counter({
       name: 'tse_store_actions_total',
