@@ -210,3 +210,16 @@ describe('a tenant whose store is down', () => {
     expect(users.filter((user) => user.startsWith('tse-acl-probe'))).toEqual([]);
   });
 });
+
+describe('many tenants provisioned at once', () => {
+  it("all succeed, though they share the database's catalog rows", async () => {
+    const tenants = Array.from({ length: 12 }, (_, i) => pgTenant(`burst-${i}`));
+    const provisioners = Array.from({ length: 4 }, () => new PostgresProvisioner(database.url));
+    try {
+      await Promise.all(tenants.map((tenant, i) => provisioners[i % 4]?.ensure(tenant)));
+      for (const tenant of tenants) expect((await postgres.ensure(tenant)).statements).toEqual([]);
+    } finally {
+      await Promise.all(provisioners.map((p) => p.close()));
+    }
+  });
+});

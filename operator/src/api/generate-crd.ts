@@ -1,7 +1,9 @@
-// Writes the CRD from the TypeScript source of truth: npm run generate
+// Writes the CRD, the chart's copy of it and its reference page from the
+// TypeScript source of truth: npm run generate
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { crdYaml } from './crd-yaml.ts';
+import { crdReference } from './reference.ts';
 
 export const CRD_FILE = fileURLToPath(
   new URL('../../../crds/tradingengineinstances.trading.tse.io.yaml', import.meta.url),
@@ -10,10 +12,22 @@ export const CRD_FILE = fileURLToPath(
 export const CHART_CRD_FILE = fileURLToPath(
   new URL('../../../helm/trading-engine-operator/files/crd.yaml', import.meta.url),
 );
+export const REFERENCE_FILE = fileURLToPath(
+  new URL('../../../docs/crd-reference.md', import.meta.url),
+);
+
+/** Every generated file and what it should hold. */
+export function generatedFiles(): [string, string][] {
+  return [
+    [CRD_FILE, crdYaml()],
+    [CHART_CRD_FILE, crdYaml()],
+    [REFERENCE_FILE, crdReference()],
+  ];
+}
 
 if (import.meta.main) {
-  for (const file of [CRD_FILE, CHART_CRD_FILE]) {
-    writeFileSync(file, crdYaml());
+  for (const [file, content] of generatedFiles()) {
+    writeFileSync(file, content);
     console.log(`wrote ${file}`);
   }
 }

@@ -141,7 +141,7 @@ export const instanceSpec = z
       .max(10)
       .default(1)
       .describe(
-        'Engine pods. One trades; the others are hot standbys that take over (the engine holds an advisory lock).',
+        'Engine pods. Updates recreate them (never a rolling update), so two engines never run as one instance side by side.',
       ),
     logLevel: z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])

@@ -19,6 +19,9 @@ select r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplicati
   from (select $1::name as name) wanted
   left join pg_roles r on r.rolname = wanted.name`;
 
+/** The advisory lock that serialises provisioning transactions on one database. */
+const PROVISIONING_LOCK = 'trading-engine-operator:provisioning';
+
 /** What a provisioning run did: the actions, in order, and the statements they ran. */
 export interface ProvisionResult {
   actions: PostgresAction[];
@@ -118,6 +121,9 @@ export class PostgresProvisioner {
     const client = await this.connect();
     try {
       await client.query('BEGIN');
+      // GRANT CONNECT and friends rewrite one shared catalog row (the database's ACL):
+      // concurrent tenants would fail with "tuple concurrently updated", so they take turns.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [PROVISIONING_LOCK]);
       for (const statement of statements) await client.query(statement);
       await client.query('COMMIT');
     } catch (error) {
