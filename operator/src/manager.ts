@@ -123,8 +123,17 @@ export async function startOperator(
 
   const keyOf = (object: KubernetesObject) =>
     `${object.metadata?.namespace}/${object.metadata?.name}`;
+  // An update that changes only status (our own write) needs no reconcile: only
+  // generation, deletion and finalizers are looked at (a generation predicate).
+  const seen = new Map<string, string>();
   caches.instances.on((event, object) => {
-    queue.add(keyOf(object));
+    const key = keyOf(object);
+    const meta = object.metadata;
+    const fingerprint = `${meta?.generation}|${meta?.deletionTimestamp ?? ''}|${(meta?.finalizers ?? []).join(',')}`;
+    if (event === 'delete') seen.delete(key);
+    else if (event === 'update' && seen.get(key) === fingerprint) return;
+    else seen.set(key, fingerprint);
+    queue.add(key);
     // A deleted instance may free names that a refused one is waiting for.
     if (event === 'delete') {
       for (const other of caches.instances.list()) {

@@ -385,6 +385,7 @@ export class InstanceReconciler {
   }
 
   private readonly verifiedRedis = new Set<string>();
+  private readonly written = new RecentWrites();
 
   private async ensureServiceMonitor(instance: TradingEngineInstance): Promise<void> {
     const monitors = this.deps.caches.serviceMonitors;
@@ -404,16 +405,18 @@ export class InstanceReconciler {
     desired: T,
     live: T | undefined,
   ): Promise<T> {
+    const key = `${desired.kind}/${desired.metadata?.namespace}/${desired.metadata?.name}`;
+    live = this.written.fresher(key, live);
     if (live && isDerivative(desired, live)) return live;
     const what = { kind: desired.kind, name: desired.metadata?.name };
     if (!live) {
       this.deps.log.debug(what, 'creating');
-      return this.deps.writer.apply(desired);
+      return this.written.remember(key, await this.deps.writer.apply(desired));
     }
     this.deps.log.info(what, 'repairing drift');
     let applied: T = live;
     try {
-      applied = await this.deps.writer.apply(desired);
+      applied = this.written.remember(key, await this.deps.writer.apply(desired));
     } catch (error) {
       if ((error as { code?: number }).code !== 422) throw error;
     }
@@ -426,7 +429,7 @@ export class InstanceReconciler {
       { ...what, paths: operations.map((operation) => operation.path) },
       'replacing drifted fields',
     );
-    return this.deps.writer.jsonPatch(applied, operations);
+    return this.written.remember(key, await this.deps.writer.jsonPatch(applied, operations));
   }
 
   private countActions(store: 'postgres' | 'redis', actions: { type: string }[]): void {
@@ -442,18 +445,24 @@ export class InstanceReconciler {
   ): Promise<void> {
     const now = (this.deps.now ?? (() => new Date()))();
     const generation = instance.metadata.generation;
+    const key = `status/${keyOf(instance)}`;
+    const previous = (
+      this.written.fresher(key, instance as unknown as KubernetesObject) as {
+        status?: InstanceStatus;
+      }
+    ).status;
     const status: InstanceStatus = {
       ...fields,
       observedGeneration: generation,
-      conditions: mergeConditions(instance.status?.conditions, conditions, generation, now),
+      conditions: mergeConditions(previous?.conditions, conditions, generation, now),
     };
-    if (
-      instance.status &&
-      isDerivative(status, instance.status) &&
-      isDerivative(instance.status, status)
-    )
-      return;
-    await this.deps.writer.applyStatus(instance.metadata.namespace, instance.metadata.name, status);
+    if (previous && isDerivative(status, previous) && isDerivative(previous, status)) return;
+    const written = await this.deps.writer.applyStatus(
+      instance.metadata.namespace,
+      instance.metadata.name,
+      status,
+    );
+    this.written.remember(key, written);
   }
 
   /** Deletion: Retain disables the logins and keeps the data; Delete drops this instance's own. */
@@ -524,6 +533,34 @@ export class InstanceReconciler {
  */
 function holdsNames(instance: TradingEngineInstance): boolean {
   return findCondition(instance.status?.conditions, 'DatabaseReady') !== undefined;
+}
+
+/**
+ * The objects this operator wrote a moment ago. The informer cache catches up
+ * a little later; until it does, the written object is the truth, so the next
+ * reconcile does not write it again.
+ */
+class RecentWrites {
+  private readonly objects = new Map<string, KubernetesObject>();
+
+  remember<T extends KubernetesObject>(key: string, object: T): T {
+    this.objects.set(key, object);
+    if (this.objects.size > 10_000) this.objects.delete(this.objects.keys().next().value as string);
+    return object;
+  }
+
+  /** The cached object, or the one written here when the cache has not seen it yet. */
+  fresher<T extends KubernetesObject>(key: string, cached: T | undefined): T | undefined {
+    const written = this.objects.get(key) as T | undefined;
+    if (!written) return cached;
+    const mine = Number(written.metadata?.resourceVersion);
+    const theirs = Number(cached?.metadata?.resourceVersion);
+    if (cached && !(theirs < mine)) {
+      this.objects.delete(key);
+      return cached;
+    }
+    return written;
+  }
 }
 
 const notPaused = (): ConditionInput => ({

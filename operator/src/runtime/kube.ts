@@ -74,9 +74,13 @@ export class KubeWriter {
   }
 
   /** Applies an instance's status through the status subresource. */
-  async applyStatus(namespace: string, name: string, status: InstanceStatus): Promise<void> {
+  async applyStatus(
+    namespace: string,
+    name: string,
+    status: InstanceStatus,
+  ): Promise<KubernetesObject> {
     this.count(`${KIND}/status`);
-    await this.custom.patchNamespacedCustomObjectStatus(
+    return this.custom.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,
         version: VERSION,
