@@ -8,6 +8,7 @@ import { adminQuery, useDatabase } from '../support/fixtures.ts';
 import {
   applyYaml,
   installCrd,
+  installServiceMonitorCrd,
   type Kube,
   kube,
   podEnvironment,
@@ -51,6 +52,7 @@ const SEED = [
 beforeAll(async () => {
   k = kube(inject('kubeconfig'));
   await installCrd(k);
+  await installServiceMonitorCrd(k);
   await k.core.createNamespace({ body: { metadata: { name: namespace } } });
   operator = await runOperator({
     KUBECONFIG: inject('kubeconfig'),
@@ -134,6 +136,28 @@ describe('the seed instances', () => {
       expect(lines).toContainEqual(expect.stringMatching(row));
     }
   });
+
+  it.each(SEED)(
+    '$name gets a ServiceMonitor scraping /metrics, as the monitoring CRD exists',
+    async (seed) => {
+      const monitor = (await k.custom.getNamespacedCustomObject({
+        group: 'monitoring.coreos.com',
+        version: 'v1',
+        plural: 'servicemonitors',
+        namespace,
+        name: seed.name,
+      })) as {
+        metadata: { ownerReferences: unknown[] };
+        spec: { endpoints: { port: string; path: string }[] };
+      };
+      expect(monitor.metadata.ownerReferences).toEqual([
+        expect.objectContaining({ kind: 'TradingEngineInstance', name: seed.name }),
+      ]);
+      expect(monitor.spec.endpoints).toEqual([
+        expect.objectContaining({ port: 'http', path: '/metrics' }),
+      ]);
+    },
+  );
 
   it.each(SEED)(
     '$name: an engine started with the pod environment reports that identity, healthy',

@@ -71,6 +71,57 @@ export async function installCrd(k: Kube): Promise<void> {
   );
 }
 
+/**
+ * The Prometheus Operator's ServiceMonitor CRD, reduced to what the operator
+ * writes (group, version, kind and a free-form spec): enough for the API
+ * server to serve the kind, so the operator's detection and writes are real.
+ */
+export async function installServiceMonitorCrd(k: Kube): Promise<void> {
+  const crd = {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: 'servicemonitors.monitoring.coreos.com' },
+    spec: {
+      group: 'monitoring.coreos.com',
+      scope: 'Namespaced',
+      names: {
+        plural: 'servicemonitors',
+        singular: 'servicemonitor',
+        kind: 'ServiceMonitor',
+        listKind: 'ServiceMonitorList',
+      },
+      versions: [
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              properties: {
+                spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+  await applyYaml(k, JSON.stringify(crd));
+  await waitFor('the ServiceMonitor CRD to be served', async () =>
+    k.custom
+      .listClusterCustomObject({
+        group: 'monitoring.coreos.com',
+        version: 'v1',
+        plural: 'servicemonitors',
+      })
+      .then(
+        () => true,
+        () => undefined,
+      ),
+  );
+}
+
 /** A TradingEngineInstance manifest. */
 export function teiManifest(namespace: string, name: string, spec: Record<string, unknown> = {}) {
   return {
