@@ -33,36 +33,58 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     return503OnClosing: true,
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    const labels = {
-      method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
-      status_code: String(reply.statusCode),
-    };
-    deps.metrics.requests.inc(labels);
-    deps.metrics.duration.observe(labels, reply.elapsedTime / 1000);
-    if (reply.statusCode >= 500) deps.metrics.errors.inc(labels);
-    if (reply.statusCode >= 500)
+  // RED metrics per route template. The labelled children are cached: label
+  // hashing on every request is most of what a metric update costs.
+  const children = new Map<
+    string,
+    {
+      requests: { inc(): void };
+      duration: { observe(value: number): void };
+      errors: { inc(): void };
+    }
+  >();
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const key = `${request.method} ${route} ${reply.statusCode}`;
+    let child = children.get(key);
+    if (!child) {
+      const labels = { method: request.method, route, status_code: String(reply.statusCode) };
+      child = {
+        requests: deps.metrics.requests.labels(labels),
+        duration: deps.metrics.duration.labels(labels),
+        errors: deps.metrics.errors.labels(labels),
+      };
+      children.set(key, child);
+    }
+    child.requests.inc();
+    child.duration.observe(reply.elapsedTime / 1000);
+    if (reply.statusCode >= 500) {
+      child.errors.inc();
       request.log.warn(
         { method: request.method, url: request.url, status: reply.statusCode },
         'request failed',
       );
+    }
+    done();
   });
 
   // While draining, answers close their connection: an idle keep-alive socket would hold up the close.
-  app.addHook('onSend', async (_, reply) => {
+  app.addHook('onSend', (_, reply, payload, done) => {
     if (deps.status.draining()) reply.header('connection', 'close');
+    done(null, payload);
   });
 
-  app.addHook('preHandler', async (request, reply) => {
+  app.addHook('preHandler', (request, reply, done) => {
     if (
       !WRITES.has(request.method) ||
       !request.url.startsWith('/api/v1/') ||
       deps.stores.writable()
-    )
+    ) {
+      done();
       return;
+    }
     const postgres = deps.stores.snapshot().postgres;
-    return reply.code(503).send({
+    reply.code(503).send({
       error: 'Service Unavailable',
       message: `writes are refused while PostgreSQL is down: ${postgres.reason ?? 'no answer'}`,
     });
