@@ -1,4 +1,5 @@
 export * from './data/index.ts';
+export * from './environment.ts';
 export * from './errors.ts';
 export * from './identity/index.ts';
 export * from './provisioning/index.ts';

@@ -1,12 +1,12 @@
 import {
   DEFAULT_SERVICE_NAME,
-  deriveIdentity,
+  deriveIdentityAs,
   ENGINE_ENV,
   ENGINE_PORTS,
   ENVIRONMENTS,
   type Environment,
   type Identity,
-  ValidationError,
+  parseEnvironment,
 } from '@tse/adapter';
 import { z } from 'zod';
 
@@ -46,6 +46,10 @@ const port = () =>
     .max(65535, { error: PORT_RULE });
 
 const schema = z.object({
+  [ENGINE_ENV.serviceName]: z.string().optional(),
+  [ENGINE_ENV.instanceName]: z.string().optional(),
+  [ENGINE_ENV.postgresSchema]: z.string().optional(),
+  [ENGINE_ENV.redisNamespace]: z.string().optional(),
   [ENGINE_ENV.environment]: z
     .enum(ENVIRONMENTS, { error: `must be one of ${ENVIRONMENTS.join(', ')}` })
     .default('development'),
@@ -71,12 +75,12 @@ const schema = z.object({
 });
 
 /** Maps the adapter's identity fields to the variables that set them. */
-const IDENTITY_VARIABLES: Record<string, string> = {
+const IDENTITY_VARIABLES = {
   serviceName: ENGINE_ENV.serviceName,
   instanceName: ENGINE_ENV.instanceName,
   postgresSchema: ENGINE_ENV.postgresSchema,
   redisNamespace: ENGINE_ENV.redisNamespace,
-};
+} as const;
 
 /**
  * Reads and validates the engine's configuration from an environment.
@@ -84,33 +88,16 @@ const IDENTITY_VARIABLES: Record<string, string> = {
  * Empty values count as unset.
  */
 export function loadConfig(env: NodeJS.ProcessEnv): EngineConfig {
-  const given = Object.fromEntries(
-    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  const values = parseEnvironment(schema, env);
+  const identity = deriveIdentityAs(
+    {
+      serviceName: values[ENGINE_ENV.serviceName] ?? DEFAULT_SERVICE_NAME,
+      instanceName: values[ENGINE_ENV.instanceName],
+      postgresSchema: values[ENGINE_ENV.postgresSchema],
+      redisNamespace: values[ENGINE_ENV.redisNamespace],
+    },
+    IDENTITY_VARIABLES,
   );
-  const parsed = schema.safeParse(given);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const variable = String(issue?.path[0] ?? 'environment');
-    throw new ValidationError(variable, given[variable], issue?.message ?? 'is invalid');
-  }
-  const values = parsed.data;
-  let identity: Identity;
-  try {
-    identity = deriveIdentity({
-      serviceName: given[ENGINE_ENV.serviceName] ?? DEFAULT_SERVICE_NAME,
-      instanceName: given[ENGINE_ENV.instanceName],
-      postgresSchema: given[ENGINE_ENV.postgresSchema],
-      redisNamespace: given[ENGINE_ENV.redisNamespace],
-    });
-  } catch (error) {
-    if (!(error instanceof ValidationError)) throw error;
-    const field = error.field.split(' ')[0] ?? error.field;
-    throw new ValidationError(
-      error.field.replace(field, IDENTITY_VARIABLES[field] ?? field),
-      error.value,
-      error.rule,
-    );
-  }
   return Object.freeze({
     identity: Object.freeze(identity),
     environment: values[ENGINE_ENV.environment],

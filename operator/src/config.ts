@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ValidationError } from '@tse/adapter';
+import { parseEnvironment } from '@tse/adapter';
 import { z } from 'zod';
 
 /** The operator's settings, from its environment, validated once at start. */
@@ -71,16 +71,7 @@ const schema = z.object({
 
 /** Reads the operator's configuration; a bad value throws a ValidationError naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv): OperatorConfig {
-  const given = Object.fromEntries(
-    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
-  );
-  const parsed = schema.safeParse(given);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const variable = String(issue?.path[0] ?? 'environment');
-    throw new ValidationError(variable, given[variable], issue?.message ?? 'is invalid');
-  }
-  const values = parsed.data;
+  const values = parseEnvironment(schema, env);
   return Object.freeze({
     kubeconfig: values.KUBECONFIG,
     postgresAdminUrl: values.POSTGRES_ADMIN_URL,

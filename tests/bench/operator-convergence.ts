@@ -27,6 +27,7 @@ import {
 } from '@tse/operator';
 import { Redis } from 'ioredis';
 import { startCluster } from '../cluster/control-plane.ts';
+import { apiserverWrites } from '../support/counters.ts';
 import { adminQuery, withDatabase } from '../support/fixtures.ts';
 import { startOperatorProcess } from '../support/operator-process.ts';
 import { providePostgres, provideRedis } from '../support/stores.ts';
@@ -37,14 +38,6 @@ const TEI = {
   version: 'v1alpha1',
   plural: 'tradingengineinstances',
 } as const;
-const OWNED = new Set([
-  'deployments',
-  'services',
-  'secrets',
-  'tradingengineinstances',
-  'servicemonitors',
-]);
-const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE']);
 /**
  * What one instance needs at the least: its finalizer, Secret, Deployment and
  * Service, and two status writes (provisioned and waiting for pods; Ready).
@@ -97,26 +90,10 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
       await core.createNamespace({ body: { metadata: { name: namespace } } });
     await new Promise((resolve) => setTimeout(resolve, 2000));
 
-    const writes = () => {
-      let total = 0;
-      for (const line of kubectl(['get', '--raw', '/metrics']).stdout.split('\n')) {
-        if (!line.startsWith('apiserver_request_total{')) continue;
-        const labels = Object.fromEntries(
-          [...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
-        );
-        // Deployment status is written by kube-controller-manager, not by the operator.
-        const controllerManager =
-          labels.resource === 'deployments' && labels.subresource === 'status';
-        if (
-          MUTATING.has(labels.verb ?? '') &&
-          OWNED.has(labels.resource ?? '') &&
-          !controllerManager
-        ) {
-          total += Number(line.slice(line.lastIndexOf(' ') + 1));
-        }
-      }
-      return total;
-    };
+    const writes = () =>
+      apiserverWrites(cluster.binaries?.kubectl ?? 'kubectl', cluster.kubeconfig, {
+        operatorOnly: true,
+      });
     const names = (prefix: string) =>
       Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
     const pool = async <T>(items: T[], work: (item: T) => Promise<void>) => {

@@ -11,8 +11,16 @@ const OWNED = new Set([
 ]);
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
 
-/** Mutating requests on the operator's kinds, from the API server's own metrics. */
-export function apiserverWrites(kubectl: string, kubeconfig: string): number {
+/**
+ * Mutating requests on the operator's kinds, from the API server's own
+ * metrics. `operatorOnly` leaves out Deployment status, which
+ * kube-controller-manager writes.
+ */
+export function apiserverWrites(
+  kubectl: string,
+  kubeconfig: string,
+  { operatorOnly = false } = {},
+): number {
   const text = execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'get', '--raw', '/metrics'], {
     encoding: 'utf8',
     maxBuffer: 64 << 20,
@@ -23,6 +31,8 @@ export function apiserverWrites(kubectl: string, kubeconfig: string): number {
     const labels = Object.fromEntries(
       [...line.matchAll(/(\w+)="([^"]*)"/g)].map((match) => [match[1], match[2]]),
     );
+    const controllerManager = labels.resource === 'deployments' && labels.subresource === 'status';
+    if (operatorOnly && controllerManager) continue;
     if (MUTATING.has(labels.verb ?? '') && OWNED.has(labels.resource ?? ''))
       total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }

@@ -1,3 +1,4 @@
+import { ValidationError } from '../errors.ts';
 import { checkName, checkNamespace, checkSchema } from './rules.ts';
 
 /** The service name used when none is given. */
@@ -37,6 +38,27 @@ export function deriveIdentity(input: IdentityInput): Identity {
     : checkNamespace(`redisNamespace (${derived})`, deriveNamespace(serviceName, instanceName));
 
   return { serviceName, instanceName, postgresSchema, redisNamespace };
+}
+
+/**
+ * deriveIdentity, with errors naming the caller's own fields: an environment
+ * variable (`POSTGRES_SCHEMA`) or a spec path (`spec.postgres.schema`).
+ */
+export function deriveIdentityAs(
+  input: IdentityInput,
+  fields: Record<keyof IdentityInput, string>,
+): Identity {
+  try {
+    return deriveIdentity(input);
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    const field = (error.field.split(' ')[0] ?? error.field) as keyof IdentityInput;
+    throw new ValidationError(
+      error.field.replace(field, fields[field] ?? field),
+      error.value,
+      error.rule,
+    );
+  }
 }
 
 /** True when the instance is the service's singleton. */

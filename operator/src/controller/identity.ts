@@ -1,7 +1,7 @@
-import { deriveIdentity, type Identity, ValidationError } from '@tse/adapter';
+import { deriveIdentityAs, type Identity } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 
-const SPEC_FIELDS: Record<string, string> = {
+const SPEC_FIELDS = {
   serviceName: 'spec.serviceName',
   instanceName: 'spec.instanceName',
   postgresSchema: 'spec.postgres.schema',
@@ -14,22 +14,15 @@ const SPEC_FIELDS: Record<string, string> = {
  * not the adapter's.
  */
 export function resolveIdentity(instance: TradingEngineInstance): Identity {
-  try {
-    return deriveIdentity({
+  return deriveIdentityAs(
+    {
       serviceName: instance.spec.serviceName,
       instanceName: instance.spec.instanceName ?? instance.metadata.name,
       postgresSchema: instance.spec.postgres.schema,
       redisNamespace: instance.spec.redis.namespace,
-    });
-  } catch (error) {
-    if (!(error instanceof ValidationError)) throw error;
-    const field = error.field.split(' ')[0] ?? error.field;
-    throw new ValidationError(
-      error.field.replace(field, SPEC_FIELDS[field] ?? field),
-      error.value,
-      error.rule,
-    );
-  }
+    },
+    SPEC_FIELDS,
+  );
 }
 
 /** The `namespace/name` key of an object. */
