@@ -6,6 +6,7 @@ import {
   deriveIdentity,
   findConflict,
   pythonSplit,
+  refusalOf,
 } from '../src/identity/index.ts';
 
 describe('deriveIdentity', () => {
@@ -192,3 +193,32 @@ function catchError(run: () => unknown): Error {
   }
   throw new Error('expected an error');
 }
+
+describe('refusalOf', () => {
+  const claim = (key: string, createdAt: string, schema: string, ns: string) => ({
+    key,
+    createdAt,
+    identity: { postgresSchema: schema, redisNamespace: ns },
+  });
+
+  it('decides as arbitrateClaims does, for random sets of claims', () => {
+    const names = fc.constantFrom('a', 'b', 'a:b', 'a:b:c', 'a:c', 'b:a', 'c');
+    const claims = fc.uniqueArray(
+      fc.record({
+        key: fc.string({ minLength: 1, maxLength: 3 }),
+        createdAt: fc.constantFrom('1', '2', '3'),
+        schema: fc.constantFrom('s1', 's2', 's3', 's4'),
+        ns: names,
+      }),
+      { selector: (c) => c.key, maxLength: 12 },
+    );
+    fc.assert(
+      fc.property(claims, (raw) => {
+        const all = raw.map((c) => claim(c.key, c.createdAt, c.schema, c.ns));
+        const expected = arbitrateClaims(all);
+        for (const c of all) expect(refusalOf(c.key, all)).toEqual(expected.get(c.key));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

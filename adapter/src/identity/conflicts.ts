@@ -78,3 +78,51 @@ export function arbitrateClaims<K extends string>(claims: Iterable<Claim<K>>): M
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * The refusal of one claim among many, as `arbitrateClaims` would decide it,
+ * looking only at the claims its names connect it to: indexes by schema, by
+ * namespace and by namespace prefix keep this linear in the number of claims
+ * (arbitrating all of them would be quadratic, on every reconcile).
+ */
+export function refusalOf<K extends string>(key: K, claims: Claim<K>[]): Refusal<K> | undefined {
+  const me = claims.find((claim) => claim.key === key);
+  if (!me) return undefined;
+  const index = new Map<string, Claim<K>[]>();
+  const add = (name: string, claim: Claim<K>) => {
+    const list = index.get(name);
+    if (list) list.push(claim);
+    else index.set(name, [claim]);
+  };
+  for (const claim of claims) {
+    add(`schema ${claim.identity.postgresSchema}`, claim);
+    add(`namespace ${claim.identity.redisNamespace}`, claim);
+    for (const prefix of namespacePrefixes(claim.identity.redisNamespace))
+      add(`under ${prefix}`, claim);
+  }
+  const neighbours = (claim: Claim<K>) => [
+    ...(index.get(`schema ${claim.identity.postgresSchema}`) ?? []),
+    ...(index.get(`namespace ${claim.identity.redisNamespace}`) ?? []),
+    ...(index.get(`under ${claim.identity.redisNamespace}`) ?? []),
+    ...namespacePrefixes(claim.identity.redisNamespace).flatMap(
+      (prefix) => index.get(`namespace ${prefix}`) ?? [],
+    ),
+  ];
+  const component = new Set<Claim<K>>([me]);
+  const queue = [me];
+  for (let claim = queue.pop(); claim; claim = queue.pop()) {
+    for (const next of neighbours(claim)) {
+      if (!component.has(next)) {
+        component.add(next);
+        queue.push(next);
+      }
+    }
+  }
+  return arbitrateClaims(component).get(key);
+}
+
+/** `a:b:c` → `a`, `a:b`: the namespaces whose ACL pattern would reach into it. */
+function namespacePrefixes(namespace: string): string[] {
+  const parts = namespace.split(':');
+  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join(':'));
+}

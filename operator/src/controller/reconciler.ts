@@ -1,12 +1,13 @@
 import type { KubernetesObject, V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
 import {
-  arbitrateClaims,
+  type Claim,
   checkPostgresLogin,
   checkRedisLogin,
   generatePassword,
   type Identity,
   postgresTenant,
   redisTenant,
+  refusalOf,
   ValidationError,
 } from '@tse/adapter';
 import type { Logger } from 'pino';
@@ -213,50 +214,45 @@ export class InstanceReconciler {
     return { requeueAfterMs: Math.round(this.deps.resyncMs * (0.9 + Math.random() * 0.2)) };
   }
 
-  /** Names of other instances this one would share a store name with; undefined when it keeps its names. */
+  /**
+   * Why this instance may not have its names, or undefined when it keeps
+   * them. Names clash only on a shared server: a schema on the same
+   * PostgreSQL, a namespace on the same Redis, so each name is qualified by
+   * its server before the claims are arbitrated.
+   */
   private conflictOf(instance: TradingEngineInstance, identity: Identity): string | undefined {
-    const mine = this.deps.admin.storeKeys(instance);
-    const claims = [];
+    const claims: Claim[] = [];
+    const names = new Map<string, Identity>();
     for (const raw of this.deps.caches.instances.list()) {
-      const other = tradingEngineInstance.safeParse(raw);
-      if (!other.success) continue;
-      const theirs = this.deps.admin.storeKeys(other.data);
-      if (
-        other.data.metadata.uid !== instance.metadata.uid &&
-        theirs.postgres !== mine.postgres &&
-        theirs.redis !== mine.redis
-      )
-        continue;
-      let otherIdentity: Identity;
-      try {
-        otherIdentity =
-          other.data.metadata.uid === instance.metadata.uid
-            ? identity
-            : resolveIdentity(other.data);
-      } catch {
-        continue;
-      }
-      // Only names on a shared server can collide: a schema clash needs the same PostgreSQL, a namespace clash the same Redis.
+      const other = this.claims.read(raw, (parsed) =>
+        parsed.metadata.uid === instance.metadata.uid ? identity : resolveIdentity(parsed),
+      );
+      if (!other) continue;
+      const stores = this.deps.admin.storeKeys(other.instance);
+      const key = keyOf(other.instance);
+      names.set(key, other.identity);
       claims.push({
-        key: keyOf(other.data),
-        createdAt: other.data.metadata.creationTimestamp,
-        holds: holdsNames(other.data),
+        key,
+        createdAt: other.instance.metadata.creationTimestamp,
+        holds: holdsNames(other.instance),
         identity: {
-          postgresSchema:
-            theirs.postgres === mine.postgres
-              ? otherIdentity.postgresSchema
-              : `\0${keyOf(other.data)}`,
-          redisNamespace:
-            theirs.redis === mine.redis ? otherIdentity.redisNamespace : `\0${keyOf(other.data)}`,
+          postgresSchema: `${encodeURIComponent(stores.postgres)}|${other.identity.postgresSchema}`,
+          redisNamespace: `${encodeURIComponent(stores.redis)}|${other.identity.redisNamespace}`,
         },
       });
     }
-    const refusal = arbitrateClaims(claims).get(keyOf(instance));
-    return (
-      refusal &&
-      `${refusal.conflict.message.replace(/^both use/, 'it uses')} already held by ${refusal.heldBy} (created earlier); choose another instance name or set spec.postgres.schema / spec.redis.namespace`
-    );
+    const refusal = refusalOf(keyOf(instance), claims);
+    if (!refusal) return undefined;
+    const held = names.get(refusal.heldBy);
+    const what = {
+      schema: `it uses PostgreSQL schema "${identity.postgresSchema}"`,
+      namespace: `it uses Redis namespace "${identity.redisNamespace}"`,
+      'namespace-prefix': `its Redis namespace "${identity.redisNamespace}" overlaps "${held?.redisNamespace}" (one is a ":"-prefix of the other)`,
+    }[refusal.conflict.kind];
+    return `${what} already held by ${refusal.heldBy} (created earlier); choose another instance name or set spec.postgres.schema / spec.redis.namespace`;
   }
+
+  private readonly claims = new ClaimCache();
 
   /** The credentials Secret: generated passwords are kept; URLs follow the spec. Written before any store is touched. */
   private async ensureSecret(
@@ -533,6 +529,41 @@ export class InstanceReconciler {
  */
 function holdsNames(instance: TradingEngineInstance): boolean {
   return findCondition(instance.status?.conditions, 'DatabaseReady') !== undefined;
+}
+
+/**
+ * Instances parsed and their identities resolved, kept per uid until the
+ * object changes: conflict checks read every instance on every reconcile.
+ */
+class ClaimCache {
+  private readonly entries = new Map<
+    string,
+    { version: string; instance: TradingEngineInstance; identity: Identity } | { version: string }
+  >();
+
+  read(
+    raw: KubernetesObject,
+    resolve: (instance: TradingEngineInstance) => Identity,
+  ): { instance: TradingEngineInstance; identity: Identity } | undefined {
+    const uid = raw.metadata?.uid ?? '';
+    const version = raw.metadata?.resourceVersion ?? '';
+    const cached = this.entries.get(uid);
+    if (cached?.version === version) return 'instance' in cached ? cached : undefined;
+    const parsed = tradingEngineInstance.safeParse(raw);
+    let entry:
+      | { version: string; instance: TradingEngineInstance; identity: Identity }
+      | { version: string } = { version };
+    if (parsed.success) {
+      try {
+        entry = { version, instance: parsed.data, identity: resolve(parsed.data) };
+      } catch {
+        // an invalid identity claims nothing
+      }
+    }
+    if (this.entries.size > 100_000) this.entries.clear();
+    this.entries.set(uid, entry);
+    return 'instance' in entry ? entry : undefined;
+  }
 }
 
 /**
