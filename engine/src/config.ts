@@ -35,6 +35,8 @@ export interface EngineConfig {
   redisUrl: string | undefined;
   /** How long SIGTERM may take before the process gives up waiting (ms). */
   shutdownTimeoutMs: number;
+  /** Instance-wide risk limits (MAX_POSITION_SIZE, MAX_DAILY_LOSS); unset means none. */
+  limits: { maxPositionSize: string | null; maxDailyLoss: string | null };
 }
 
 const PORT_RULE = 'must be a whole number from 0 to 65535 (0 picks a free port)';
@@ -72,6 +74,14 @@ const schema = z.object({
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
     .optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  MAX_POSITION_SIZE: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a positive decimal')
+    .optional(),
+  MAX_DAILY_LOSS: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a positive decimal')
+    .optional(),
 });
 
 /** Maps the adapter's identity fields to the variables that set them. */
@@ -108,5 +118,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): EngineConfig {
     postgresUrl: values[ENGINE_ENV.postgresUrl],
     redisUrl: values[ENGINE_ENV.redisUrl],
     shutdownTimeoutMs: values.SHUTDOWN_TIMEOUT_MS,
+    limits: Object.freeze({
+      maxPositionSize: values.MAX_POSITION_SIZE ?? null,
+      maxDailyLoss: values.MAX_DAILY_LOSS ?? null,
+    }),
   });
 }

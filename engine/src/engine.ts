@@ -1,9 +1,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
+import { TradingService } from './application/trading.ts';
 import type { EngineConfig } from './config.ts';
 import { closeGrpc, createGrpcServer, listenGrpc } from './grpc/server.ts';
 import { buildApp } from './http/app.ts';
+import { tradingRoutes } from './http/trading.ts';
 import { Stores } from './infrastructure/stores.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -17,6 +19,7 @@ export interface Engine {
   grpc: grpc.Server;
   status: EngineStatus;
   stores: Stores;
+  trading: TradingService;
   ports: { http: number; grpc: number };
   /** Stops taking work, lets in-flight HTTP and gRPC calls finish, closes the stores. */
   stop(): Promise<void>;
@@ -32,7 +35,19 @@ export async function startEngine(
   const stores = new Stores(config, logger, { checkIntervalMs: options.checkIntervalMs });
   const status = new EngineStatus(config, stores);
   const metrics = createMetrics(config);
-  const app = await buildApp({ logger, status, stores, metrics });
+  const trading = new TradingService({
+    store: () => stores.store,
+    cache: stores.cache,
+    limits: config.limits,
+    onEvent: ({ type, order }) =>
+      logger.info(
+        { order_id: order.order_id, status: order.status, instrument_id: order.instrument_id },
+        `order ${type}`,
+      ),
+    onPublishError: (error) =>
+      logger.warn({ err: error }, 'order event not published: Redis is unavailable'),
+  });
+  const app = await buildApp({ logger, status, stores, metrics, routes: [tradingRoutes(trading)] });
   const grpcServer = createGrpcServer(status, logger);
 
   status.on('change', (ready) =>
@@ -75,6 +90,7 @@ export async function startEngine(
     grpc: grpcServer,
     status,
     stores,
+    trading,
     ports: { http: httpPort, grpc: grpcPort },
     stop,
   };

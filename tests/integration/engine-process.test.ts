@@ -8,7 +8,7 @@ import {
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type EngineProcess, startEngineProcess } from '../support/engine-process.ts';
-import { uniquePrefix, useDatabase, withCredentials } from '../support/fixtures.ts';
+import { adminQuery, uniquePrefix, useDatabase, withCredentials } from '../support/fixtures.ts';
 import { findPostgresBinaries, startLocalPostgres } from '../support/postgres.ts';
 import { freePort, waitFor } from '../support/processes.ts';
 import { findRedisServer, startLocalRedis } from '../support/redis.ts';
@@ -115,5 +115,60 @@ describe('the engine process on real stores', () => {
     await expect(startEngineProcess({ ENVIRONMENT: 'staging' })).rejects.toThrow(
       /ENVIRONMENT "staging" is invalid: must be one of development/,
     );
+  });
+});
+
+describe('trading on real stores', () => {
+  it("keeps orders, trades and positions across an engine restart, in the instance's schema", async () => {
+    const identity = deriveIdentity({ instanceName: `${uniquePrefix()}-system-engine-restart` });
+    const password = 'restart-password';
+    const provisioner = new PostgresProvisioner(database.url);
+    await provisioner.ensure(postgresTenant(identity, { password, database: database.name }));
+    await provisioner.close();
+    const env = {
+      SERVICE_INSTANCE_NAME: identity.instanceName,
+      POSTGRES_URL: withCredentials(database.url, identity.postgresSchema, password),
+    };
+    const post = (engine: EngineProcess, path: string, body: unknown) =>
+      fetch(`${engine.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then((r) => r.json());
+
+    const first = await startEngineProcess(env);
+    running.push(first);
+    await waitFor('the engine to be ready', async () =>
+      (await first.get('/api/v1/health/ready')).status === 200 ? true : undefined,
+    );
+    await post(first, '/api/v1/market-data', { instrument_id: 'BTC-USD', price: '101.25' });
+    const order = (await post(first, '/api/v1/orders', {
+      instrument_id: 'BTC-USD',
+      side: 'buy',
+      quantity: '3',
+    })) as { order_id: string; status: string };
+    expect(order.status).toBe('filled');
+    expect(await first.signal('SIGTERM')).toBe(0);
+
+    const second = await startEngineProcess(env);
+    running.push(second);
+    await waitFor('the engine to be ready again', async () =>
+      (await second.get('/api/v1/health/ready')).status === 200 ? true : undefined,
+    );
+    expect((await second.get(`/api/v1/orders/${order.order_id}`)).body).toMatchObject({
+      status: 'filled',
+      average_fill_price: '101.25',
+    });
+    expect((await second.get('/api/v1/trades')).body.trades).toEqual([
+      expect.objectContaining({ order_id: order.order_id, quantity: '3' }),
+    ]);
+    expect((await second.get('/api/v1/positions')).body.positions).toEqual([
+      expect.objectContaining({ quantity: '3', average_entry_price: '101.25' }),
+    ]);
+    const { rows } = await adminQuery(
+      database.url,
+      `select count(*)::int as n from ${identity.postgresSchema}.orders`,
+    );
+    expect(rows[0]?.n).toBe(1);
   });
 });

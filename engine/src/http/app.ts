@@ -2,6 +2,8 @@ import { StoreUnavailableError, TseError, ValidationError } from '@tse/adapter';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { NotFoundError } from '../application/trading.ts';
+import { DomainError } from '../domain/errors.ts';
 import type { Stores } from '../infrastructure/stores.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { EngineStatus } from '../status.ts';
@@ -97,6 +99,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         .send({ error: 'Bad Request', message: error.message, field: error.field });
     if (error instanceof ZodError)
       return reply.code(400).send({ error: 'Bad Request', message: describeZodError(error) });
+    if (error instanceof DomainError)
+      return reply.code(409).send({ error: 'Conflict', message: error.message, code: error.code });
+    if (error instanceof NotFoundError)
+      return reply.code(404).send({ error: 'Not Found', message: error.message });
     if (error instanceof StoreUnavailableError)
       return reply.code(503).send({ error: 'Service Unavailable', message: error.message });
     if (error instanceof TseError)

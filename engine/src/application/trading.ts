@@ -1,0 +1,241 @@
+import { randomUUID } from 'node:crypto';
+import type { NamespacedCache, OrderRecord, PositionRecord, TradingStore } from '@tse/adapter';
+import { Dec, money } from '../domain/decimal.ts';
+import { fill, isFinal, transition } from '../domain/order.ts';
+import { applyExecution, markToMarket } from '../domain/position.ts';
+import { type RiskLimits, riskRejection } from '../domain/risk.ts';
+import { decide } from '../domain/venue.ts';
+
+/** An order as a client places it (already validated at the edge). */
+export interface NewOrder {
+  instrument_id: string;
+  side: OrderRecord['side'];
+  order_type: OrderRecord['order_type'];
+  time_in_force: OrderRecord['time_in_force'];
+  quantity: string;
+  price?: string | undefined;
+  stop_price?: string | undefined;
+  strategy_id?: string | undefined;
+}
+
+/** An order, or a position, that the trading service could not find. */
+export class NotFoundError extends Error {}
+
+/** Something every order event subscriber can read: the event and the order. */
+export type OrderEvent = {
+  type: 'placed' | 'filled' | 'cancelled' | 'rejected' | 'expired';
+  order: OrderRecord;
+};
+
+export interface TradingDependencies {
+  store: () => TradingStore;
+  cache: NamespacedCache;
+  limits: RiskLimits;
+  now?: () => Date;
+  /** Told of every order event (logs, gRPC streams); Redis gets them on the `orders` channel. */
+  onEvent?: (event: OrderEvent) => void;
+  onPublishError?: (error: unknown) => void;
+}
+
+/**
+ * Places, fills and cancels orders against the paper venue, keeping orders,
+ * trades and positions in the instance's store, one transaction per fill.
+ */
+export class TradingService {
+  private readonly deps: TradingDependencies;
+  private readonly prices = new Map<string, string>();
+
+  constructor(deps: TradingDependencies) {
+    this.deps = deps;
+  }
+
+  /** The last market price of an instrument, if one has arrived. */
+  price(instrument: string): string | undefined {
+    return this.prices.get(instrument);
+  }
+
+  /** Checks risk, submits to the paper venue, and fills at once where the market allows. */
+  async placeOrder(input: NewOrder): Promise<OrderRecord> {
+    const at = this.timestamp();
+    let order: OrderRecord = {
+      order_id: randomUUID(),
+      strategy_id: input.strategy_id ?? null,
+      instrument_id: input.instrument_id,
+      side: input.side,
+      order_type: input.order_type,
+      status: 'pending',
+      time_in_force: input.time_in_force,
+      quantity: money(input.quantity),
+      filled_quantity: '0',
+      remaining_quantity: money(input.quantity),
+      price: input.price === undefined ? null : money(input.price),
+      stop_price: input.stop_price === undefined ? null : money(input.stop_price),
+      average_fill_price: null,
+      exchange_order_id: null,
+      execution_venue: 'paper',
+      commission: '0',
+      realized_pnl: '0',
+      error_message: null,
+      created_at: at,
+      submitted_at: null,
+      filled_at: null,
+      cancelled_at: null,
+      updated_at: at,
+    };
+    const store = this.deps.store();
+    const position = await store.positions.findOpen(order.strategy_id, order.instrument_id);
+    const rejection = riskRejection(
+      {
+        side: order.side,
+        quantity: order.quantity,
+        position: position?.quantity ?? '0',
+        dailyPnl: position?.total_pnl ?? '0',
+      },
+      this.deps.limits,
+    );
+    if (rejection) {
+      order = transition(order, 'rejected', at, rejection);
+      await store.orders.save(order);
+      await this.publish({ type: 'rejected', order });
+      return order;
+    }
+    order = transition(transition(order, 'submitted', at), 'accepted', at);
+    order.exchange_order_id = `paper-${order.order_id.slice(0, 8)}`;
+    await store.orders.save(order);
+    await this.publish({ type: 'placed', order });
+    return this.work(order);
+  }
+
+  /** Cancels a working order; a final one (filled, cancelled, ...) cannot be. */
+  async cancelOrder(id: string): Promise<OrderRecord> {
+    const store = this.deps.store();
+    const order = await store.orders.get(id);
+    if (!order) throw new NotFoundError(`order ${JSON.stringify(id)} does not exist`);
+    const cancelled = transition(order, 'cancelled', this.timestamp());
+    await store.orders.save(cancelled);
+    await this.publish({ type: 'cancelled', order: cancelled });
+    return cancelled;
+  }
+
+  /** A new market price: resting orders of the instrument fill or expire, its positions are marked. */
+  async marketData(instrument: string, price: string): Promise<{ filled: OrderRecord[] }> {
+    this.prices.set(instrument, money(price));
+    const store = this.deps.store();
+    const filled: OrderRecord[] = [];
+    for (const status of ['accepted', 'partially_filled'] as const) {
+      for (const order of await store.orders.list(
+        { instrument_id: instrument, status },
+        { limit: 1000, offset: 0 },
+      )) {
+        const worked = await this.work(order);
+        if (worked.status === 'filled') filled.push(worked);
+      }
+    }
+    for (const position of await store.positions.list(
+      { instrument_id: instrument, closed_at: null },
+      { limit: 1000, offset: 0 },
+    )) {
+      await store.positions.save(markToMarket(position, money(price)));
+    }
+    return { filled };
+  }
+
+  private async work(order: OrderRecord): Promise<OrderRecord> {
+    if (isFinal(order.status)) return order;
+    const decision = decide(
+      order,
+      this.prices.get(order.instrument_id),
+      this.deps.now?.() ?? new Date(),
+    );
+    if (decision.action === 'rest') return order;
+    if (decision.action === 'expire') {
+      const expired = transition(order, 'expired', this.timestamp(), decision.reason);
+      await this.deps.store().orders.save(expired);
+      await this.publish({ type: 'expired', order: expired });
+      return expired;
+    }
+    const filled = await this.execute(order, decision.price);
+    await this.publish({ type: 'filled', order: filled });
+    return filled;
+  }
+
+  /** One fill: the order, its trade and the position move together, in one transaction. */
+  private execute(order: OrderRecord, price: string): Promise<OrderRecord> {
+    const at = this.timestamp();
+    return this.deps.store().transaction(async (store) => {
+      const quantity = order.remaining_quantity;
+      const open =
+        (await store.positions.findOpen(order.strategy_id, order.instrument_id)) ??
+        this.flatPosition(order, at);
+      const { position, realized } = applyExecution(open, {
+        side: order.side,
+        quantity,
+        price,
+        executed_at: at,
+      });
+      const gross = money(new Dec(quantity).times(price));
+      const filled = {
+        ...fill(order, quantity, price, at),
+        realized_pnl: money(new Dec(order.realized_pnl).plus(realized)),
+      };
+      await store.orders.save(filled);
+      await store.trades.save({
+        trade_id: randomUUID(),
+        order_id: order.order_id,
+        strategy_id: order.strategy_id,
+        instrument_id: order.instrument_id,
+        side: order.side,
+        quantity,
+        price,
+        gross_value: gross,
+        commission: '0',
+        net_value: gross,
+        exchange_trade_id: null,
+        execution_venue: 'paper',
+        liquidity_flag: order.order_type === 'limit' ? 'maker' : 'taker',
+        realized_pnl: realized,
+        executed_at: at,
+        created_at: at,
+        notes: null,
+      });
+      await store.positions.save(position);
+      return filled;
+    });
+  }
+
+  private flatPosition(order: OrderRecord, at: string): PositionRecord {
+    return {
+      position_id: randomUUID(),
+      strategy_id: order.strategy_id,
+      instrument_id: order.instrument_id,
+      quantity: '0',
+      average_entry_price: '0',
+      current_price: null,
+      market_value: '0',
+      unrealized_pnl: '0',
+      realized_pnl: '0',
+      total_pnl: '0',
+      cost_basis: '0',
+      exposure: '0',
+      opened_at: at,
+      last_updated: at,
+      closed_at: null,
+      created_at: at,
+      updated_at: at,
+      notes: null,
+    };
+  }
+
+  private async publish(event: OrderEvent): Promise<void> {
+    this.deps.onEvent?.(event);
+    try {
+      await this.deps.cache.publish('orders', JSON.stringify(event));
+    } catch (error) {
+      this.deps.onPublishError?.(error);
+    }
+  }
+
+  private timestamp(): string {
+    return (this.deps.now?.() ?? new Date()).toISOString();
+  }
+}
