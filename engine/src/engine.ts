@@ -6,6 +6,7 @@ import type { EngineConfig } from './config.ts';
 import { closeGrpc, createGrpcServer, listenGrpc } from './grpc/server.ts';
 import { buildApp } from './http/app.ts';
 import { tradingRoutes } from './http/trading.ts';
+import { InstanceLock } from './infrastructure/instance-lock.ts';
 import { Stores } from './infrastructure/stores.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -34,6 +35,15 @@ export async function startEngine(
   const logger = createLogger(config, options.logDestination);
   const stores = new Stores(config, logger, { checkIntervalMs: options.checkIntervalMs });
   const status = new EngineStatus(config, stores);
+  const lock = config.postgresUrl
+    ? new InstanceLock({
+        url: config.postgresUrl,
+        schema: config.identity.postgresSchema,
+        instance: config.identity.instanceName,
+        status,
+        log: logger,
+      })
+    : undefined;
   const metrics = createMetrics(config);
   const trading = new TradingService({
     store: () => stores.store,
@@ -57,6 +67,7 @@ export async function startEngine(
     ),
   );
   await app.listen({ host, port: config.httpPort });
+  lock?.start();
   const grpcPort = await listenGrpc(grpcServer, host, config.grpcPort);
   const address = app.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
@@ -78,6 +89,7 @@ export async function startEngine(
       logger.info('shutting down: not ready, finishing in-flight calls');
       status.beginShutdown();
       await Promise.all([app.close(), closeGrpc(grpcServer, config.shutdownTimeoutMs)]);
+      await lock?.stop();
       await stores.close();
       logger.info('shut down');
     })();

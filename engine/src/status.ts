@@ -53,6 +53,11 @@ export class EngineStatus extends EventEmitter<{ change: [ready: boolean] }> {
     this.changed();
   }
 
+  /** Why writes are refused besides the stores (a standby engine), or undefined. */
+  heldReason(): string | undefined {
+    return this.gates.values().next().value;
+  }
+
   /** True once shutdown has begun. */
   draining(): boolean {
     return this.shuttingDown;

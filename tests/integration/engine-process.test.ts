@@ -59,7 +59,11 @@ describe('the engine process on real stores', () => {
           return body.status === 'healthy' ? body : undefined;
         },
         { timeoutMs: 20_000 },
-      );
+      ).catch(async (error) => {
+        throw new Error(
+          `${error.message}\n${JSON.stringify((await engine.get('/api/v1/health')).body)}`,
+        );
+      });
       expect(healthy).toMatchObject({
         ready: true,
         instance: identity.instanceName,
@@ -170,5 +174,69 @@ describe('trading on real stores', () => {
       `select count(*)::int as n from ${identity.postgresSchema}.orders`,
     );
     expect(rows[0]?.n).toBe(1);
+  });
+});
+
+describe('one engine per instance', () => {
+  const provision = async (name: string) => {
+    const identity = deriveIdentity({ instanceName: `${uniquePrefix()}-system-engine-${name}` });
+    const provisioner = new PostgresProvisioner(database.url);
+    await provisioner.ensure(
+      postgresTenant(identity, { password: `${name}-password`, database: database.name }),
+    );
+    await provisioner.close();
+    return {
+      SERVICE_INSTANCE_NAME: identity.instanceName,
+      POSTGRES_URL: withCredentials(database.url, identity.postgresSchema, `${name}-password`),
+    };
+  };
+  const ready = (engine: EngineProcess) =>
+    waitFor('the engine to be ready', async () =>
+      (await engine.get('/api/v1/health/ready')).status === 200 ? true : undefined,
+    );
+
+  it('lets only one engine of an instance trade; the standby takes over within seconds when it stops', async () => {
+    const env = await provision('single');
+    const first = await startEngineProcess(env);
+    running.push(first);
+    await ready(first);
+    const second = await startEngineProcess(env);
+    running.push(second);
+    const standby = await waitFor('the second engine to stand by', async () => {
+      const { status, body } = await second.get('/api/v1/health/ready');
+      return status === 503 && JSON.stringify(body).includes('another engine holds the lock')
+        ? body
+        : undefined;
+    });
+    expect(standby.ready).toBe(false);
+    const refused = await fetch(`${second.url}/api/v1/market-data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"instrument_id":"X","price":1}',
+    });
+    expect(refused.status).toBe(503);
+
+    expect(await first.signal('SIGTERM')).toBe(0);
+    const started = Date.now();
+    await ready(second);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('keeps engines of different instances on the same stores apart', async () => {
+    const a = await startEngineProcess(await provision('apart-a'));
+    const b = await startEngineProcess(await provision('apart-b'));
+    running.push(a, b);
+    await Promise.all([ready(a), ready(b)]);
+    const post = (engine: EngineProcess, path: string, body: unknown) =>
+      fetch(`${engine.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    await post(a, '/api/v1/market-data', { instrument_id: 'BTC-USD', price: 100 });
+    await post(a, '/api/v1/orders', { instrument_id: 'BTC-USD', side: 'buy', quantity: 1 });
+    expect(((await a.get('/api/v1/orders')).body.orders as unknown[]).length).toBe(1);
+    expect((await b.get('/api/v1/orders')).body.orders).toEqual([]);
+    expect((await b.get('/api/v1/positions')).body.positions).toEqual([]);
   });
 });

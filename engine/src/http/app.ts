@@ -76,20 +76,22 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     done(null, payload);
   });
 
+  // Writes wait for what can keep them: PostgreSQL up, and this engine holding its instance's lock.
   app.addHook('preHandler', (request, reply, done) => {
+    const held = deps.status.heldReason();
     if (
       !WRITES.has(request.method) ||
       !request.url.startsWith('/api/v1/') ||
-      deps.stores.writable()
+      (deps.stores.writable() && !held)
     ) {
       done();
       return;
     }
     const postgres = deps.stores.snapshot().postgres;
-    reply.code(503).send({
-      error: 'Service Unavailable',
-      message: `writes are refused while PostgreSQL is down: ${postgres.reason ?? 'no answer'}`,
-    });
+    const message = deps.stores.writable()
+      ? `writes are refused: ${held}`
+      : `writes are refused while PostgreSQL is down: ${postgres.reason ?? 'no answer'}`;
+    reply.code(503).send({ error: 'Service Unavailable', message });
   });
 
   app.setErrorHandler((error, request, reply) => {

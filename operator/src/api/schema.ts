@@ -141,7 +141,7 @@ export const instanceSpec = z
       .max(10)
       .default(1)
       .describe(
-        'Engine pods. Updates recreate them (never a rolling update), so two engines never run as one instance side by side.',
+        'Engine pods. One trades (it holds the instance lock); the others are hot standbys that take over. Updates recreate the pods, never rolling them.',
       ),
     logLevel: z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
