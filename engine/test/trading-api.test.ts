@@ -159,3 +159,68 @@ describe('the trading API (in memory)', () => {
     });
   });
 });
+
+describe('strategies', () => {
+  it('start, pause and stop, refusing commands their status does not allow', async () => {
+    const { request } = await engine();
+    const created = await request('POST', '/api/v1/strategies', {
+      name: 'mm',
+      strategy_type: 'market_making',
+      instruments: ['BTC-USD'],
+    });
+    expect(created).toMatchObject({ status: 201, body: { status: 'inactive' } });
+    const id = created.body.strategy_id;
+    expect((await request('POST', `/api/v1/strategies/${id}/start`)).body.status).toBe('active');
+    expect((await request('POST', `/api/v1/strategies/${id}/pause`)).body.status).toBe('paused');
+    expect(await request('POST', `/api/v1/strategies/${id}/pause`)).toMatchObject({
+      status: 409,
+      body: { message: `strategy ${id} is paused and cannot pause` },
+    });
+    expect((await request('POST', `/api/v1/strategies/${id}/stop`)).body.status).toBe('stopped');
+    expect((await request('GET', '/api/v1/strategies')).body.strategies).toEqual([
+      expect.objectContaining({ strategy_id: id, status: 'stopped' }),
+    ]);
+    expect(
+      (
+        await request('POST', '/api/v1/strategies', {
+          name: 'x',
+          strategy_type: 'scalping',
+          instruments: ['A'],
+        })
+      ).status,
+    ).toBe(400);
+  });
+
+  it('make markets: quote both sides around the price, re-quote when it moves, stay within the position limit', async () => {
+    const { request } = await engine();
+    const { body: strategy } = await request('POST', '/api/v1/strategies', {
+      name: 'mm-btc',
+      strategy_type: 'market_making',
+      instruments: ['BTC-USD'],
+      parameters: { spread_bps: 100, quote_size: 1 },
+      max_position_size: '1',
+    });
+    await request('POST', `/api/v1/strategies/${strategy.strategy_id}/start`);
+    const working = async () =>
+      (
+        (await request('GET', `/api/v1/orders?strategy_id=${strategy.strategy_id}&status=accepted`))
+          .body.orders as { side: string; price: string }[]
+      )
+        .map((order) => `${order.side}@${order.price}`)
+        .sort();
+
+    await request('POST', '/api/v1/market-data', { instrument_id: 'BTC-USD', price: '100' });
+    expect(await working()).toEqual(['buy@99', 'sell@101']);
+
+    // The price falls through the bid: the buy quote fills, and at the limit only the sell side is quoted again.
+    await request('POST', '/api/v1/market-data', { instrument_id: 'BTC-USD', price: '98' });
+    expect(
+      (await request('GET', `/api/v1/positions?strategy_id=${strategy.strategy_id}`)).body
+        .positions,
+    ).toEqual([expect.objectContaining({ quantity: '1' })]);
+    expect(await working()).toEqual(['sell@98.98']);
+
+    await request('POST', `/api/v1/strategies/${strategy.strategy_id}/stop`);
+    expect(await working()).toEqual([]);
+  });
+});

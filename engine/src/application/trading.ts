@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { NamespacedCache, OrderRecord, PositionRecord, TradingStore } from '@tse/adapter';
+import type {
+  NamespacedCache,
+  OrderRecord,
+  PositionRecord,
+  StrategyRecord,
+  TradingStore,
+} from '@tse/adapter';
 import { Dec, money } from '../domain/decimal.ts';
 import { fill, isFinal, transition } from '../domain/order.ts';
 import { applyExecution, markToMarket } from '../domain/position.ts';
 import { type RiskLimits, riskRejection } from '../domain/risk.ts';
+import { command, marketMakingQuotes, type StrategyCommand } from '../domain/strategy.ts';
 import { decide } from '../domain/venue.ts';
 
 /** An order as a client places it (already validated at the edge). */
@@ -16,6 +23,17 @@ export interface NewOrder {
   price?: string | undefined;
   stop_price?: string | undefined;
   strategy_id?: string | undefined;
+}
+
+/** A strategy as a client creates it (validated at the edge). */
+export interface NewStrategy {
+  name: string;
+  strategy_type: StrategyRecord['strategy_type'];
+  instruments: string[];
+  parameters: Record<string, unknown>;
+  max_position_size?: string | undefined;
+  max_daily_loss?: string | undefined;
+  max_leverage?: string | undefined;
 }
 
 /** An order, or a position, that the trading service could not find. */
@@ -84,15 +102,22 @@ export class TradingService {
     };
     const store = this.deps.store();
     const position = await store.positions.findOpen(order.strategy_id, order.instrument_id);
-    const rejection = riskRejection(
-      {
-        side: order.side,
-        quantity: order.quantity,
-        position: position?.quantity ?? '0',
-        dailyPnl: position?.total_pnl ?? '0',
-      },
-      this.deps.limits,
-    );
+    const strategy = order.strategy_id ? await store.strategies.get(order.strategy_id) : undefined;
+    if (order.strategy_id && !strategy)
+      throw new NotFoundError(`strategy ${JSON.stringify(order.strategy_id)} does not exist`);
+    const held = {
+      side: order.side,
+      quantity: order.quantity,
+      position: position?.quantity ?? '0',
+    };
+    // The instance's limits, then the strategy's own.
+    const rejection =
+      riskRejection({ ...held, dailyPnl: position?.total_pnl ?? '0' }, this.deps.limits) ??
+      (strategy &&
+        riskRejection(
+          { ...held, dailyPnl: strategy.daily_pnl },
+          { maxPositionSize: strategy.max_position_size, maxDailyLoss: strategy.max_daily_loss },
+        ));
     if (rejection) {
       order = transition(order, 'rejected', at, rejection);
       await store.orders.save(order);
@@ -137,7 +162,88 @@ export class TradingService {
     )) {
       await store.positions.save(markToMarket(position, money(price)));
     }
+    await this.requote(instrument, money(price));
     return { filled };
+  }
+
+  /** Creates a strategy, inactive until started. */
+  async createStrategy(input: NewStrategy): Promise<StrategyRecord> {
+    const at = this.timestamp();
+    return this.deps.store().strategies.save({
+      strategy_id: randomUUID(),
+      name: input.name,
+      strategy_type: input.strategy_type,
+      status: 'inactive',
+      parameters: input.parameters,
+      instruments: input.instruments,
+      max_position_size: input.max_position_size ?? null,
+      max_daily_loss: input.max_daily_loss ?? null,
+      max_leverage: input.max_leverage ?? null,
+      total_pnl: '0',
+      daily_pnl: '0',
+      total_trades: 0,
+      started_at: null,
+      stopped_at: null,
+      created_at: at,
+      updated_at: at,
+    });
+  }
+
+  /** Starts, pauses or stops a strategy; pausing or stopping withdraws its working orders. */
+  async strategyCommand(id: string, name: StrategyCommand): Promise<StrategyRecord> {
+    const store = this.deps.store();
+    const strategy = await store.strategies.get(id);
+    if (!strategy) throw new NotFoundError(`strategy ${JSON.stringify(id)} does not exist`);
+    const next = await store.strategies.save(command(strategy, name, this.timestamp()));
+    if (name !== 'start') await this.withdraw(id);
+    else {
+      for (const instrument of next.instruments) {
+        const price = this.prices.get(instrument);
+        if (price) await this.requote(instrument, price);
+      }
+    }
+    return next;
+  }
+
+  /** Market makers on this instrument replace their quotes around the new price. */
+  private async requote(instrument: string, price: string): Promise<void> {
+    const store = this.deps.store();
+    const makers = await store.strategies.list(
+      { status: 'active', strategy_type: 'market_making' },
+      { limit: 1000, offset: 0 },
+    );
+    for (const strategy of makers.filter((candidate) =>
+      candidate.instruments.includes(instrument),
+    )) {
+      await this.withdraw(strategy.strategy_id, instrument);
+      const position = await store.positions.findOpen(strategy.strategy_id, instrument);
+      for (const quote of marketMakingQuotes(strategy, price, position?.quantity ?? '0')) {
+        await this.placeOrder({
+          instrument_id: instrument,
+          order_type: 'limit',
+          time_in_force: 'gtc',
+          strategy_id: strategy.strategy_id,
+          ...quote,
+        });
+      }
+    }
+  }
+
+  /** Cancels a strategy's working orders (on one instrument, or all). */
+  private async withdraw(strategyId: string, instrument?: string): Promise<void> {
+    const store = this.deps.store();
+    for (const status of ['accepted', 'partially_filled'] as const) {
+      const filter = {
+        strategy_id: strategyId,
+        status,
+        ...(instrument && { instrument_id: instrument }),
+      };
+      for (const order of await store.orders.list(filter, { limit: 1000, offset: 0 })) {
+        const cancelled = transition(order, 'cancelled', this.timestamp());
+        await store.orders.save(cancelled);
+        await this.publish({ type: 'cancelled', order: cancelled });
+      }
+    }
   }
 
   private async work(order: OrderRecord): Promise<OrderRecord> {

@@ -1,4 +1,4 @@
-import { ORDER_SIDES, ORDER_TYPES, TIMES_IN_FORCE } from '@tse/adapter';
+import { ORDER_SIDES, ORDER_TYPES, STRATEGY_TYPES, TIMES_IN_FORCE } from '@tse/adapter';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { TradingService } from '../application/trading.ts';
@@ -54,6 +54,20 @@ const newOrder = z
     }
   });
 
+const newStrategy = z
+  .object({
+    name: z.string().min(1).max(128),
+    strategy_type: z.enum(STRATEGY_TYPES, {
+      error: `strategy_type must be one of ${STRATEGY_TYPES.join(', ')}`,
+    }),
+    instruments: z.array(z.string().min(1).max(64)).min(1).max(100),
+    parameters: z.record(z.string(), z.unknown()).default({}),
+    max_position_size: positive('max_position_size').optional(),
+    max_daily_loss: positive('max_daily_loss').optional(),
+    max_leverage: positive('max_leverage').optional(),
+  })
+  .strict();
+
 const marketData = z
   .object({ instrument_id: z.string().min(1).max(64), price: positive('price') })
   .strict();
@@ -68,6 +82,14 @@ export function tradingRoutes(trading: TradingService) {
     app.delete<{ Params: { id: string } }>('/orders/:id', async (request) =>
       trading.cancelOrder(request.params.id),
     );
+    app.post('/strategies', async (request, reply) =>
+      reply.code(201).send(await trading.createStrategy(newStrategy.parse(request.body))),
+    );
+    for (const name of ['start', 'stop', 'pause'] as const) {
+      app.post<{ Params: { id: string } }>(`/strategies/:id/${name}`, async (request) =>
+        trading.strategyCommand(request.params.id, name),
+      );
+    }
     app.post('/market-data', async (request) => {
       const { instrument_id, price } = marketData.parse(request.body);
       const { filled } = await trading.marketData(instrument_id, price);
