@@ -1,9 +1,11 @@
+import { EventEmitter } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { TradingService } from './application/trading.ts';
 import type { EngineConfig } from './config.ts';
 import { closeGrpc, createGrpcServer, listenGrpc } from './grpc/server.ts';
+import { tradingGrpcService } from './grpc/trading.ts';
 import { buildApp } from './http/app.ts';
 import { tradingRoutes } from './http/trading.ts';
 import { InstanceLock } from './infrastructure/instance-lock.ts';
@@ -45,20 +47,35 @@ export async function startEngine(
       })
     : undefined;
   const metrics = createMetrics(config);
+  const orderEvents = new EventEmitter();
   const trading = new TradingService({
     store: () => stores.store,
     cache: stores.cache,
     limits: config.limits,
-    onEvent: ({ type, order }) =>
+    onEvent: (event) => {
+      orderEvents.emit('event', event);
       logger.info(
-        { order_id: order.order_id, status: order.status, instrument_id: order.instrument_id },
-        `order ${type}`,
-      ),
+        {
+          order_id: event.order.order_id,
+          status: event.order.status,
+          instrument_id: event.order.instrument_id,
+        },
+        `order ${event.type}`,
+      );
+    },
     onPublishError: (error) =>
       logger.warn({ err: error }, 'order event not published: Redis is unavailable'),
   });
   const app = await buildApp({ logger, status, stores, metrics, routes: [tradingRoutes(trading)] });
-  const grpcServer = createGrpcServer(status, logger);
+  const grpcServer = createGrpcServer(status, logger, [
+    tradingGrpcService({
+      trading,
+      store: () => stores.store,
+      status,
+      refusal: () => status.writeRefusal(),
+      events: orderEvents,
+    }),
+  ]);
 
   status.on('change', (ready) =>
     logger.info(

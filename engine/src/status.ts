@@ -58,6 +58,15 @@ export class EngineStatus extends EventEmitter<{ change: [ready: boolean] }> {
     return this.gates.values().next().value;
   }
 
+  /** Why this engine refuses writes now (PostgreSQL down, standing by), or undefined. */
+  writeRefusal(): string | undefined {
+    if (!this.stores.writable()) {
+      return `writes are refused while PostgreSQL is down: ${this.stores.snapshot().postgres.reason ?? 'no answer'}`;
+    }
+    const held = this.heldReason();
+    return held && `writes are refused: ${held}`;
+  }
+
   /** True once shutdown has begun. */
   draining(): boolean {
     return this.shuttingDown;

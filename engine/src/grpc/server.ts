@@ -9,7 +9,7 @@ const SERVING = 'SERVING';
 const NOT_SERVING = 'NOT_SERVING';
 
 /** The service names the health service answers for ("" is the whole engine). */
-export const HEALTH_SERVICES = ['', 'tse.engine.v1.Instance'] as const;
+export const HEALTH_SERVICES = ['', 'tse.engine.v1.Instance', 'tse.engine.v1.Trading'] as const;
 
 /** Loads the engine's proto files (the standard health service and our own). */
 export function loadProtos(files: string[]): grpc.GrpcObject {

@@ -78,20 +78,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   // Writes wait for what can keep them: PostgreSQL up, and this engine holding its instance's lock.
   app.addHook('preHandler', (request, reply, done) => {
-    const held = deps.status.heldReason();
-    if (
-      !WRITES.has(request.method) ||
-      !request.url.startsWith('/api/v1/') ||
-      (deps.stores.writable() && !held)
-    ) {
+    const refusal =
+      WRITES.has(request.method) && request.url.startsWith('/api/v1/')
+        ? deps.status.writeRefusal()
+        : undefined;
+    if (!refusal) {
       done();
       return;
     }
-    const postgres = deps.stores.snapshot().postgres;
-    const message = deps.stores.writable()
-      ? `writes are refused: ${held}`
-      : `writes are refused while PostgreSQL is down: ${postgres.reason ?? 'no answer'}`;
-    reply.code(503).send({ error: 'Service Unavailable', message });
+    reply.code(503).send({ error: 'Service Unavailable', message: refusal });
   });
 
   app.setErrorHandler((error, request, reply) => {

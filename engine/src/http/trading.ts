@@ -1,89 +1,19 @@
-import { ORDER_SIDES, ORDER_TYPES, STRATEGY_TYPES, TIMES_IN_FORCE } from '@tse/adapter';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import { marketDataInput, newOrderInput, newStrategyInput } from '../application/inputs.ts';
 import type { TradingService } from '../application/trading.ts';
-
-/** A positive decimal, given as a number or a string; kept as a string so no binary float touches it. */
-const positive = (field: string) =>
-  z
-    .union([z.number(), z.string()])
-    .transform((value) => String(value).trim())
-    .pipe(
-      z
-        .string()
-        .regex(/^\d+(\.\d{1,8})?$/, `${field} must be a positive decimal with at most 8 places`),
-    )
-    .refine((value) => Number(value) > 0, `${field} must be greater than 0`);
-
-const newOrder = z
-  .object({
-    instrument_id: z.string().min(1).max(64),
-    side: z.enum(ORDER_SIDES, { error: `side must be one of ${ORDER_SIDES.join(', ')}` }),
-    order_type: z
-      .enum(ORDER_TYPES, { error: `order_type must be one of ${ORDER_TYPES.join(', ')}` })
-      .default('market'),
-    time_in_force: z
-      .enum(TIMES_IN_FORCE, { error: `time_in_force must be one of ${TIMES_IN_FORCE.join(', ')}` })
-      .default('gtc'),
-    quantity: positive('quantity'),
-    price: positive('price').optional(),
-    stop_price: positive('stop_price').optional(),
-    strategy_id: z.string().min(1).optional(),
-  })
-  .strict()
-  .superRefine((order, context) => {
-    if (
-      (order.order_type === 'limit' || order.order_type === 'stop_limit') &&
-      order.price === undefined
-    ) {
-      context.addIssue({
-        code: 'custom',
-        path: ['price'],
-        message: `a ${order.order_type} order needs a price`,
-      });
-    }
-    if (
-      (order.order_type === 'stop' || order.order_type === 'stop_limit') &&
-      order.stop_price === undefined
-    ) {
-      context.addIssue({
-        code: 'custom',
-        path: ['stop_price'],
-        message: `a ${order.order_type} order needs a stop_price`,
-      });
-    }
-  });
-
-const newStrategy = z
-  .object({
-    name: z.string().min(1).max(128),
-    strategy_type: z.enum(STRATEGY_TYPES, {
-      error: `strategy_type must be one of ${STRATEGY_TYPES.join(', ')}`,
-    }),
-    instruments: z.array(z.string().min(1).max(64)).min(1).max(100),
-    parameters: z.record(z.string(), z.unknown()).default({}),
-    max_position_size: positive('max_position_size').optional(),
-    max_daily_loss: positive('max_daily_loss').optional(),
-    max_leverage: positive('max_leverage').optional(),
-  })
-  .strict();
-
-const marketData = z
-  .object({ instrument_id: z.string().min(1).max(64), price: positive('price') })
-  .strict();
 
 /** The write side of the trading API: orders and market prices. */
 export function tradingRoutes(trading: TradingService) {
   return async (app: FastifyInstance) => {
     app.post('/orders', async (request, reply) => {
-      const order = await trading.placeOrder(newOrder.parse(request.body));
+      const order = await trading.placeOrder(newOrderInput.parse(request.body));
       return reply.code(201).send(order);
     });
     app.delete<{ Params: { id: string } }>('/orders/:id', async (request) =>
       trading.cancelOrder(request.params.id),
     );
     app.post('/strategies', async (request, reply) =>
-      reply.code(201).send(await trading.createStrategy(newStrategy.parse(request.body))),
+      reply.code(201).send(await trading.createStrategy(newStrategyInput.parse(request.body))),
     );
     for (const name of ['start', 'stop', 'pause'] as const) {
       app.post<{ Params: { id: string } }>(`/strategies/:id/${name}`, async (request) =>
@@ -91,7 +21,7 @@ export function tradingRoutes(trading: TradingService) {
       );
     }
     app.post('/market-data', async (request) => {
-      const { instrument_id, price } = marketData.parse(request.body);
+      const { instrument_id, price } = marketDataInput.parse(request.body);
       const { filled } = await trading.marketData(instrument_id, price);
       return {
         instrument_id,
