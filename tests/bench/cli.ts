@@ -1,12 +1,14 @@
 // npm run bench -- <name> [options]: runs one benchmark, prints its table and,
 // as the last line, one JSON object with its figures.
 import { engineHealthBench } from './engine-health.ts';
+import { engineOrdersBench } from './engine-orders.ts';
 import { operatorConvergenceBench } from './operator-convergence.ts';
 import { provisioningBench } from './provisioning.ts';
 
 const benches: Record<string, (argv: string[]) => Promise<Record<string, number>>> = {
   provisioning: provisioningBench,
   'engine-health': engineHealthBench,
+  'engine-orders': engineOrdersBench,
   'operator-convergence': operatorConvergenceBench,
 };
 
