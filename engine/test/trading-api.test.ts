@@ -224,3 +224,39 @@ describe('strategies', () => {
     expect(await working()).toEqual([]);
   });
 });
+
+describe("a strategy's daily loss limit", () => {
+  it('counts realised losses of its fills, then accepts only reducing orders', async () => {
+    const { request } = await engine();
+    const { body: strategy } = await request('POST', '/api/v1/strategies', {
+      name: 'trend',
+      strategy_type: 'trend_following',
+      instruments: ['BTC-USD'],
+      max_daily_loss: '5',
+    });
+    await request('POST', `/api/v1/strategies/${strategy.strategy_id}/start`);
+    const order = (side: string, quantity: string) =>
+      request('POST', '/api/v1/orders', {
+        instrument_id: 'BTC-USD',
+        side,
+        quantity,
+        strategy_id: strategy.strategy_id,
+      });
+    await request('POST', '/api/v1/market-data', { instrument_id: 'BTC-USD', price: '100' });
+    await order('buy', '2');
+    await request('POST', '/api/v1/market-data', { instrument_id: 'BTC-USD', price: '97' });
+    expect((await order('sell', '1')).body).toMatchObject({ status: 'filled', realized_pnl: '-3' });
+    expect((await order('buy', '1')).body).toMatchObject({ status: 'filled' });
+    await request('POST', '/api/v1/market-data', { instrument_id: 'BTC-USD', price: '95' });
+    expect((await order('sell', '1')).body.realized_pnl).toBe('-3.5');
+    const strategies = (await request('GET', '/api/v1/strategies')).body.strategies;
+    expect(strategies[0]).toMatchObject({ total_trades: 4, daily_pnl: '-6.5', total_pnl: '-6.5' });
+    expect((await order('buy', '1')).body).toMatchObject({
+      status: 'rejected',
+      error_message: expect.stringMatching(
+        /today's loss of 6.5 has reached the maximum daily loss of 5/,
+      ),
+    });
+    expect((await order('sell', '1')).body.status).toBe('filled');
+  });
+});

@@ -1,12 +1,14 @@
 import {
   deriveIdentity,
+  failFastOptions,
   PostgresProvisioner,
   postgresTenant,
   RedisProvisioner,
   redisTenant,
 } from '@tse/adapter';
+import { Redis } from 'ioredis';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type EngineProcess, startEngineProcess } from '../support/engine-process.ts';
 import { adminQuery, uniquePrefix, useDatabase, withCredentials } from '../support/fixtures.ts';
 import { findPostgresBinaries, startLocalPostgres } from '../support/postgres.ts';
@@ -238,5 +240,53 @@ describe('one engine per instance', () => {
     expect(((await a.get('/api/v1/orders')).body.orders as unknown[]).length).toBe(1);
     expect((await b.get('/api/v1/orders')).body.orders).toEqual([]);
     expect((await b.get('/api/v1/positions')).body.positions).toEqual([]);
+  });
+});
+
+describe('order events', () => {
+  it("are published on the Redis channel inside the instance's namespace", async () => {
+    const identity = deriveIdentity({ instanceName: `${uniquePrefix()}-system-engine-events` });
+    const password = 'events-password';
+    const pgAdmin = new PostgresProvisioner(database.url);
+    await pgAdmin.ensure(postgresTenant(identity, { password, database: database.name }));
+    await pgAdmin.close();
+    const redisAdmin = new RedisProvisioner(inject('redisUrl'));
+    await redisAdmin.ensure(redisTenant(identity, { password }));
+    await redisAdmin.close();
+    const { hostname, port } = new URL(inject('redisUrl'));
+    const engine = await startEngineProcess({
+      SERVICE_INSTANCE_NAME: identity.instanceName,
+      POSTGRES_URL: withCredentials(database.url, identity.postgresSchema, password),
+      REDIS_URL: `redis://${encodeURIComponent(identity.redisNamespace)}:${password}@${hostname}:${port}`,
+    });
+    running.push(engine);
+    await waitFor('the engine to be healthy', async () =>
+      (await engine.get('/api/v1/health')).body.status === 'healthy' ? true : undefined,
+    );
+
+    const subscriber = new Redis(
+      failFastOptions({
+        host: hostname,
+        port: Number(port),
+        username: identity.redisNamespace,
+        password,
+      }),
+    );
+    subscriber.on('error', () => {});
+    const messages: { type: string }[] = [];
+    subscriber.on('message', (_, message) => messages.push(JSON.parse(message)));
+    await subscriber.connect();
+    await subscriber.subscribe(`${identity.redisNamespace}:orders`);
+    const post = (path: string, body: unknown) =>
+      fetch(`${engine.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    await post('/api/v1/market-data', { instrument_id: 'BTC-USD', price: 100 });
+    await post('/api/v1/orders', { instrument_id: 'BTC-USD', side: 'buy', quantity: 1 });
+    await waitFor('the events', async () => (messages.length >= 2 ? true : undefined));
+    subscriber.disconnect();
+    expect(messages.map((message) => message.type)).toEqual(['placed', 'filled']);
   });
 });

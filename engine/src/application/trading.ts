@@ -10,7 +10,12 @@ import { Dec, money } from '../domain/decimal.ts';
 import { fill, isFinal, transition } from '../domain/order.ts';
 import { applyExecution, markToMarket } from '../domain/position.ts';
 import { type RiskLimits, riskRejection } from '../domain/risk.ts';
-import { command, marketMakingQuotes, type StrategyCommand } from '../domain/strategy.ts';
+import {
+  command,
+  marketMakingQuotes,
+  recordFill,
+  type StrategyCommand,
+} from '../domain/strategy.ts';
 import { decide } from '../domain/venue.ts';
 
 /** An order as a client places it (already validated at the edge). */
@@ -305,6 +310,10 @@ export class TradingService {
         notes: null,
       });
       await store.positions.save(position);
+      if (order.strategy_id) {
+        const strategy = await store.strategies.get(order.strategy_id);
+        if (strategy) await store.strategies.save(recordFill(strategy, realized, at));
+      }
       return filled;
     });
   }

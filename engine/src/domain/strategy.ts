@@ -33,6 +33,22 @@ export function command(
   };
 }
 
+/**
+ * The strategy's running figures after a fill: one more trade, the realised
+ * PnL added to the total and to today's (which starts again at zero on a
+ * new UTC day), so the daily loss limit sees today's losses.
+ */
+export function recordFill(strategy: StrategyRecord, realized: string, at: string): StrategyRecord {
+  const sameDay = strategy.updated_at.slice(0, 10) === at.slice(0, 10);
+  return {
+    ...strategy,
+    total_trades: strategy.total_trades + 1,
+    total_pnl: money(new Dec(strategy.total_pnl).plus(realized)),
+    daily_pnl: money(new Dec(sameDay ? strategy.daily_pnl : 0).plus(realized)),
+    updated_at: at,
+  };
+}
+
 /** One quote a market maker wants working. */
 export interface Quote {
   side: 'buy' | 'sell';
