@@ -219,9 +219,9 @@ describe('one engine per instance', () => {
     expect(refused.status).toBe(503);
 
     expect(await first.signal('SIGTERM')).toBe(0);
-    const started = Date.now();
+    // The standby polls the lock every second; it is ready again once the first engine's session ends.
     await ready(second);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await second.get('/api/v1/health')).body.reasons).toEqual([]);
   });
 
   it('keeps engines of different instances on the same stores apart', async () => {
