@@ -3,6 +3,7 @@
 import { engineHealthBench } from './engine-health.ts';
 import { engineOrdersBench } from './engine-orders.ts';
 import { operatorConvergenceBench } from './operator-convergence.ts';
+import { operatorMemoryBench } from './operator-memory.ts';
 import { provisioningBench } from './provisioning.ts';
 
 const benches: Record<string, (argv: string[]) => Promise<Record<string, number>>> = {
@@ -10,6 +11,7 @@ const benches: Record<string, (argv: string[]) => Promise<Record<string, number>
   'engine-health': engineHealthBench,
   'engine-orders': engineOrdersBench,
   'operator-convergence': operatorConvergenceBench,
+  'operator-memory': operatorMemoryBench,
 };
 
 const [name, ...argv] = process.argv.slice(2);

@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { startCluster } from '../cluster/control-plane.ts';
+import { adminQuery, withDatabase } from '../support/fixtures.ts';
+import { startOperatorProcess } from '../support/operator-process.ts';
+import { providePostgres, provideRedis } from '../support/stores.ts';
+import { percentile, printTable, progress, round } from './report.ts';
+
+const TEI = {
+  group: 'trading.tse.io',
+  version: 'v1alpha1',
+  plural: 'tradingengineinstances',
+} as const;
+
+/**
+ * The operator's memory at 0 and N instances and with 10,000 unrelated
+ * ConfigMaps and Secrets in the cluster (its watches are label-scoped), and
+ * the time a new instance takes to be Ready while idle and during a burst
+ * of N others.
+ */
+export async function operatorMemoryBench(argv: string[]): Promise<Record<string, number>> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      instances: { type: 'string', default: '100' },
+      unrelated: { type: 'string', default: '10000' },
+      probes: { type: 'string', default: '10' },
+    },
+  });
+  const count = Number(values.instances);
+  const unrelated = Number(values.unrelated);
+  const probes = Number(values.probes);
+  const [cluster, postgres, redis] = await Promise.all([
+    startCluster({ nodes: Math.max(3, Math.ceil((2 * count) / 200)) }),
+    providePostgres(),
+    provideRedis(),
+  ]);
+  try {
+    await adminQuery(postgres.url, 'create database bench');
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const { spawnSync } = await import('node:child_process');
+    spawnSync(cluster.binaries?.kubectl ?? 'kubectl', [
+      '--kubeconfig',
+      cluster.kubeconfig,
+      'apply',
+      '--server-side',
+      '-f',
+      new URL('../../crds/', import.meta.url).pathname,
+    ]);
+    for (const namespace of ['bench', 'burst', 'noise'])
+      await core.createNamespace({ body: { metadata: { name: namespace } } });
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+
+    const operator = await startOperatorProcess({
+      KUBECONFIG: cluster.kubeconfig,
+      POSTGRES_ADMIN_URL: withDatabase(postgres.url, 'bench'),
+      REDIS_ADMIN_URL: redis.url,
+      LEADER_ELECTION: 'false',
+      LOG_LEVEL: 'warn',
+    });
+    const pid = operator.process.child.pid;
+    const rss = () =>
+      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+    /** The median of five readings a second apart: garbage collection makes single readings jumpy. */
+    const settledRss = async () => {
+      const readings: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        readings.push(rss());
+      }
+      return percentile(readings, 50);
+    };
+    const pool = async <T>(
+      items: T[],
+      concurrency: number,
+      work: (item: T) => Promise<unknown>,
+    ) => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < items.length) await work(items[next++] as T);
+        }),
+      );
+    };
+    const create = (namespace: string, name: string) =>
+      custom.createNamespacedCustomObject({
+        ...TEI,
+        namespace,
+        body: {
+          apiVersion: 'trading.tse.io/v1alpha1',
+          kind: 'TradingEngineInstance',
+          metadata: { name },
+          spec: {},
+        },
+      });
+    const isReady = async (namespace: string, name: string) => {
+      const object = (await custom.getNamespacedCustomObject({ ...TEI, namespace, name })) as {
+        status?: { conditions?: { type: string; status: string }[] };
+      };
+      return (
+        object.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
+      );
+    };
+    const timeToReady = async (namespace: string, name: string) => {
+      const started = performance.now();
+      await create(namespace, name);
+      while (!(await isReady(namespace, name)))
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      return performance.now() - started;
+    };
+    const names = (prefix: string, n: number) =>
+      Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`);
+
+    const rssEmpty = await settledRss();
+    const bar = progress('instances Ready', count);
+    await pool(names('mem', count), 8, (name) => create('bench', name));
+    for (let ready = 0; ready < count; ) {
+      const list = (await custom.listNamespacedCustomObject({ ...TEI, namespace: 'bench' })) as {
+        items: { status?: { conditions?: { type: string; status: string }[] } }[];
+      };
+      const now = list.items.filter((item) =>
+        item.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      ).length;
+      for (; ready < now; ready++) bar.tick();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    bar.done();
+    const rssInstances = await settledRss();
+
+    const noise = progress('unrelated objects', unrelated);
+    await pool(names('noise', unrelated), 16, async (name) => {
+      const body = { metadata: { name }, data: { value: 'x'.repeat(256) } };
+      if (Number(name.slice(-5)) % 2 === 0)
+        await core.createNamespacedConfigMap({ namespace: 'noise', body });
+      else
+        await core.createNamespacedSecret({
+          namespace: 'noise',
+          body: { metadata: { name }, stringData: body.data },
+        });
+      noise.tick();
+    });
+    noise.done();
+    const rssUnrelated = await settledRss();
+
+    const idle: number[] = [];
+    for (const name of names('idle', probes)) idle.push(await timeToReady('bench', name));
+    const burst: number[] = [];
+    const burstCreation = pool(names('burst', count), 8, (name) => create('burst', name));
+    for (const name of names('probe', probes)) burst.push(await timeToReady('bench', name));
+    await burstCreation;
+    await operator.kill('SIGTERM');
+
+    printTable(
+      `operator memory and time to Ready (${count} instances, ${unrelated} unrelated objects)`,
+      [
+        { figure: 'RSS MB with 0 instances', value: round(rssEmpty) },
+        { figure: `RSS MB with ${count} instances`, value: round(rssInstances) },
+        {
+          figure: `RSS MB with ${unrelated} unrelated ConfigMaps/Secrets too`,
+          value: round(rssUnrelated),
+        },
+        { figure: 'p99 time to Ready, idle (ms)', value: round(percentile(idle, 99)) },
+        {
+          figure: `p99 time to Ready during a burst of ${count} (ms)`,
+          value: round(percentile(burst, 99)),
+        },
+      ],
+    );
+    return {
+      instances: count,
+      unrelated_objects: unrelated,
+      rss_mb_empty: round(rssEmpty),
+      rss_mb_instances: round(rssInstances),
+      rss_mb_with_unrelated: round(rssUnrelated),
+      unrelated_cost_ratio: round(rssUnrelated / rssInstances),
+      p99_ready_idle_ms: round(percentile(idle, 99)),
+      p99_ready_burst_ms: round(percentile(burst, 99)),
+    };
+  } finally {
+    await Promise.allSettled([cluster.stop(), postgres.stop(), redis.stop()]);
+  }
+}
