@@ -10,7 +10,7 @@ import {
   type OrderStatus,
   transition,
 } from '../src/domain/order.ts';
-import { applyExecution, markToMarket } from '../src/domain/position.ts';
+import { applyExecution, flatPosition, markToMarket } from '../src/domain/position.ts';
 
 const T = '2026-01-01T00:00:00.000Z';
 const order = (changes: Partial<OrderRecord> = {}): OrderRecord => ({
@@ -39,26 +39,8 @@ const order = (changes: Partial<OrderRecord> = {}): OrderRecord => ({
   updated_at: T,
   ...changes,
 });
-const flat = (): PositionRecord => ({
-  position_id: 'p-1',
-  strategy_id: null,
-  instrument_id: 'BTC-USD',
-  quantity: '0',
-  average_entry_price: '0',
-  current_price: null,
-  market_value: '0',
-  unrealized_pnl: '0',
-  realized_pnl: '0',
-  total_pnl: '0',
-  cost_basis: '0',
-  exposure: '0',
-  opened_at: T,
-  last_updated: T,
-  closed_at: null,
-  created_at: T,
-  updated_at: T,
-  notes: null,
-});
+const flat = (): PositionRecord =>
+  flatPosition({ position_id: 'p-1', strategy_id: null, instrument_id: 'BTC-USD' }, T);
 const trade = (side: 'buy' | 'sell', quantity: string, price: string) => ({
   side,
   quantity,

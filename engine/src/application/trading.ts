@@ -1,14 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  NamespacedCache,
-  OrderRecord,
-  PositionRecord,
-  StrategyRecord,
-  TradingStore,
-} from '@tse/adapter';
+import type { NamespacedCache, OrderRecord, StrategyRecord, TradingStore } from '@tse/adapter';
 import { Dec, money } from '../domain/decimal.ts';
 import { fill, isFinal, transition } from '../domain/order.ts';
-import { applyExecution, markToMarket } from '../domain/position.ts';
+import { applyExecution, flatPosition, markToMarket } from '../domain/position.ts';
 import { type RiskLimits, riskRejection } from '../domain/risk.ts';
 import {
   command,
@@ -277,7 +271,14 @@ export class TradingService {
       const quantity = order.remaining_quantity;
       const open =
         (await store.positions.findOpen(order.strategy_id, order.instrument_id)) ??
-        this.flatPosition(order, at);
+        flatPosition(
+          {
+            position_id: randomUUID(),
+            strategy_id: order.strategy_id,
+            instrument_id: order.instrument_id,
+          },
+          at,
+        );
       const { position, realized } = applyExecution(open, {
         side: order.side,
         quantity,
@@ -316,29 +317,6 @@ export class TradingService {
       }
       return filled;
     });
-  }
-
-  private flatPosition(order: OrderRecord, at: string): PositionRecord {
-    return {
-      position_id: randomUUID(),
-      strategy_id: order.strategy_id,
-      instrument_id: order.instrument_id,
-      quantity: '0',
-      average_entry_price: '0',
-      current_price: null,
-      market_value: '0',
-      unrealized_pnl: '0',
-      realized_pnl: '0',
-      total_pnl: '0',
-      cost_basis: '0',
-      exposure: '0',
-      opened_at: at,
-      last_updated: at,
-      closed_at: null,
-      created_at: at,
-      updated_at: at,
-      notes: null,
-    };
   }
 
   private async publish(event: OrderEvent): Promise<void> {

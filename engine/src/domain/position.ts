@@ -1,6 +1,31 @@
 import type { PositionRecord } from '@tse/adapter';
 import { Dec, money } from './decimal.ts';
 
+/** A position with nothing in it yet, for a strategy (or none) and an instrument. */
+export function flatPosition(
+  ids: Pick<PositionRecord, 'position_id' | 'strategy_id' | 'instrument_id'>,
+  at: string,
+): PositionRecord {
+  return {
+    ...ids,
+    quantity: '0',
+    average_entry_price: '0',
+    current_price: null,
+    market_value: '0',
+    unrealized_pnl: '0',
+    realized_pnl: '0',
+    total_pnl: '0',
+    cost_basis: '0',
+    exposure: '0',
+    opened_at: at,
+    last_updated: at,
+    closed_at: null,
+    created_at: at,
+    updated_at: at,
+    notes: null,
+  };
+}
+
 /** What a position needs to know of a trade. */
 export interface Execution {
   side: 'buy' | 'sell';
