@@ -27,7 +27,7 @@ import {
 } from '@tse/operator';
 import { Redis } from 'ioredis';
 import { startCluster } from '../cluster/control-plane.ts';
-import { apiserverWrites } from '../support/counters.ts';
+import { aclSetuserCount, apiserverWrites, ddlCount } from '../support/counters.ts';
 import { adminQuery, withDatabase } from '../support/fixtures.ts';
 import { startOperatorProcess } from '../support/operator-process.ts';
 import { providePostgres, provideRedis } from '../support/stores.ts';
@@ -277,19 +277,8 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
     // The quiet period: resyncs run, nothing should be written.
     const quietSeconds = Number(values.quiet);
     const redisClient = new Redis(redis.url);
-    const ddl = async () =>
-      Number(
-        (
-          await adminQuery(
-            adminUrl,
-            `select coalesce(sum(calls),0)::int as n from pg_stat_statements where query ~* '^\\s*(create|alter|drop|grant|revoke|comment)\\s' and query !~* 'extension'`,
-          )
-        ).rows[0]?.n ?? 0,
-      );
-    const acl = async () =>
-      Number(
-        /cmdstat_acl\|setuser:calls=(\d+)/.exec(await redisClient.info('commandstats'))?.[1] ?? 0,
-      );
+    const ddl = () => ddlCount(adminUrl);
+    const acl = () => aclSetuserCount(redisClient);
     const idleBefore = { writes: writes(), ddl: await ddl(), acl: await acl() };
     console.error(`quiet period: ${quietSeconds}s`);
     await new Promise((resolve) => setTimeout(resolve, quietSeconds * 1000));

@@ -8,16 +8,11 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  type V1Deployment,
-} from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { startCluster } from '../cluster/control-plane.ts';
 import { type EngineProcess, startEngineProcess } from '../support/engine-process.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
+import { podEnvironment } from '../support/pod-environment.ts';
 import { waitFor } from '../support/processes.ts';
 import { providePostgres, provideRedis } from '../support/stores.ts';
 
@@ -162,27 +157,6 @@ async function main(): Promise<boolean> {
       : '\nNOT everything is right: see the table',
   );
   return right;
-}
-
-/** The environment a pod gets: values, and Secret keys resolved. */
-async function podEnvironment(
-  core: CoreV1Api,
-  deployment: V1Deployment,
-): Promise<Record<string, string>> {
-  const env: Record<string, string> = {};
-  for (const variable of deployment.spec?.template.spec?.containers[0]?.env ?? []) {
-    if (variable.value !== undefined) env[variable.name] = variable.value;
-    const ref = variable.valueFrom?.secretKeyRef;
-    if (ref?.name) {
-      const secret = await core.readNamespacedSecret({
-        namespace: deployment.metadata?.namespace ?? '',
-        name: ref.name,
-      });
-      const value = secret.data?.[ref.key];
-      if (value) env[variable.name] = Buffer.from(value, 'base64').toString('utf8');
-    }
-  }
-  return env;
 }
 
 function table(rows: Record<string, string>[]): string {

@@ -11,11 +11,11 @@ import {
   installServiceMonitorCrd,
   type Kube,
   kube,
-  podEnvironment,
   teiManifest,
   waitForCondition,
 } from '../support/kube.ts';
 import { type InProcessOperator, runOperator } from '../support/operator.ts';
+import { podEnvironment } from '../support/pod-environment.ts';
 import { waitFor } from '../support/processes.ts';
 
 // The seed's three instances on a real control plane, PostgreSQL and Redis.
@@ -163,7 +163,7 @@ describe('the seed instances', () => {
     '$name: an engine started with the pod environment reports that identity, healthy',
     async (seed) => {
       const deployment = await k.apps.readNamespacedDeployment({ namespace, name: seed.name });
-      const env = await podEnvironment(k, deployment);
+      const env = await podEnvironment(k.core, deployment);
       const engine = await startEngineProcess(env);
       try {
         const body = await waitFor('the engine to connect to its stores', async () => {

@@ -7,7 +7,6 @@ import {
   CustomObjectsApi,
   KubeConfig,
   KubernetesObjectApi,
-  type V1Deployment,
 } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { waitFor } from './processes.ts';
@@ -183,26 +182,4 @@ export async function waitForCondition(
   } catch (error) {
     throw new Error(`${(error as Error).message}\nlast status: ${JSON.stringify(last?.status)}`);
   }
-}
-
-/**
- * The environment a pod of the Deployment would get: plain values, and values
- * from Secret keys resolved by reading the Secrets.
- */
-export async function podEnvironment(
-  k: Kube,
-  deployment: V1Deployment,
-): Promise<Record<string, string>> {
-  const namespace = deployment.metadata?.namespace as string;
-  const env: Record<string, string> = {};
-  for (const variable of deployment.spec?.template.spec?.containers[0]?.env ?? []) {
-    if (variable.value !== undefined) env[variable.name] = variable.value;
-    const ref = variable.valueFrom?.secretKeyRef;
-    if (ref) {
-      const secret = await k.core.readNamespacedSecret({ namespace, name: ref.name as string });
-      const value = secret.data?.[ref.key];
-      if (value !== undefined) env[variable.name] = Buffer.from(value, 'base64').toString('utf8');
-    }
-  }
-  return env;
 }

@@ -1,4 +1,13 @@
-import { ORDER_SIDES, ORDER_TYPES, STRATEGY_TYPES, TIMES_IN_FORCE } from '@tse/adapter';
+import {
+  type Filter,
+  ORDER_SIDES,
+  ORDER_STATUSES,
+  ORDER_TYPES,
+  page,
+  STRATEGY_STATUSES,
+  STRATEGY_TYPES,
+  TIMES_IN_FORCE,
+} from '@tse/adapter';
 import { z } from 'zod';
 
 // What clients send, validated at the edges (HTTP and gRPC share these).
@@ -71,3 +80,28 @@ export const newStrategyInput = z
 export const marketDataInput = z
   .object({ instrument_id: z.string().min(1).max(64), price: positive('price') })
   .strict();
+
+// Listings: a page (limit 1-1000, offset) and equality filters.
+
+export const orderQuery = page.extend({
+  status: z.enum(ORDER_STATUSES).optional(),
+  side: z.enum(ORDER_SIDES).optional(),
+  strategy_id: z.string().min(1).optional(),
+  instrument_id: z.string().min(1).optional(),
+});
+export const tradeQuery = page.extend({
+  strategy_id: z.string().min(1).optional(),
+  instrument_id: z.string().min(1).optional(),
+  order_id: z.string().min(1).optional(),
+});
+export const positionQuery = page.extend({
+  strategy_id: z.string().min(1).optional(),
+  instrument_id: z.string().min(1).optional(),
+});
+export const strategyQuery = page.extend({ status: z.enum(STRATEGY_STATUSES).optional() });
+
+/** Splits a parsed query into its filter and its page. */
+export function split<Q extends { limit: number; offset: number }>(query: Q) {
+  const { limit, offset, ...filter } = query;
+  return { filter: filter as Filter<never>, page: { limit, offset } };
+}

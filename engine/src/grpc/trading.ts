@@ -1,8 +1,17 @@
 import type { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import { page, StoreUnavailableError, type TradingStore, ValidationError } from '@tse/adapter';
-import { ZodError } from 'zod';
-import { marketDataInput, newOrderInput, newStrategyInput } from '../application/inputs.ts';
+import { StoreUnavailableError, type TradingStore, ValidationError } from '@tse/adapter';
+import { ZodError, type z } from 'zod';
+import {
+  marketDataInput,
+  newOrderInput,
+  newStrategyInput,
+  orderQuery,
+  positionQuery,
+  split,
+  strategyQuery,
+  tradeQuery,
+} from '../application/inputs.ts';
 import { NotFoundError, type OrderEvent, type TradingService } from '../application/trading.ts';
 import { DomainError } from '../domain/errors.ts';
 import { describeZodError } from '../http/app.ts';
@@ -45,10 +54,18 @@ export function tradingGrpcService(deps: TradingGrpcDependencies) {
           (error) => callback(toStatus(error)),
         );
     };
-  const listing = (request: Message) => {
-    const { limit, offset, ...filter } = request;
-    return { filter, page: page.parse({ limit: limit || undefined, offset: offset || undefined }) };
-  };
+  // proto3 sends 0 for an unset limit or offset: the listing defaults apply then.
+  const listing = <S extends z.ZodType<{ limit: number; offset: number }>>(
+    schema: S,
+    request: Message,
+  ) =>
+    split(
+      schema.parse({
+        ...request,
+        limit: request.limit || undefined,
+        offset: request.offset || undefined,
+      }),
+    );
 
   return (server: grpc.Server) => {
     server.addService(protos.tse.engine.v1.Trading.service, {
@@ -61,17 +78,15 @@ export function tradingGrpcService(deps: TradingGrpcDependencies) {
         return order;
       }),
       ListOrders: unary(async (request) => {
-        const { filter, page } = listing(request);
+        const { filter, page } = listing(orderQuery, request);
         return { orders: await deps.store().orders.list(filter, page) };
       }),
       ListTrades: unary(async (request) => {
-        const { filter, page } = listing(request);
-        delete filter.status;
+        const { filter, page } = listing(tradeQuery, request);
         return { trades: await deps.store().trades.list(filter, page) };
       }),
       ListPositions: unary(async (request) => {
-        const { filter, page } = listing(request);
-        delete filter.status;
+        const { filter, page } = listing(positionQuery, request);
         return { positions: await deps.store().positions.list(filter, page) };
       }),
       PublishMarketData: unary(async (request) => {
@@ -100,9 +115,8 @@ export function tradingGrpcService(deps: TradingGrpcDependencies) {
         true,
       ),
       ListStrategies: unary(async (request) => {
-        const { page } = listing(request);
-        const filter = request.status ? { status: request.status } : {};
-        return { strategies: await deps.store().strategies.list(filter as never, page) };
+        const { filter, page } = listing(strategyQuery, request);
+        return { strategies: await deps.store().strategies.list(filter, page) };
       }),
       StreamOrderEvents(call: grpc.ServerWritableStream<Message, unknown>) {
         const send = (event: OrderEvent) => call.write(toWire(event));

@@ -1,36 +1,12 @@
-import {
-  type Filter,
-  ORDER_SIDES,
-  ORDER_STATUSES,
-  page,
-  STRATEGY_STATUSES,
-  type TradingStore,
-} from '@tse/adapter';
+import type { TradingStore } from '@tse/adapter';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
-
-const orderQuery = page.extend({
-  status: z.enum(ORDER_STATUSES).optional(),
-  side: z.enum(ORDER_SIDES).optional(),
-  strategy_id: z.string().min(1).optional(),
-  instrument_id: z.string().min(1).optional(),
-});
-const tradeQuery = page.extend({
-  strategy_id: z.string().min(1).optional(),
-  instrument_id: z.string().min(1).optional(),
-  order_id: z.string().min(1).optional(),
-});
-const positionQuery = page.extend({
-  strategy_id: z.string().min(1).optional(),
-  instrument_id: z.string().min(1).optional(),
-});
-const strategyQuery = page.extend({ status: z.enum(STRATEGY_STATUSES).optional() });
-
-/** Splits a parsed query into its filter and its page. */
-function split<Q extends { limit: number; offset: number }>(query: Q) {
-  const { limit, offset, ...filter } = query;
-  return { filter: filter as Filter<never>, page: { limit, offset } };
-}
+import {
+  orderQuery,
+  positionQuery,
+  split,
+  strategyQuery,
+  tradeQuery,
+} from '../application/inputs.ts';
 
 /** Read routes over the instance's records: listings page with limit (1-1000) and offset. */
 export function recordRoutes(store: () => TradingStore) {

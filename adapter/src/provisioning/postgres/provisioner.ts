@@ -50,9 +50,17 @@ export class PostgresProvisioner {
 
   /** The database tenants are created in: the admin connection's own. */
   async database(): Promise<string> {
-    const { rows } = await this.query<{ db: string }>('select current_database() as db');
-    return rows[0]?.db ?? '';
+    // The admin URL fixes the database, so one query answers for the pool's life.
+    this.databaseName ??= this.query<{ db: string }>('select current_database() as db').then(
+      (result) => result.rows[0]?.db ?? '',
+    );
+    this.databaseName.catch(() => {
+      this.databaseName = undefined;
+    });
+    return this.databaseName;
   }
+
+  private databaseName: Promise<string> | undefined;
 
   /** Reads what PostgreSQL has of the tenant; checks the password when `checkLogin` is given. */
   async observe(
