@@ -2,6 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { EngineConfig } from './config.ts';
 import type { DependencyName, DependencyState, Stores } from './infrastructure/stores.ts';
 
+/** Whether this engine trades for its instance or stands by for another that does. */
+export type EngineRole = 'active' | 'standby';
+
 /** What the health endpoints report. */
 export interface HealthReport {
   status: 'healthy' | 'degraded' | 'shutting_down';
@@ -13,18 +16,22 @@ export interface HealthReport {
   postgres_schema: string;
   redis_namespace: string;
   ready: boolean;
+  /** `active` trades; a `standby` is ready to take over and refuses writes until it does. */
+  role: EngineRole;
   reasons: string[];
   dependencies: Record<DependencyName, DependencyState>;
 }
 
 /**
- * The engine's health and readiness, from its dependencies and its own
- * lifecycle. Ready means it can keep the work it accepts: PostgreSQL (or
- * memory) answers and the engine is not shutting down. Emits `change`.
+ * The engine's health, readiness and role, from its dependencies and its own
+ * lifecycle. Ready means it can keep the work it accepts or, as a standby,
+ * take over: PostgreSQL (or memory) answers and the engine is not shutting
+ * down. Emits `change` when readiness or the role changes.
  */
 export class EngineStatus extends EventEmitter<{ change: [ready: boolean] }> {
   private shuttingDown = false;
   private readonly gates = new Map<string, string>();
+  private standbyReason: string | undefined;
   private lastReady: boolean;
   private readonly config: EngineConfig;
   private readonly stores: Stores;
@@ -53,9 +60,27 @@ export class EngineStatus extends EventEmitter<{ change: [ready: boolean] }> {
     this.changed();
   }
 
-  /** Why writes are refused besides the stores (a standby engine), or undefined. */
+  /** This engine stands by (it does not hold its instance's lock) for the reason given. */
+  standBy(reason: string): void {
+    const changed = this.standbyReason !== reason;
+    this.standbyReason = reason;
+    if (changed) this.emit('change', this.ready());
+  }
+
+  /** This engine holds its instance's lock: it trades. */
+  activate(): void {
+    if (this.standbyReason === undefined) return;
+    this.standbyReason = undefined;
+    this.emit('change', this.ready());
+  }
+
+  role(): EngineRole {
+    return this.standbyReason === undefined ? 'active' : 'standby';
+  }
+
+  /** Why writes are refused besides the stores (standing by, a held gate), or undefined. */
   heldReason(): string | undefined {
-    return this.gates.values().next().value;
+    return this.standbyReason ?? this.gates.values().next().value;
   }
 
   /** Why this engine refuses writes now (PostgreSQL down, standing by), or undefined. */
@@ -97,6 +122,7 @@ export class EngineStatus extends EventEmitter<{ change: [ready: boolean] }> {
       postgres_schema: identity.postgresSchema,
       redis_namespace: identity.redisNamespace,
       ready: this.ready(),
+      role: this.role(),
       reasons,
       dependencies,
     };

@@ -84,11 +84,23 @@ describe('the health endpoints', () => {
     const { app, status } = await engineApp();
     expect((await app.inject({ url: '/api/v1/health/live' })).statusCode).toBe(200);
     expect((await app.inject({ url: '/api/v1/health/ready' })).statusCode).toBe(200);
-    status.hold('standby', 'another engine holds the instance lock');
+    status.hold('draining-test', 'held by the test');
     const notReady = await app.inject({ url: '/api/v1/health/ready' });
     expect(notReady.statusCode).toBe(503);
-    expect(notReady.json().reasons).toEqual(['another engine holds the instance lock']);
-    status.release('standby');
+    expect(notReady.json().reasons).toEqual(['held by the test']);
+    status.release('draining-test');
+    // A standby is ready (it can take over at once) but refuses writes and says why.
+    status.standBy('another engine holds the instance lock');
+    expect((await app.inject({ url: '/api/v1/health/ready' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/api/v1/health' })).json()).toMatchObject({
+      status: 'healthy',
+      role: 'standby',
+    });
+    expect(status.writeRefusal()).toBe(
+      'writes are refused: another engine holds the instance lock',
+    );
+    status.activate();
+    expect((await app.inject({ url: '/api/v1/health' })).json().role).toBe('active');
     status.beginShutdown();
     expect((await app.inject({ url: '/api/v1/health/ready' })).statusCode).toBe(503);
     expect((await app.inject({ url: '/api/v1/health' })).json().status).toBe('shutting_down');

@@ -1,6 +1,9 @@
+import { hostname as machineName } from 'node:os';
 import {
   deriveIdentity,
+  engineLockStatements,
   failFastOptions,
+  findActiveEngines,
   PostgresProvisioner,
   postgresTenant,
   RedisProvisioner,
@@ -189,6 +192,7 @@ describe('one engine per instance', () => {
     await provisioner.close();
     return {
       SERVICE_INSTANCE_NAME: identity.instanceName,
+      POSTGRES_SCHEMA: identity.postgresSchema,
       POSTGRES_URL: withCredentials(database.url, identity.postgresSchema, `${name}-password`),
     };
   };
@@ -197,31 +201,65 @@ describe('one engine per instance', () => {
       (await engine.get('/api/v1/health/ready')).status === 200 ? true : undefined,
     );
 
-  it('lets only one engine of an instance trade; the standby takes over within seconds when it stops', async () => {
+  it('lets only one engine of an instance trade; a ready standby takes over within seconds when it stops', async () => {
     const env = await provision('single');
     const first = await startEngineProcess(env);
     running.push(first);
     await ready(first);
+    expect((await first.get('/api/v1/health')).body.role).toBe('active');
     const second = await startEngineProcess(env);
     running.push(second);
+    // A standby is healthy and ready (it can take over at once), and says it stands by.
+    await ready(second);
     const standby = await waitFor('the second engine to stand by', async () => {
-      const { status, body } = await second.get('/api/v1/health/ready');
-      return status === 503 && JSON.stringify(body).includes('another engine holds the lock')
-        ? body
-        : undefined;
+      const { body } = await second.get('/api/v1/health');
+      return body.role === 'standby' ? body : undefined;
     });
-    expect(standby.ready).toBe(false);
+    expect(standby).toMatchObject({ status: 'healthy', ready: true, role: 'standby' });
     const refused = await fetch(`${second.url}/api/v1/market-data`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{"instrument_id":"X","price":1}',
     });
     expect(refused.status).toBe(503);
+    expect(await refused.text()).toContain('another engine holds the lock');
 
     expect(await first.signal('SIGTERM')).toBe(0);
-    // The standby polls the lock every second; it is ready again once the first engine's session ends.
-    await ready(second);
+    // The standby polls the lock every second and becomes active once the first engine's session ends.
+    await waitFor('the standby to take over', async () =>
+      (await second.get('/api/v1/health')).body.role === 'active' ? true : undefined,
+    );
     expect((await second.get('/api/v1/health')).body.reasons).toEqual([]);
+  });
+
+  it("names the active engine's host where the operator can see it, and lets no other tenant hold the lock", async () => {
+    const env = await provision('observed');
+    const other = await provision('intruder');
+    const engine = await startEngineProcess(env);
+    running.push(engine);
+    await waitFor('the engine to be active', async () =>
+      (await engine.get('/api/v1/health')).body.role === 'active' ? true : undefined,
+    );
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      const schema = env.POSTGRES_SCHEMA;
+      expect(await findActiveEngines(admin, [schema, 'no_such_schema'])).toEqual(
+        new Map([[schema, machineName().slice(0, 63)]]),
+      );
+    } finally {
+      await admin.end();
+    }
+    // Another tenant's role cannot even name the table, let alone lock it.
+    const intruder = new pg.Client({ connectionString: other.POSTGRES_URL });
+    await intruder.connect();
+    try {
+      await intruder.query('BEGIN');
+      const { take } = engineLockStatements(env.POSTGRES_SCHEMA);
+      await expect(intruder.query(take)).rejects.toThrow(/permission denied/);
+    } finally {
+      await intruder.end();
+    }
   });
 
   it('keeps engines of different instances on the same stores apart', async () => {

@@ -40,7 +40,11 @@ export function createGrpcServer(
 ): grpc.Server {
   const protos = loadProtos(['grpc/health/v1/health.proto', 'tse/engine/v1/instance.proto']);
   const server = new grpc.Server();
-  const servingStatus = () => (status.ready() ? SERVING : NOT_SERVING);
+  // The trading service serves only on the active engine; a standby's engine ("") is healthy.
+  const servingStatus = (service: string) =>
+    status.ready() && (service !== 'tse.engine.v1.Trading' || status.role() === 'active')
+      ? SERVING
+      : NOT_SERVING;
   const known = (service: string) => (HEALTH_SERVICES as readonly string[]).includes(service);
 
   server.addService(pick(protos, 'grpc.health.v1.Health').service, {
@@ -55,7 +59,7 @@ export function createGrpcServer(
         });
         return;
       }
-      callback(null, { status: servingStatus() });
+      callback(null, { status: servingStatus(call.request.service) });
     },
     Watch(call: grpc.ServerWritableStream<{ service: string }, unknown>) {
       if (!known(call.request.service)) {
@@ -64,7 +68,7 @@ export function createGrpcServer(
       }
       // A draining engine ends its watch streams so that shutdown is not held up by them.
       const send = () => {
-        call.write({ status: servingStatus() });
+        call.write({ status: servingStatus(call.request.service) });
         if (status.draining()) call.end();
       };
       send();

@@ -1,14 +1,17 @@
+import { hostname } from 'node:os';
+import { engineLockStatements, LOCK_NOT_AVAILABLE } from '@tse/adapter';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { EngineStatus } from '../status.ts';
 
-const GATE = 'standby';
-
 /**
- * One engine per instance: the engine holds a PostgreSQL advisory lock named
- * after its schema while it trades. An engine that cannot take it stands by
- * (not ready, refusing writes) and tries again until the lock is free; an
- * engine that loses its connection loses the lock and stands by too.
+ * One engine per instance: the engine holds the lock of a table in its own
+ * schema while it trades (see the adapter's `ENGINE_LOCK_TABLE`), in a
+ * transaction its lock connection keeps open. An engine that cannot take it
+ * is a hot standby: healthy and ready, refusing writes, trying again until
+ * the lock is free. An engine that loses its connection loses the lock and
+ * stands by too. The connection is named after the host (the pod), so the
+ * operator can tell which pod is active.
  */
 export class InstanceLock {
   private client: pg.Client | undefined;
@@ -17,7 +20,7 @@ export class InstanceLock {
   private stopped = false;
   private attempting = false;
   private readonly url: string;
-  private readonly key: string;
+  private readonly statements: { create: string; take: string };
   private readonly status: EngineStatus;
   private readonly log: Logger;
   private readonly intervalMs: number;
@@ -31,12 +34,11 @@ export class InstanceLock {
     intervalMs?: number;
   }) {
     this.url = options.url;
-    this.key = `trading-engine:${options.schema}`;
+    this.statements = engineLockStatements(options.schema);
     this.status = options.status;
     this.log = options.log;
     this.intervalMs = options.intervalMs ?? 1000;
-    this.status.hold(
-      GATE,
+    this.status.standBy(
       `waiting for the lock of instance ${options.instance} (one engine trades per instance)`,
     );
   }
@@ -64,7 +66,7 @@ export class InstanceLock {
       if (!client) {
         const connecting = new pg.Client({
           connectionString: this.url,
-          application_name: 'trading-engine-lock',
+          application_name: hostname().slice(0, 63),
           connectionTimeoutMillis: 3000,
         });
         // Only the current connection's end matters; a failed attempt's late events do not.
@@ -85,22 +87,34 @@ export class InstanceLock {
         client = connecting;
         this.client = client;
       }
-      const { rows } = await client.query<{ locked: boolean }>(
-        'SELECT pg_try_advisory_lock(hashtext($1)) AS locked',
-        [this.key],
-      );
-      if (rows[0]?.locked) {
+      if (await this.take(client)) {
         this.held = true;
-        this.status.release(GATE);
-        this.log.info({ lock: this.key }, 'holding the instance lock: trading');
+        this.status.activate();
+        this.log.info('holding the instance lock: trading');
       } else {
-        this.status.hold(GATE, 'another engine holds the lock of this instance; standing by');
+        this.status.standBy('another engine holds the lock of this instance; standing by');
       }
     } catch (error) {
-      this.status.hold(GATE, `standing by: ${(error as Error).message}`);
+      this.status.standBy(`standing by: ${(error as Error).message}`);
     } finally {
       this.attempting = false;
       if (!this.held) this.schedule();
+    }
+  }
+
+  /** Takes the lock in a transaction left open; false when another engine holds it. */
+  private async take(client: pg.Client): Promise<boolean> {
+    await client.query(this.statements.create);
+    await client.query('BEGIN');
+    try {
+      // The lock is held for as long as the session lives: no timeout may end it.
+      await client.query('SET LOCAL idle_in_transaction_session_timeout = 0');
+      await client.query(this.statements.take);
+      return true;
+    } catch (error) {
+      await client.query('ROLLBACK');
+      if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) return false;
+      throw error;
     }
   }
 
@@ -115,10 +129,10 @@ export class InstanceLock {
     const client = this.client;
     this.client = undefined;
     client?.end().catch(() => {});
-    if (this.held) this.log.warn({ lock: this.key, reason }, 'lost the instance lock: standing by');
+    if (this.held) this.log.warn({ reason }, 'lost the instance lock: standing by');
     this.held = false;
     if (this.stopped) return;
-    this.status.hold(GATE, `standing by: ${reason}`);
+    this.status.standBy(`standing by: ${reason}`);
     this.schedule();
   }
 }
