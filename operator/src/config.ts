@@ -57,7 +57,7 @@ const schema = z.object({
   POD_NAMESPACE: z.string().optional(),
   LEASE_NAME: z.string().default('trading-engine-operator'),
   POD_NAME: z.string().optional(),
-  ENGINE_IMAGE: z.string().min(1).default('trading-engine:0.1.0'),
+  ENGINE_IMAGE: z.string().min(1).default('localhost/tse/trading-engine:0.1.0'),
   LOG_LEVEL: z
     .string()
     .default('info')

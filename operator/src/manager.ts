@@ -109,6 +109,11 @@ export async function startOperator(
       labelSelector: MANAGED_SELECTOR,
       log,
     }),
+    pods: new WatchedKind(kc, source.pods, {
+      namespaces,
+      labelSelector: MANAGED_SELECTOR,
+      log,
+    }),
   };
   const reconciler = new InstanceReconciler({
     caches,
@@ -152,6 +157,8 @@ export async function startOperator(
   caches.deployments.on(toOwner);
   caches.services.on(toOwner);
   caches.secrets.on(toOwner);
+  // A pod that comes, goes or changes readiness may change who trades.
+  caches.pods.on(toOwner);
 
   let monitorTimer: NodeJS.Timeout | undefined;
   const watchServiceMonitors = async () => {
@@ -196,6 +203,7 @@ export async function startOperator(
       caches.deployments.start(),
       caches.services.start(),
       caches.secrets.start(),
+      caches.pods.start(),
     ]);
     await watchServiceMonitors().catch((error) =>
       log.warn({ err: error }, 'could not look for the ServiceMonitor CRD'),
@@ -229,6 +237,7 @@ export async function startOperator(
           caches.deployments,
           caches.services,
           caches.secrets,
+          caches.pods,
           caches.serviceMonitors,
         ].map((cache) => cache?.stop()),
       );

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildDeployment, CHECKSUM_ANNOTATION, imageTag } from '../src/builders/deployment.ts';
 import { buildCredentialsSecret, secretChecksum, secretValue } from '../src/builders/secret.ts';
-import { buildService } from '../src/builders/service.ts';
+import { buildPodsService, buildService } from '../src/builders/service.ts';
 import { buildServiceMonitor } from '../src/builders/service-monitor.ts';
 import { identityOf, instance, withInstanceName, withSpec } from './fixtures.ts';
 
@@ -46,9 +46,9 @@ describe('buildDeployment', () => {
     ).toBe('lh-credentials');
   });
 
-  it("probes the engine's liveness and readiness endpoints", () => {
+  it('probes liveness over HTTP and readiness through the standard gRPC health service', () => {
     expect(container?.livenessProbe?.httpGet?.path).toBe('/api/v1/health/live');
-    expect(container?.readinessProbe?.httpGet?.path).toBe('/api/v1/health/ready');
+    expect(container?.readinessProbe?.grpc).toEqual({ port: 50053, service: '' });
   });
 
   it('rolls the pods when the credentials change', () => {
@@ -128,6 +128,20 @@ describe('buildCredentialsSecret', () => {
 });
 
 describe('buildService and buildServiceMonitor', () => {
+  it('send traffic to the active engine only, and reach every engine through the headless Service', () => {
+    expect(buildService(lh).spec?.selector).toEqual({
+      'trading.tse.io/instance': 'lh',
+      'trading.tse.io/role': 'active',
+    });
+    const pods = buildPodsService(lh);
+    expect(pods.metadata?.name).toBe('lh-pods');
+    expect(pods.spec).toMatchObject({
+      clusterIP: 'None',
+      selector: { 'trading.tse.io/instance': 'lh' },
+    });
+    expect(pods.metadata?.labels?.['trading.tse.io/service']).toBe('pods');
+  });
+
   it('expose HTTP and gRPC, and scrape /metrics on the http port', () => {
     expect(buildService(lh).spec?.ports?.map((p) => [p.name, p.port])).toEqual([
       ['http', 8083],
@@ -137,6 +151,11 @@ describe('buildService and buildServiceMonitor', () => {
       instance('m', withSpec({ monitoring: { serviceMonitor: { labels: { release: 'prom' } } } })),
     );
     expect(monitor.metadata?.labels?.release).toBe('prom');
+    expect(monitor.spec).toMatchObject({
+      selector: {
+        matchLabels: { 'trading.tse.io/instance': 'm', 'trading.tse.io/service': 'pods' },
+      },
+    });
     expect(monitor.spec).toMatchObject({
       endpoints: [{ port: 'http', path: '/metrics', interval: '30s' }],
     });

@@ -13,6 +13,7 @@ import {
   TEI,
   teiManifest,
   waitForCondition,
+  waitForProvisioned,
 } from '../support/kube.ts';
 import { type InProcessOperator, runOperator } from '../support/operator.ts';
 import { waitFor } from '../support/processes.ts';
@@ -47,7 +48,7 @@ beforeAll(async () => {
     RESYNC_PERIOD_SECONDS: '5',
   });
   await apply('lh', { instanceName: `${namespace}-engine-LH` });
-  await waitForCondition(k, namespace, 'lh', 'Ready', 'True', { timeoutMs: 90_000 });
+  await waitForProvisioned(k, namespace, 'lh', { timeoutMs: 90_000 });
 });
 
 afterAll(async () => {
@@ -68,7 +69,7 @@ describe('changes', () => {
         ? true
         : undefined;
     });
-    await waitForCondition(k, namespace, 'lh', 'Ready', 'True');
+    await waitForProvisioned(k, namespace, 'lh');
   });
 
   it('revert a hand edit of an owned object', async () => {
@@ -121,7 +122,7 @@ describe('changes', () => {
       },
       { timeoutMs: 30_000 },
     );
-    await waitForCondition(k, namespace, 'lh', 'Ready', 'True');
+    await waitForProvisioned(k, namespace, 'lh');
   });
 });
 
@@ -160,7 +161,7 @@ describe('bad input', () => {
     // As trading-system-core-LH and trading-system-engine-LH do, these derive the same Redis namespace.
     const firm = `x${randomBytes(3).toString('hex')}`;
     await apply('engine-lh', { instanceName: `${firm}-system-engine-LH` });
-    await waitForCondition(k, namespace, 'engine-lh', 'Ready', 'True', { timeoutMs: 90_000 });
+    await waitForProvisioned(k, namespace, 'engine-lh', { timeoutMs: 90_000 });
     await apply('core-lh', { instanceName: `${firm}-system-core-LH` });
     const refused = await waitForCondition(k, namespace, 'core-lh', 'Ready', 'False', {
       reason: 'NameConflict',
@@ -205,7 +206,7 @@ describe('a converged cluster', () => {
         };
         return list.items.length === keep.length ? true : undefined;
       });
-      for (const name of keep) await waitForCondition(k, namespace, name, 'Ready', 'True');
+      for (const name of keep) await waitForProvisioned(k, namespace, name);
       await new Promise((resolve) => setTimeout(resolve, 3000));
       const before = {
         writes: apiserverWrites(inject('kubectl'), inject('kubeconfig')),

@@ -12,6 +12,7 @@ import {
   TEI,
   teiManifest,
   waitForCondition,
+  waitForProvisioned,
 } from '../support/kube.ts';
 import { type InProcessOperator, runOperator } from '../support/operator.ts';
 import { startOperatorProcess } from '../support/operator-process.ts';
@@ -72,7 +73,7 @@ describe('a store that goes down', () => {
       RESYNC_PERIOD_SECONDS: '5',
     });
     await apply(namespace, 'outage');
-    await waitForCondition(k, namespace, 'outage', 'Ready', 'True', { timeoutMs: 90_000 });
+    await waitForProvisioned(k, namespace, 'outage', { timeoutMs: 90_000 });
   });
   afterAll(() => operator?.stop());
 
@@ -95,9 +96,7 @@ describe('a store that goes down', () => {
 
       // The store comes back empty: the operator provisions the instance again from its Secret.
       await start();
-      const back = await waitForCondition(k, namespace, 'outage', 'Ready', 'True', {
-        timeoutMs: 60_000,
-      });
+      const back = await waitForProvisioned(k, namespace, 'outage');
       expect(condition(back, type)?.status).toBe('True');
       const after = await k.apps.readNamespacedDeployment({ namespace, name: 'outage' });
       expect(after.spec?.template).toEqual(before.spec?.template);
@@ -118,7 +117,7 @@ describe('deletion', () => {
       redis: { deletionPolicy: 'Delete' },
     });
     for (const name of ['keep', 'drop'])
-      await waitForCondition(k, namespace, name, 'Ready', 'True', { timeoutMs: 90_000 });
+      await waitForProvisioned(k, namespace, name, { timeoutMs: 90_000 });
   });
   afterAll(() => operator?.stop());
 
@@ -209,8 +208,7 @@ describe('the operator process', () => {
 
     const second = await startOperatorProcess(env);
     try {
-      for (const name of names)
-        await waitForCondition(k, namespace, name, 'Ready', 'True', { timeoutMs: 90_000 });
+      for (const name of names) await waitForProvisioned(k, namespace, name, { timeoutMs: 90_000 });
       const selector = {
         namespace,
         labelSelector: 'app.kubernetes.io/managed-by=trading-engine-operator',
@@ -250,7 +248,7 @@ describe('the operator process', () => {
     const b = await startOperatorProcess({ ...env, POD_NAME: 'operator-b' });
     try {
       await apply(namespace, 'first');
-      await waitForCondition(k, namespace, 'first', 'Ready', 'True', { timeoutMs: 90_000 });
+      await waitForProvisioned(k, namespace, 'first', { timeoutMs: 90_000 });
       expect(await a.reconciles()).toBeGreaterThan(0);
       expect(await b.reconciles()).toBe(0);
       expect(b.logs().some((line) => line.msg === 'became leader')).toBe(false);
@@ -263,7 +261,7 @@ describe('the operator process', () => {
         { timeoutMs: 40_000 },
       );
       await apply(namespace, 'second');
-      await waitForCondition(k, namespace, 'second', 'Ready', 'True', { timeoutMs: 90_000 });
+      await waitForProvisioned(k, namespace, 'second', { timeoutMs: 90_000 });
       expect(await b.reconciles()).toBeGreaterThan(0);
     } finally {
       await Promise.allSettled([a.kill('SIGTERM'), b.kill('SIGTERM')]);

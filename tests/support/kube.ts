@@ -183,3 +183,40 @@ export async function waitForCondition(
     throw new Error(`${(error as Error).message}\nlast status: ${JSON.stringify(last?.status)}`);
   }
 }
+
+/**
+ * Waits until the operator has done everything it does for an instance on
+ * fake (KWOK) nodes: stores provisioned and verified, every engine pod
+ * Ready. No engine runs there, so none holds the instance's lock: Available
+ * (and so Ready) stay False with `NoActiveEngine`; the real-node tests see
+ * them True.
+ */
+export async function waitForProvisioned(
+  k: Kube,
+  namespace: string,
+  name: string,
+  { timeoutMs = 60_000 }: { timeoutMs?: number } = {},
+): Promise<Instance> {
+  let last: Instance | undefined;
+  try {
+    return await waitFor(
+      `${namespace}/${name} to be provisioned with its pods ready`,
+      async () => {
+        last = await getInstance(k, namespace, name);
+        const status = (type: string) => condition(last as Instance, type);
+        const available = status('Available');
+        const podsReady = /(\d+)\/(\d+) engine pods ready/.exec(available?.message ?? '');
+        return status('DatabaseReady')?.status === 'True' &&
+          status('CacheReady')?.status === 'True' &&
+          available?.reason === 'NoActiveEngine' &&
+          podsReady?.[1] === podsReady?.[2] &&
+          last.status?.observedGeneration === last.metadata.generation
+          ? last
+          : undefined;
+      },
+      { timeoutMs, intervalMs: 200 },
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nlast status: ${JSON.stringify(last?.status)}`);
+  }
+}

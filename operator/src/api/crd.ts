@@ -88,6 +88,8 @@ export function buildCrd(): JsonSchema {
               jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
               priority: 1,
             },
+            { name: 'Active', type: 'string', jsonPath: '.status.activeEngine', priority: 1 },
+            { name: 'Standbys', type: 'integer', jsonPath: '.status.standbyReplicas', priority: 1 },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

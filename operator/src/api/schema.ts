@@ -256,8 +256,17 @@ export const instanceStatus = z
       .string()
       .optional()
       .describe("The Secret holding the instance's own connection URLs."),
-    replicas: z.number().int().optional(),
-    readyReplicas: z.number().int().optional(),
+    replicas: z.number().int().optional().describe('Engine pods that exist.'),
+    readyReplicas: z.number().int().optional().describe('Engine pods that are ready.'),
+    activeEngine: z
+      .string()
+      .optional()
+      .describe("The pod of the engine that trades (it holds the instance's lock)."),
+    standbyReplicas: z
+      .number()
+      .int()
+      .optional()
+      .describe('Ready engine pods standing by to take over.'),
   })
   .describe('What the operator observed and did.');
 export type InstanceStatus = z.infer<typeof instanceStatus>;

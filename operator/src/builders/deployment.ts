@@ -68,10 +68,12 @@ export function buildDeployment(
                 { name: 'http', containerPort: ENGINE_PORTS.http, protocol: 'TCP' },
                 { name: 'grpc', containerPort: ENGINE_PORTS.grpc, protocol: 'TCP' },
               ],
+              // Liveness over HTTP, readiness over the standard gRPC health
+              // service: both of the engine's surfaces answer kubelet.
               startupProbe: {
                 httpGet: { path: '/api/v1/health/live', port: 'http' },
-                periodSeconds: 2,
-                failureThreshold: 30,
+                periodSeconds: 1,
+                failureThreshold: 60,
               },
               livenessProbe: {
                 httpGet: { path: '/api/v1/health/live', port: 'http' },
@@ -80,8 +82,8 @@ export function buildDeployment(
                 failureThreshold: 3,
               },
               readinessProbe: {
-                httpGet: { path: '/api/v1/health/ready', port: 'http' },
-                periodSeconds: 5,
+                grpc: { port: ENGINE_PORTS.grpc, service: '' },
+                periodSeconds: 2,
                 timeoutSeconds: 2,
                 failureThreshold: 2,
               },

@@ -11,6 +11,14 @@ export const MANAGED_SELECTOR = 'app.kubernetes.io/managed-by=trading-engine-ope
 /** The label that ties an owned object (and the engine pods) to its instance. */
 export const INSTANCE_LABEL = 'trading.tse.io/instance';
 
+/**
+ * The label the operator puts on each engine pod: `active` on the one that
+ * holds the instance's lock, `standby` on the others. The instance's Service
+ * selects `active`, so traffic reaches only the engine that trades.
+ */
+export const ROLE_LABEL = 'trading.tse.io/role';
+export type EngineRoleLabel = 'active' | 'standby';
+
 /** Labels of everything that belongs to one instance. */
 export function instanceLabels(instance: TradingEngineInstance): Record<string, string> {
   return {

@@ -1,6 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { ownedMetadata, selectorLabels } from './metadata.ts';
+import { SERVICE_KIND_LABEL } from './service.ts';
 
 export const SERVICE_MONITOR = {
   group: 'monitoring.coreos.com',
@@ -9,7 +10,7 @@ export const SERVICE_MONITOR = {
   kind: 'ServiceMonitor',
 } as const;
 
-/** A Prometheus Operator ServiceMonitor scraping the engine's /metrics. */
+/** A Prometheus Operator ServiceMonitor scraping every engine pod's /metrics (standbys too). */
 export function buildServiceMonitor(
   instance: TradingEngineInstance,
 ): KubernetesObject & { spec: unknown } {
@@ -19,7 +20,7 @@ export function buildServiceMonitor(
     kind: SERVICE_MONITOR.kind,
     metadata: ownedMetadata(instance, instance.metadata.name, settings.labels),
     spec: {
-      selector: { matchLabels: selectorLabels(instance) },
+      selector: { matchLabels: { ...selectorLabels(instance), [SERVICE_KIND_LABEL]: 'pods' } },
       namespaceSelector: { matchNames: [instance.metadata.namespace] },
       endpoints: [{ port: 'http', path: '/metrics', interval: settings.interval }],
     },

@@ -1,8 +1,16 @@
-import type { KubernetesObject, V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1Pod,
+  V1Secret,
+  V1Service,
+} from '@kubernetes/client-node';
 import {
   type Claim,
   checkPostgresLogin,
   checkRedisLogin,
+  describeCause,
+  findActiveEngines,
   generatePassword,
   type Identity,
   postgresTenant,
@@ -19,7 +27,7 @@ import {
   tradingEngineInstance,
 } from '../api/schema.ts';
 import { buildDeployment } from '../builders/deployment.ts';
-import { credentialsSecretName } from '../builders/metadata.ts';
+import { credentialsSecretName, INSTANCE_LABEL, ROLE_LABEL } from '../builders/metadata.ts';
 import {
   buildCredentialsSecret,
   SECRET_KEYS,
@@ -27,7 +35,7 @@ import {
   secretChecksum,
   secretValue,
 } from '../builders/secret.ts';
-import { buildService } from '../builders/service.ts';
+import { buildPodsService, buildService, podsServiceName } from '../builders/service.ts';
 import { buildServiceMonitor } from '../builders/service-monitor.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import type { WatchedKind } from '../runtime/informer.ts';
@@ -36,15 +44,13 @@ import type { ControllerMetrics } from '../runtime/metrics.ts';
 import type { ReconcileResult } from '../runtime/workqueue.ts';
 import { type AdminConnections, AdminSecretError, type AdminTarget } from './admin.ts';
 import { type ConditionInput, findCondition, mergeConditions } from './conditions.ts';
-import {
-  availableCondition,
-  readyCondition,
-  type StoreOutcome,
-  storeCondition,
-  storeFailure,
-} from './decisions.ts';
+import { readyCondition, type StoreOutcome, storeCondition, storeFailure } from './decisions.ts';
 import { driftPatch, isDerivative } from './drift.ts';
 import { keyOf, resolveIdentity } from './identity.ts';
+import { type EngineRoles, engineRoles, rolesUnknown } from './roles.ts';
+
+/** Not-ready reasons of a normal start or takeover: no Event for them, they pass on their own. */
+const QUIET_READY_REASONS = new Set(['NoActiveEngine', 'ActiveEngineNotReady']);
 
 /** The finalizer that gives the operator a say before an instance goes away. */
 export const FINALIZER = 'trading.tse.io/finalizer';
@@ -55,6 +61,8 @@ export interface Caches {
   deployments: WatchedKind<V1Deployment>;
   services: WatchedKind<V1Service>;
   secrets: WatchedKind<V1Secret>;
+  /** The engine pods (label-scoped): their roles are labelled from the holder of each instance's lock. */
+  pods: WatchedKind<V1Pod>;
   /** Present while the Prometheus Operator's ServiceMonitor CRD exists. */
   serviceMonitors?: WatchedKind<KubernetesObject>;
 }
@@ -182,19 +190,26 @@ export class InstanceReconciler {
         buildService(instance),
         this.deps.caches.services.get(namespace, name),
       );
+      await this.ensureOwned(
+        buildPodsService(instance),
+        this.deps.caches.services.get(namespace, podsServiceName(instance)),
+      );
       await this.ensureServiceMonitor(instance);
     }
 
+    const roles = postgres.ok
+      ? await this.assignRoles(instance, identity, admin.postgres)
+      : rolesUnknown('PostgreSQL is unavailable');
     const conditions: ConditionInput[] = [
       storeCondition('DatabaseReady', 'PostgreSQL', postgres),
       storeCondition('CacheReady', 'Redis', redis),
-      availableCondition(deployment, instance.spec.replicas),
+      roles.available,
     ];
     const ready = readyCondition(conditions);
     const before = findCondition(instance.status?.conditions, 'Ready');
     if (before?.status !== ready.status || before?.reason !== ready.reason) {
       const type = ready.status === 'True' ? 'Normal' : 'Warning';
-      if (ready.status === 'True' || ready.reason !== 'EnginePodsNotReady')
+      if (ready.status === 'True' || !QUIET_READY_REASONS.has(ready.reason))
         this.deps.events.record(target(instance), type, ready.reason, ready.message);
     }
     await this.writeStatus(
@@ -204,14 +219,73 @@ export class InstanceReconciler {
         credentialsSecret: credentialsSecretName(instance),
         replicas: deployment?.status?.replicas ?? 0,
         readyReplicas: deployment?.status?.readyReplicas ?? 0,
+        ...(roles.active && { activeEngine: roles.active }),
+        standbyReplicas: roles.standbys.length,
       },
       [notPaused(), ...conditions, ready],
     );
 
     const retry = [postgres, redis].find((outcome) => !outcome.ok && outcome.retry);
     if (retry && !retry.ok) throw new RetryLater(`${retry.reason}: ${retry.message}`);
-    // Each instance comes back once per resync period (±10%, so they do not all come at once).
-    return { requeueAfterMs: Math.round(this.deps.resyncMs * (0.9 + Math.random() * 0.2)) };
+    return { requeueAfterMs: this.nextLook(instance, roles) };
+  }
+
+  /**
+   * When to look again. Each instance comes back once per resync period
+   * (±10%, so they do not all come at once). Sooner while no engine holds the
+   * lock (a standby is taking over: every second at first, backing off the
+   * longer it lasts) and, with standbys, every 15 s: a lock can change hands
+   * without any pod changing.
+   */
+  private nextLook(instance: TradingEngineInstance, roles: EngineRoles): number {
+    const resync = Math.round(this.deps.resyncMs * (0.9 + Math.random() * 0.2));
+    if (roles.available.status !== 'True' && instance.spec.replicas > 0) {
+      const since = findCondition(instance.status?.conditions, 'Available')?.lastTransitionTime;
+      const waited = since
+        ? (this.deps.now ?? (() => new Date()))().getTime() - new Date(since).getTime()
+        : 0;
+      return Math.min(resync, Math.max(1000, waited / 4));
+    }
+    return instance.spec.replicas > 1 ? Math.min(resync, 15_000) : resync;
+  }
+
+  /**
+   * Finds the engine that holds the instance's lock, labels the pods'
+   * roles (the Service sends traffic to `active` only) and says whether the
+   * active engine is available.
+   */
+  private async assignRoles(
+    instance: TradingEngineInstance,
+    identity: Identity,
+    admin: AdminTarget,
+  ): Promise<EngineRoles> {
+    const { namespace, name } = instance.metadata;
+    const pods = this.deps.caches.pods
+      .list(namespace)
+      .filter((pod) => pod.metadata?.labels?.[INSTANCE_LABEL] === name);
+    let holder: string | undefined;
+    if (pods.length > 0) {
+      const { pool } = this.deps.admin.postgres(admin.url);
+      try {
+        holder = (await findActiveEngines(pool, [identity.postgresSchema])).get(
+          identity.postgresSchema,
+        );
+      } catch (error) {
+        return rolesUnknown(`the instance lock could not be read: ${describeCause(error)}`);
+      }
+    }
+    const roles = engineRoles(pods, holder, instance.spec.replicas);
+    for (const [pod, role] of roles.relabel) {
+      await this.deps.writer.labelPod(namespace, pod, ROLE_LABEL, role);
+      if (role === 'active')
+        this.deps.events.record(
+          target(instance),
+          'Normal',
+          'EngineActive',
+          `${pod} holds the instance lock: it trades; traffic goes to it`,
+        );
+    }
+    return roles;
   }
 
   /**

@@ -90,7 +90,8 @@ export class WatchedKind<T extends KubernetesObject> {
     return undefined;
   }
 
-  list(): T[] {
-    return this.informers.flatMap((informer) => informer.list());
+  /** Every cached object, or those of one namespace. */
+  list(namespace?: string): T[] {
+    return this.informers.flatMap((informer) => informer.list(namespace));
   }
 }

@@ -95,6 +95,20 @@ export class KubeWriter {
     );
   }
 
+  /** Sets one label on a pod (a merge patch: the pod's other labels stay as they are). */
+  async labelPod(namespace: string, name: string, label: string, value: string): Promise<void> {
+    this.count('Pod');
+    await this.core.patchNamespacedPod(
+      {
+        namespace,
+        name,
+        body: { metadata: { labels: { [label]: value } } },
+        fieldManager: FIELD_MANAGER,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
   /** Replaces an instance's finalizers, failing if they changed since `expected` was read. */
   async setFinalizers(
     namespace: string,

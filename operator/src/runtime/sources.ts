@@ -6,6 +6,7 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
   type V1Deployment,
+  type V1Pod,
   type V1Secret,
   type V1Service,
 } from '@kubernetes/client-node';
@@ -64,5 +65,13 @@ export function sources(kc: KubeConfig) {
         ? core.listNamespacedSecret({ namespace, labelSelector })
         : core.listSecretForAllNamespaces({ labelSelector }),
   };
-  return { customSource, deployments, services, secrets };
+  const pods: ResourceSource<V1Pod> = {
+    kind: 'Pod',
+    path: (namespace) => scoped(namespace, '/api/v1/pods', '/api/v1/namespaces/{ns}/pods'),
+    list: (namespace, labelSelector) =>
+      namespace
+        ? core.listNamespacedPod({ namespace, labelSelector })
+        : core.listPodForAllNamespaces({ labelSelector }),
+  };
+  return { customSource, deployments, services, secrets, pods };
 }
