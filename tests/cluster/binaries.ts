@@ -14,6 +14,11 @@ export interface Binaries {
   /** KWOK's node and pod stages (a config file next to the kwok binary). */
   kwokStages?: string;
   helm?: string;
+  /** The real node's programs. */
+  kubelet?: string;
+  kubeProxy?: string;
+  containerd?: string;
+  ctr?: string;
 }
 
 const buildScript = fileURLToPath(new URL('./bins/build.sh', import.meta.url));
@@ -62,6 +67,10 @@ export function findBinaries(): Binaries {
     kwok: optional('kwok'),
     kwokStages: optional('kwok-stages.yaml'),
     helm: optional('helm'),
+    kubelet: optional('kubelet'),
+    kubeProxy: optional('kube-proxy'),
+    containerd: optional('containerd'),
+    ctr: optional('ctr'),
   };
   for (const [name, path] of Object.entries(more))
     if (path) binaries[name as keyof Binaries] = path;

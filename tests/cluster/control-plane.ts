@@ -1,10 +1,17 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type Guarded, spawnGuarded, waitFor } from '../support/processes.ts';
-import { type Binaries, findBinaries } from './binaries.ts';
-import { createPki, kubeconfig, type Pki } from './pki.ts';
+import { apiGet, apiRequest } from './api.ts';
+import { type Binaries, binDir, findBinaries } from './binaries.ts';
+import { createNodeNetwork, destroyNodeNetwork, type NodeNetwork } from './node/network.ts';
+import { NODE_KIND_LABEL, type RealNode, startRealNode } from './node/real-node.ts';
+import { createPki, kubeconfig, type Pki, REAL_NODE_NAME, SERVICE_CIDR } from './pki.ts';
+
+/** The fake nodes' taint when a real node is present: only pods that ask for them go there. */
+export const FAKE_NODE_TAINT = { key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' };
+/** Addresses of pods on fake nodes (never routed anywhere). */
+const FAKE_POD_CIDR = '10.244.0.0/16';
 
 /** A running Kubernetes API (and, when `full`, controllers, scheduler and fake nodes). */
 export interface Cluster {
@@ -15,6 +22,8 @@ export interface Cluster {
   full: boolean;
   describe: string;
   binaries?: Binaries;
+  /** The real node, when one was asked for: pods there run for real. */
+  node?: RealNode;
   stop(): Promise<void>;
 }
 
@@ -25,6 +34,12 @@ export interface ClusterOptions {
   dir?: string;
   /** Start only etcd and kube-apiserver even when the other binaries exist. */
   apiOnly?: boolean;
+  /**
+   * Also start a real node (containerd, kubelet, kube-proxy in a network
+   * namespace of its own). The fake nodes are then tainted, so pods land on
+   * the real node unless they tolerate `FAKE_NODE_TAINT`.
+   */
+  realNode?: boolean;
   log?: (line: string) => void;
 }
 
@@ -56,13 +71,21 @@ async function startLocalControlPlane(
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tse-cluster-'));
   mkdirSync(dir, { recursive: true });
   const started: Guarded[] = [];
+  let network: NodeNetwork | undefined;
+  let node: RealNode | undefined;
   const stop = async () => {
+    await node?.stop();
     for (const process of started.reverse()) await process.stop();
+    if (network) destroyNodeNetwork(network);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     const begin = Date.now();
-    const pki = createPki(dir);
+    if (options.realNode) {
+      requireNodeBinaries(binaries);
+      network = createNodeNetwork();
+    }
+    const pki = createPki(dir, network ? [network.hostIp] : []);
     const [etcdPort, peerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const etcd = spawnGuarded(
@@ -90,11 +113,14 @@ async function startLocalControlPlane(
     );
     log(`etcd ready on ${etcdUrl}`);
 
-    const server = `https://127.0.0.1:${apiPort}`;
+    // With a real node the API server listens on the host's end of the node's
+    // link, where kubelet, kube-proxy and pods (through the `kubernetes` Service) reach it.
+    const address = network?.hostIp ?? '127.0.0.1';
+    const server = `https://${address}:${apiPort}`;
     const apiserver = spawnGuarded(
       'kube-apiserver',
       binaries.kubeApiserver,
-      apiserverArgs(dir, pki, etcdUrl, apiPort),
+      apiserverArgs(dir, pki, etcdUrl, apiPort, address, Boolean(network)),
     );
     started.push(apiserver);
     const admin = join(dir, 'admin.kubeconfig');
@@ -120,8 +146,26 @@ async function startLocalControlPlane(
       );
     if (full) {
       const kwok = await startNodeComponents(binaries, dir, pki, server, started);
-      await createFakeNodes(server, pki, options.nodes ?? 3, kwok);
+      await createFakeNodes(server, pki, options.nodes ?? 3, kwok, Boolean(network));
       log(`controllers, scheduler and ${options.nodes ?? 3} KWOK nodes running`);
+    }
+    if (network) {
+      if (!full) throw new Error('a real node needs the controllers and the scheduler');
+      const nodeStarted = Date.now();
+      node = await startRealNode({
+        binaries: binaries as Parameters<typeof startRealNode>[0]['binaries'],
+        binDir: binDir(),
+        network,
+        dir,
+        pki,
+        server,
+        clusterCidr: network.podCidr,
+        log,
+      });
+      await waitForNodeReady(server, pki);
+      log(
+        `real node ${REAL_NODE_NAME} Ready in ${((Date.now() - nodeStarted) / 1000).toFixed(1)}s (pods on ${network.podCidr}, host ${network.hostIp})`,
+      );
     }
     log(`control plane up in ${((Date.now() - begin) / 1000).toFixed(1)}s`);
     return {
@@ -130,6 +174,7 @@ async function startLocalControlPlane(
       full,
       describe: `local control plane at ${server}`,
       binaries,
+      ...(node && { node }),
       stop,
     };
   } catch (error) {
@@ -138,7 +183,14 @@ async function startLocalControlPlane(
   }
 }
 
-function apiserverArgs(dir: string, pki: Pki, etcdUrl: string, port: number): string[] {
+function apiserverArgs(
+  dir: string,
+  pki: Pki,
+  etcdUrl: string,
+  port: number,
+  address: string,
+  realNode: boolean,
+): string[] {
   return [
     `--etcd-servers=${etcdUrl}`,
     `--cert-dir=${dir}`,
@@ -146,15 +198,21 @@ function apiserverArgs(dir: string, pki: Pki, etcdUrl: string, port: number): st
     `--tls-private-key-file=${pki.serving.key}`,
     `--client-ca-file=${pki.caCert}`,
     `--secure-port=${port}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
-    '--service-cluster-ip-range=10.96.0.0/16',
-    '--authorization-mode=RBAC',
+    `--bind-address=${address}`,
+    `--advertise-address=${address}`,
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    // Node + NodeRestriction: a kubelet reads and writes only what its own pods need.
+    '--authorization-mode=Node,RBAC',
+    '--enable-admission-plugins=NodeRestriction',
+    '--kubelet-preferred-address-types=InternalIP,Hostname',
+    `--kubelet-client-certificate=${pki.clients.apiserverKubelet.cert}`,
+    `--kubelet-client-key=${pki.clients.apiserverKubelet.key}`,
     '--allow-privileged=true',
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${pki.serviceAccount.publicKey}`,
     `--service-account-signing-key-file=${pki.serviceAccount.key}`,
-    '--endpoint-reconciler-type=none',
+    // The `kubernetes` Service gets an endpoint only where pods can use it.
+    `--endpoint-reconciler-type=${realNode ? 'lease' : 'none'}`,
     '--enable-priority-and-fairness=false',
     '--max-requests-inflight=0',
     '--max-mutating-requests-inflight=0',
@@ -219,7 +277,7 @@ async function startNodeComponents(
     `--config=${binaries.kwokStages}`,
     '--manage-all-nodes=false',
     '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-    '--cidr=10.244.0.0/16',
+    `--cidr=${FAKE_POD_CIDR}`,
     '--node-ip=127.0.0.1',
     // KWOK renews each node's Lease: without it the node lifecycle controller marks the nodes (and pods) NotReady.
     '--node-lease-duration-seconds=40',
@@ -234,6 +292,7 @@ async function createFakeNodes(
   pki: Pki,
   count: number,
   kwok: Guarded,
+  tainted: boolean,
 ): Promise<void> {
   for (let i = 0; i < count; i++) {
     const name = `kwok-node-${i}`;
@@ -245,11 +304,13 @@ async function createFakeNodes(
         annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
         labels: {
           type: 'kwok',
+          [NODE_KIND_LABEL]: 'fake',
           'kubernetes.io/hostname': name,
           'kubernetes.io/os': 'linux',
           'kubernetes.io/arch': 'amd64',
         },
       },
+      spec: tainted ? { taints: [FAKE_NODE_TAINT] } : {},
       status: {
         allocatable: { cpu: '64', memory: '512Gi', pods: '1000' },
         capacity: { cpu: '64', memory: '512Gi', pods: '1000' },
@@ -275,43 +336,29 @@ async function createFakeNodes(
   );
 }
 
-/** A GET against the API server as the admin. */
-export function apiGet(
-  server: string,
-  pki: Pki,
-  path: string,
-): Promise<{ status: number; body: string }> {
-  return apiRequest(server, pki, 'GET', path);
+function requireNodeBinaries(binaries: Binaries): void {
+  const missing = (['kubelet', 'kubeProxy', 'containerd', 'ctr'] as const).filter(
+    (name) => !binaries[name],
+  );
+  if (missing.length > 0)
+    throw new Error(
+      `a real node needs ${missing.join(', ')} in ${binDir()}: build them with tests/cluster/bins/build.sh`,
+    );
 }
 
-function apiRequest(
-  server: string,
-  pki: Pki,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: string }> {
-  const { promise, resolve, reject } = Promise.withResolvers<{ status: number; body: string }>();
-  const req = request(
-    new URL(path, server),
-    {
-      method,
-      ca: readFileSync(pki.caCert),
-      cert: readFileSync(pki.clients.admin.cert),
-      key: readFileSync(pki.clients.admin.key),
-      headers: body ? { 'content-type': 'application/json' } : {},
-      timeout: 5000,
+async function waitForNodeReady(server: string, pki: Pki): Promise<void> {
+  await waitFor(
+    `node ${REAL_NODE_NAME} to be Ready`,
+    async () => {
+      const { status, body } = await apiGet(server, pki, `/api/v1/nodes/${REAL_NODE_NAME}`);
+      if (status !== 200) return undefined;
+      const node = JSON.parse(body) as {
+        status?: { conditions?: { type: string; status: string }[] };
+      };
+      return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+        ? true
+        : undefined;
     },
-    (res) => {
-      let text = '';
-      res.on('data', (chunk) => {
-        text += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    },
+    { timeoutMs: 120_000, intervalMs: 500 },
   );
-  req.on('error', reject);
-  req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
-  req.end(body ? JSON.stringify(body) : undefined);
-  return promise;
 }

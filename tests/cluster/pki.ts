@@ -11,20 +11,39 @@ export interface Pki {
   serviceAccount: { key: string; publicKey: string };
 }
 
-type ClientName = 'admin' | 'controllerManager' | 'scheduler';
+type ClientName =
+  | 'admin'
+  | 'controllerManager'
+  | 'scheduler'
+  | 'node'
+  | 'kubeProxy'
+  | 'apiserverKubelet';
+
+/** The name the real node registers with (its kubelet's client certificate says so). */
+export const REAL_NODE_NAME = 'tse-node';
 
 const CLIENTS: Record<ClientName, string> = {
   admin: '/O=system:masters/CN=tse-admin',
   controllerManager: '/CN=system:kube-controller-manager',
   scheduler: '/CN=system:kube-scheduler',
+  // The Node authorizer and NodeRestriction admit a kubelet by this group and name.
+  node: `/O=system:nodes/CN=system:node:${REAL_NODE_NAME}`,
+  // Bound to system:node-proxier by the API server's bootstrap policy.
+  kubeProxy: '/CN=system:kube-proxy',
+  // How the API server authenticates to kubelet (logs, exec, port-forward).
+  apiserverKubelet: '/O=system:masters/CN=kube-apiserver-kubelet-client',
 };
+
+/** The service range's first address: the `kubernetes` Service pods reach the API server by. */
+export const SERVICE_CIDR = '10.96.0.0/16';
+export const KUBERNETES_SERVICE_IP = '10.96.0.1';
 
 /**
  * Makes a throw-away certificate authority and the certificates a control
  * plane needs (serving, one client per component, service-account keys)
  * with the machine's openssl.
  */
-export function createPki(dir: string): Pki {
+export function createPki(dir: string, extraIps: string[] = []): Pki {
   const path = (name: string) => join(dir, name);
   const key = (name: string) =>
     openssl([
@@ -87,7 +106,7 @@ export function createPki(dir: string): Pki {
   const serving = sign(
     'apiserver',
     '/CN=kube-apiserver',
-    'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n',
+    `subjectAltName=${[...['127.0.0.1', KUBERNETES_SERVICE_IP, ...extraIps].map((ip) => `IP:${ip}`), 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc'].join(',')}\nextendedKeyUsage=serverAuth\n`,
   );
   const clients = Object.fromEntries(
     Object.entries(CLIENTS).map(([name, subject]) => [

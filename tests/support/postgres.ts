@@ -1,6 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import pg from 'pg';
@@ -38,7 +45,12 @@ export function findPostgresBinaries(): string | undefined {
  */
 export async function startLocalPostgres(
   binaries: string,
-  options: { port?: number; password?: string } = {},
+  options: {
+    port?: number;
+    password?: string;
+    /** Another address to listen on, and the range allowed to log in through it (pods on a real node). */
+    alsoListen?: { address: string; allow: string };
+  } = {},
 ): Promise<StoreServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tse-postgres-'));
   const password = options.password ?? randomBytes(12).toString('hex');
@@ -65,6 +77,9 @@ export async function startLocalPostgres(
     { encoding: 'utf8', ...owner },
   );
   if (init.status !== 0) throw new Error(`initdb failed:\n${init.stderr || init.stdout}`);
+  const { alsoListen } = options;
+  if (alsoListen)
+    appendFileSync(join(data, 'pg_hba.conf'), `host all all ${alsoListen.allow} scram-sha-256\n`);
 
   const port = options.port ?? (await freePort());
   const server: Guarded = spawnGuarded(
@@ -78,7 +93,7 @@ export async function startLocalPostgres(
       '-k',
       dir,
       '-c',
-      'listen_addresses=127.0.0.1',
+      `listen_addresses=${['127.0.0.1', alsoListen?.address].filter(Boolean).join(',')}`,
       '-c',
       'fsync=off',
       '-c',

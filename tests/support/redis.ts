@@ -23,7 +23,7 @@ export function findRedisServer(): string | undefined {
  */
 export async function startLocalRedis(
   binary: string,
-  options: { port?: number; password?: string } = {},
+  options: { port?: number; password?: string; alsoListen?: { address: string } } = {},
 ): Promise<StoreServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tse-redis-'));
   const password = options.password ?? randomBytes(12).toString('hex');
@@ -36,6 +36,7 @@ export async function startLocalRedis(
       String(port),
       '--bind',
       '127.0.0.1',
+      ...(options.alsoListen ? [options.alsoListen.address] : []),
       '--dir',
       dir,
       '--save',

@@ -12,6 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 kube_version=$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$here/go.mod" | sed 's/^v//')
 kwok_version=v0.8.0
 helm_version=v3.22.0
+containerd_version=v2.2.4
 bin_dir=${TSE_K8S_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tse/k8s-bins/v$kube_version}
 mkdir -p "$bin_dir"
 
@@ -36,13 +37,13 @@ build() { # name, package, ldflags
   echo "built $name in $((SECONDS - started))s" >&2
 }
 
-install() { # name, module path with version, ldflags
-  local name=$1 pkg=$2 ldflags=$3
+install() { # name, module path with version, ldflags, build tags
+  local name=$1 pkg=$2 ldflags=$3 tags=${4:-}
   if [[ -x "$bin_dir/$name" ]]; then return; fi
   echo "building $name ($pkg)" >&2
   local started=$SECONDS tmp
   tmp=$(mktemp -d)
-  GOBIN="$tmp" go install -p 2 -trimpath -ldflags "$ldflags" "$pkg"
+  GOBIN="$tmp" go install -p 2 -trimpath -tags "$tags" -ldflags "$ldflags" "$pkg"
   mv "$tmp/$name" "$bin_dir/$name"
   rmdir "$tmp"
   echo "built $name in $((SECONDS - started))s" >&2
@@ -53,6 +54,14 @@ build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
 build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags"
 build kubectl k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
+# The real node: kubelet and kube-proxy from the same module, containerd beside them.
+build kubelet k8s.io/kubernetes/cmd/kubelet "$kube_ldflags"
+build kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$kube_ldflags"
+for name in containerd containerd-shim-runc-v2 ctr; do
+  install "$name" "github.com/containerd/containerd/v2/cmd/$name@$containerd_version" \
+    "-s -w -X github.com/containerd/containerd/v2/version.Version=$containerd_version" \
+    "no_btrfs urfave_cli_no_docs"
+done
 install kwok "sigs.k8s.io/kwok/cmd/kwok@$kwok_version" \
   "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$kwok_version"
 install helm "helm.sh/helm/v3/cmd/helm@$helm_version" \
