@@ -15,8 +15,13 @@ import {
 // is reachable, here on a podman socket of the test's own: no Docker engine, no
 // Docker Hub (Ryuk's image lives there, so it is off; the test stops what it starts).
 
-async function containerIds(): Promise<string[]> {
-  const { stdout } = await podman(['ps', '--all', '--format', '{{.ID}}']);
+/** Containers of the store images, whoever started them (other work may run its own containers). */
+async function storeContainers(): Promise<string[]> {
+  const ancestors = Object.values(storeImages()).flatMap((image) => [
+    '--filter',
+    `ancestor=${image}`,
+  ]);
+  const { stdout } = await podman(['ps', '--all', ...ancestors, '--format', '{{.ID}}']);
   return stdout.split('\n').filter(Boolean).sort();
 }
 
@@ -34,7 +39,7 @@ beforeAll(async () => {
       throw new Error(`${image} is missing: build it with \`npm run images -- --stores\``);
     }
   }
-  containersBefore = await containerIds();
+  containersBefore = await storeContainers();
   service = await startPodmanService();
   process.env.DOCKER_HOST = service.dockerHost;
   process.env.TESTCONTAINERS_RYUK_DISABLED = 'true';
@@ -139,6 +144,6 @@ describe('the store images through testcontainers on a podman socket', () => {
     await service?.stop();
     expect(service?.process.child.exitCode ?? service?.process.child.signalCode).not.toBeNull();
     expect(existsSync(service?.socket ?? '')).toBe(false);
-    expect(await containerIds()).toEqual(containersBefore);
+    expect(await storeContainers()).toEqual(containersBefore);
   });
 });
