@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { buildImages } from './build.ts';
 import { DEFAULT_MIRRORS } from './debian-base.ts';
 import { cacheDir } from './names.ts';
-import { CommandError } from './run.ts';
+import { CommandError, MissingToolError } from './run.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -41,6 +41,8 @@ try {
   });
   console.log(JSON.stringify({ engine: built.engine, operator: built.operator }));
 } catch (error) {
-  console.error(error instanceof CommandError ? error.message : error);
+  // Expected failures say what went wrong in their message; anything else keeps its stack.
+  const expected = error instanceof CommandError || error instanceof MissingToolError;
+  console.error(expected ? error.message : error);
   process.exit(1);
 }

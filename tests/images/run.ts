@@ -15,6 +15,9 @@ export class CommandError extends Error {
   }
 }
 
+/** Thrown when a tool the build needs is not installed. */
+export class MissingToolError extends Error {}
+
 /**
  * Runs a command to completion; its output is kept (and shown on failure) or,
  * with `echo`, also copied to our stderr so long builds show progress.
@@ -40,7 +43,11 @@ export function run(
       stderr.push(chunk);
       if (options.echo) process.stderr.write(chunk);
     });
-    child.on('error', reject);
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') return reject(error);
+      const hint = 'bash .ci/setup installs the Debian packages the images need';
+      reject(new MissingToolError(`${command} is not installed (${hint})`, { cause: error }));
+    });
     child.on('close', (status) => {
       const result = {
         stdout: Buffer.concat(stdout).toString(),
