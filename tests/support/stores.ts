@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { STORE_IMAGES } from '../images/names.ts';
 import { findPostgresBinaries, type StoreServer, startLocalPostgres } from './postgres.ts';
 import { findRedisServer, startLocalRedis } from './redis.ts';
 
@@ -17,7 +18,7 @@ export class MissingStoreError extends Error {}
 export async function providePostgres(): Promise<StoreServer> {
   const url = process.env.TEST_POSTGRES_URL;
   if (url) return { url, describe: 'PostgreSQL from TEST_POSTGRES_URL', stop: async () => {} };
-  if (await dockerReachable()) return startContainer('postgres');
+  if (await dockerReachable()) return startStoreContainer('postgres');
   const binaries = findPostgresBinaries();
   if (binaries) return startLocalPostgres(binaries);
   throw new MissingStoreError(
@@ -29,7 +30,7 @@ export async function providePostgres(): Promise<StoreServer> {
 export async function provideRedis(): Promise<StoreServer> {
   const url = process.env.TEST_REDIS_URL;
   if (url) return { url, describe: 'Redis from TEST_REDIS_URL', stop: async () => {} };
-  if (await dockerReachable()) return startContainer('redis');
+  if (await dockerReachable()) return startStoreContainer('redis');
   const binary = findRedisServer();
   if (binary) return startLocalRedis(binary);
   throw new MissingStoreError(
@@ -72,11 +73,30 @@ export function dockerReachable(): Promise<boolean> {
   return docker;
 }
 
-async function startContainer(kind: 'postgres' | 'redis'): Promise<StoreServer> {
+/**
+ * The images testcontainers starts: TEST_POSTGRES_IMAGE and TEST_REDIS_IMAGE when
+ * set (e.g. postgres:15-alpine and redis:7-alpine from Docker Hub), else the ones
+ * `npm run images -- --stores` builds from Debian packages.
+ */
+export function storeImages(
+  env: NodeJS.ProcessEnv = process.env,
+): Record<keyof typeof STORE_IMAGES, string> {
+  return {
+    postgres: env.TEST_POSTGRES_IMAGE || STORE_IMAGES.postgres,
+    redis: env.TEST_REDIS_IMAGE || STORE_IMAGES.redis,
+  };
+}
+
+/**
+ * Starts PostgreSQL or Redis in a container through testcontainers, with a
+ * password (and for PostgreSQL the settings the tests rely on).
+ */
+export async function startStoreContainer(kind: 'postgres' | 'redis'): Promise<StoreServer> {
   const { GenericContainer, Wait } = await import('testcontainers');
+  const images = storeImages();
   const password = 'tse-test';
   if (kind === 'postgres') {
-    const container = await new GenericContainer('postgres:15-alpine')
+    const container = await new GenericContainer(images.postgres)
       .withEnvironment({ POSTGRES_PASSWORD: password })
       .withCommand([
         'postgres',
@@ -93,15 +113,19 @@ async function startContainer(kind: 'postgres' | 'redis'): Promise<StoreServer> 
     const url = `postgres://postgres:${password}@${container.getHost()}:${container.getMappedPort(5432)}/postgres`;
     return {
       url,
-      describe: 'PostgreSQL in Docker',
+      describe: `PostgreSQL in a container (${images.postgres})`,
       stop: async () => void (await container.stop()),
     };
   }
-  const container = await new GenericContainer('redis:7-alpine')
+  const container = await new GenericContainer(images.redis)
     .withCommand(['redis-server', '--requirepass', password, '--save', ''])
     .withExposedPorts(6379)
     .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
     .start();
   const url = `redis://default:${password}@${container.getHost()}:${container.getMappedPort(6379)}`;
-  return { url, describe: 'Redis in Docker', stop: async () => void (await container.stop()) };
+  return {
+    url,
+    describe: `Redis in a container (${images.redis})`,
+    stop: async () => void (await container.stop()),
+  };
 }

@@ -1,0 +1,70 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEBIAN_BASE, RECIPE_LABEL } from './names.ts';
+import { imageLabel, podman } from './podman.ts';
+import { recipeHash } from './recipe.ts';
+import { run } from './run.ts';
+
+/** The Debian mirrors the base is bootstrapped from (and that its apt sources name). */
+export interface DebianMirrors {
+  main: string;
+  security: string;
+}
+
+/** Debian's own mirrors, over plain HTTP (apt checks the signatures). */
+export const DEFAULT_MIRRORS: DebianMirrors = {
+  main: 'http://deb.debian.org/debian',
+  security: 'http://deb.debian.org/debian-security',
+};
+
+/**
+ * The mmdebstrap arguments for the base: minbase (apt, dpkg and the essential
+ * packages), Debian's CA bundle, and libstdc++ which the official Node binary links.
+ */
+export function debianBootstrapArgs(mirrors: DebianMirrors, tarball: string): string[] {
+  return [
+    '--variant=minbase',
+    '--include=ca-certificates,libstdc++6',
+    'bookworm',
+    tarball,
+    `deb ${mirrors.main} bookworm main`,
+    `deb ${mirrors.main} bookworm-updates main`,
+    `deb ${mirrors.security} bookworm-security main`,
+  ];
+}
+
+/**
+ * Builds the Debian base with mmdebstrap and imports it, unless an image built
+ * from the same recipe is already there; says which it did.
+ */
+export async function ensureDebianBase(
+  cache: string,
+  mirrors: DebianMirrors,
+  options: { echo?: boolean } = {},
+): Promise<'kept' | 'built'> {
+  const recipe = recipeHash(debianBootstrapArgs(mirrors, 'base.tar'));
+  if ((await imageLabel(DEBIAN_BASE, RECIPE_LABEL)) === recipe) return 'kept';
+  const work = join(cache, 'debian');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const tarball = join(work, 'base.tar');
+  try {
+    await run('mmdebstrap', debianBootstrapArgs(mirrors, tarball), options);
+    await podman(
+      [
+        'import',
+        '--change',
+        `LABEL ${RECIPE_LABEL}=${recipe}`,
+        '--change',
+        'CMD ["/bin/bash"]',
+        tarball,
+        DEBIAN_BASE,
+      ],
+      options,
+    );
+  } finally {
+    // The tarball is only the way in: the image holds the same bytes.
+    rmSync(work, { recursive: true, force: true });
+  }
+  return 'built';
+}

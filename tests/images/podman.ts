@@ -1,0 +1,36 @@
+import { CommandError, type RunResult, run } from './run.ts';
+
+/** Runs podman with the given arguments. */
+export function podman(args: string[], options: { echo?: boolean } = {}): Promise<RunResult> {
+  return run('podman', args, options);
+}
+
+/** The full ID of a local image, or undefined when there is none by that name. */
+export async function imageId(ref: string): Promise<string | undefined> {
+  try {
+    const { stdout } = await podman(['image', 'inspect', '--format', '{{.Id}}', ref]);
+    return stdout.trim() || undefined;
+  } catch (error) {
+    if (error instanceof CommandError) return undefined;
+    throw error;
+  }
+}
+
+/** One label of a local image; undefined when the image or the label is missing. */
+export async function imageLabel(ref: string, label: string): Promise<string | undefined> {
+  try {
+    const format = `{{index .Labels ${JSON.stringify(label)}}}`;
+    const { stdout } = await podman(['image', 'inspect', '--format', format, ref]);
+    const value = stdout.trim();
+    return value && value !== '<no value>' ? value : undefined;
+  } catch (error) {
+    if (error instanceof CommandError) return undefined;
+    throw error;
+  }
+}
+
+/** The size of a local image in bytes. */
+export async function imageSize(ref: string): Promise<number> {
+  const { stdout } = await podman(['image', 'inspect', '--format', '{{.Size}}', ref]);
+  return Number(stdout.trim());
+}

@@ -1,0 +1,76 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { withOurSettings } from '../images/containers-conf.ts';
+import { DEFAULT_MIRRORS, debianBootstrapArgs } from '../images/debian-base.ts';
+import { productBuildArgs } from '../images/products.ts';
+import { recipeHash } from '../images/recipe.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const ulimits = 'default_ulimits = ["nofile=20000:20000","nproc=32768:32768"]';
+
+describe("podman's system-wide configuration", () => {
+  it.each([
+    ['an empty file', ''],
+    [
+      'a file with other settings',
+      '[containers]\nlog_size_max = 1000\n\n[engine]\nevents_logger = "file"\n',
+    ],
+    [
+      'a file with other values for ours',
+      '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "crun"\n',
+    ],
+  ])('gets our ulimits and runtime into %s, keeping the rest', (_, before) => {
+    const after = withOurSettings(before);
+    expect(after).toContain(`[containers]\n${ulimits}`);
+    expect(after).toMatch(/\[engine\]\nruntime = "runc"/);
+    expect(after.match(/default_ulimits/g)).toHaveLength(1);
+    expect(after.match(/^runtime/gm)).toHaveLength(1);
+    for (const kept of ['log_size_max = 1000', 'events_logger = "file"']) {
+      if (before.includes(kept)) expect(after).toContain(kept);
+    }
+  });
+
+  it('is left as it is once our settings are there', () => {
+    const once = withOurSettings('[engine]\nevents_logger = "file"\n');
+    expect(withOurSettings(once)).toBe(once);
+  });
+});
+
+describe('the image recipes', () => {
+  it('bootstrap bookworm minbase from the main, updates and security suites', () => {
+    expect(debianBootstrapArgs(DEFAULT_MIRRORS, 'out.tar')).toEqual([
+      '--variant=minbase',
+      '--include=ca-certificates,libstdc++6',
+      'bookworm',
+      'out.tar',
+      'deb http://deb.debian.org/debian bookworm main',
+      'deb http://deb.debian.org/debian bookworm-updates main',
+      'deb http://deb.debian.org/debian-security bookworm-security main',
+    ]);
+  });
+
+  it('hash the parts of a recipe so that moving text between parts changes it', () => {
+    expect(recipeHash(['ab', 'c'])).not.toBe(recipeHash(['a', 'bc']));
+    expect(recipeHash(['ab', 'c'])).toBe(recipeHash(['ab', 'c']));
+  });
+
+  it('give npm the build machine CA only through a mount and a dependencies-stage argument', () => {
+    const args = productBuildArgs(root, 'engine', '/etc/ssl/certs/ca-certificates.crt');
+    expect(args).toEqual(
+      expect.arrayContaining([
+        '--pull=never',
+        '--build-arg',
+        'NODE_EXTRA_CA_CERTS=/run/build-ca/ca-certificates.crt',
+        '-v',
+        '/etc/ssl/certs/ca-certificates.crt:/run/build-ca/ca-certificates.crt:ro',
+      ]),
+    );
+    expect(args.slice(args.indexOf('--format'), args.indexOf('--format') + 2)).toEqual([
+      '--format',
+      'docker',
+    ]);
+    const withoutCa = productBuildArgs(root, 'engine');
+    expect(withoutCa).not.toContain('-v');
+    expect(withoutCa.join(' ')).not.toContain('NODE_EXTRA_CA_CERTS');
+  });
+});
