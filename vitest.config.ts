@@ -31,6 +31,18 @@ export default defineConfig({
           hookTimeout: 180_000,
         },
       },
+      {
+        // Pods that really run: images, probes, Services, standbys, `helm test`.
+        test: {
+          name: 'node',
+          root: 'tests',
+          include: ['node/**/*.test.ts'],
+          globalSetup: ['support/node-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+        },
+      },
     ],
   },
 });

@@ -16,7 +16,10 @@ import { startCluster } from './control-plane.ts';
 import { loadBuiltImages } from './node/images.ts';
 import { startClusterStores } from './stores.ts';
 
-const stateDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tse', 'cluster');
+// TSE_CLUSTER_DIR keeps a second local cluster apart from the default one.
+const stateDir =
+  process.env.TSE_CLUSTER_DIR ??
+  join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tse', 'cluster');
 const stateFile = join(stateDir, 'state.json');
 const logFile = join(stateDir, 'cluster.log');
 

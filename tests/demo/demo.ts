@@ -1,85 +1,99 @@
 // npm run demo [-- --once]
 //
-// The whole product on this machine: a local Kubernetes control plane,
-// PostgreSQL and Redis, the operator, the three example instances; then each
-// engine started with its Deployment's pod environment, and a table of what
-// the cluster and the engines report. Keeps running until Ctrl-C, or with
-// --once exits after the table (0 when everything is right).
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+// The whole product on this machine, as users run it: builds the images
+// (cached), starts a local Kubernetes control plane with a real node
+// (containerd + kubelet + kube-proxy) and the PostgreSQL and Redis its pods
+// reach, installs the chart with `helm install`, applies the three example
+// instances, waits until they are Ready, and prints what the engine pods
+// themselves report. Keeps running until Ctrl-C, or with --once exits after
+// the table (0 when everything is right).
+import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { startCluster } from '../cluster/control-plane.ts';
-import { type EngineProcess, startEngineProcess } from '../support/engine-process.ts';
-import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
-import { podEnvironment } from '../support/pod-environment.ts';
+import { loadBuiltImages } from '../cluster/node/images.ts';
+import { startClusterStores } from '../cluster/stores.ts';
+import {
+  applyExamples,
+  EXAMPLES_NAMESPACE,
+  installProduct,
+  SYSTEM_NAMESPACE,
+  type Tools,
+  tool,
+} from '../support/install.ts';
 import { waitFor } from '../support/processes.ts';
-import { providePostgres, provideRedis } from '../support/stores.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const EXAMPLES = ['singleton.yaml', 'lh.yaml', 'alpha.yaml'];
-const NAMESPACE = 'trading';
 const { values } = parseArgs({ options: { once: { type: 'boolean', default: false } } });
+const INSTANCES = 3;
 
 const started: { stop(): Promise<void> }[] = [];
 const step = (text: string) => console.log(`\n==> ${text}`);
 const elapsed = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)}s`;
+const indent = (text: string) => text.replace(/^/gm, '    ');
+
+type Condition = { type: string; status: string; reason: string };
+type Instance = {
+  metadata: { name: string };
+  status?: { conditions?: Condition[]; identity?: Record<string, string>; activeEngine?: string };
+};
+type Pod = {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec: { nodeName?: string };
+  status: { podIP?: string };
+};
+
+/** Builds the images with `npm run images`, showing its progress; returns the references it printed. */
+async function buildImages(): Promise<{ engine: string; operator: string }> {
+  const cli = new URL('../images/cli.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, [cli], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let last = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    for (const line of chunk.split('\n').filter(Boolean)) {
+      last = line;
+      if (!line.startsWith('{')) console.log(`    ${line}`);
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`npm run images exited with ${code}`);
+  return JSON.parse(last) as { engine: string; operator: string };
+}
 
 async function main(): Promise<boolean> {
   const begin = Date.now();
-  step('starting the local control plane, PostgreSQL and Redis');
-  const [cluster, postgres, redis] = await Promise.all([
-    startCluster({ log: (line) => console.log(`    ${line}`) }),
-    providePostgres(),
-    provideRedis(),
-  ]);
-  started.push(cluster, postgres, redis);
-  console.log(`    ${postgres.describe}\n    ${redis.describe}`);
-  const kubectl = (args: string[]) => {
-    const result = spawnSync(
-      cluster.binaries?.kubectl ?? 'kubectl',
-      ['--kubeconfig', cluster.kubeconfig, ...args],
-      { encoding: 'utf8' },
-    );
-    if (result.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${result.stderr.trim()}`);
-    return result.stdout.trim();
+  step('building the images (npm run images)');
+  const images = await buildImages();
+
+  step('starting the local control plane with a real node, PostgreSQL and Redis');
+  const cluster = await startCluster({ realNode: true, log: (line) => console.log(`    ${line}`) });
+  started.push(cluster);
+  const node = cluster.node;
+  if (!node) throw new Error('no real node started');
+  const stores = await startClusterStores(node.network);
+  started.unshift(stores.postgres, stores.redis);
+  console.log(`    ${stores.postgres.describe}\n    ${stores.redis.describe}`);
+  for (const ref of loadBuiltImages(node)) console.log(`    ${ref} loaded on ${node.name}`);
+  const tools: Tools = {
+    kubeconfig: cluster.kubeconfig,
+    kubectl: cluster.binaries?.kubectl ?? 'kubectl',
+    helm: cluster.binaries?.helm ?? 'helm',
   };
+  const kubectl = (...args: string[]) => tool(tools, 'kubectl', args);
 
-  step('installing the CRD and starting the operator');
-  console.log(`    ${kubectl(['apply', '--server-side', '-f', `${root}crds/`])}`);
-  const operator: OperatorProcess = await startOperatorProcess({
-    KUBECONFIG: cluster.kubeconfig,
-    POSTGRES_ADMIN_URL: postgres.url,
-    REDIS_ADMIN_URL: redis.url,
-    LEADER_ELECTION: 'false',
+  step(`helm install of the chart into ${SYSTEM_NAMESPACE}`);
+  installProduct(tools, {
+    images,
+    stores: { postgres: stores.postgres.inClusterUrl, redis: stores.redis.inClusterUrl },
   });
-  started.push({ stop: () => operator.kill('SIGTERM') });
-  console.log(`    operator running (metrics ${operator.metricsUrl})`);
+  console.log(indent(kubectl('-n', SYSTEM_NAMESPACE, 'get', 'pods', '-o', 'wide')));
 
-  step(`applying examples/${EXAMPLES.join(', examples/')}`);
-  console.log(indent(kubectl(['apply', '--server-side', '-f', `${root}examples/namespace.yaml`])));
-  for (const file of EXAMPLES)
-    console.log(indent(kubectl(['apply', '--server-side', '-f', `${root}examples/${file}`])));
+  step('applying examples/namespace.yaml, singleton.yaml, lh.yaml, alpha.yaml');
+  for (const output of applyExamples(tools)) console.log(indent(output));
 
   step('waiting for the instances to be Ready');
-  const kc = new KubeConfig();
-  kc.loadFromFile(cluster.kubeconfig);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  type Instance = {
-    metadata: { name: string };
-    status?: {
-      conditions?: { type: string; status: string; reason: string }[];
-      identity?: Record<string, string>;
-    };
-  };
-  const list = async () =>
+  const list = () =>
     (
-      (await custom.listNamespacedCustomObject({
-        group: 'trading.tse.io',
-        version: 'v1alpha1',
-        plural: 'tradingengineinstances',
-        namespace: NAMESPACE,
-      })) as { items: Instance[] }
+      JSON.parse(kubectl('get', 'tei', '-n', EXAMPLES_NAMESPACE, '-o', 'json')) as {
+        items: Instance[];
+      }
     ).items;
   const ready = (instance: Instance) =>
     instance.status?.conditions?.find((c) => c.type === 'Ready');
@@ -88,7 +102,7 @@ async function main(): Promise<boolean> {
   const instances = await waitFor(
     'every instance to be Ready',
     async () => {
-      const items = await list();
+      const items = list();
       const line = items
         .map(
           (item) =>
@@ -97,63 +111,70 @@ async function main(): Promise<boolean> {
         .join('  ');
       if (line !== last) console.log(`    [${elapsed(waitStart)}] ${line}`);
       last = line;
-      return items.length === EXAMPLES.length &&
-        items.every((item) => ready(item)?.status === 'True')
+      return items.length === INSTANCES && items.every((item) => ready(item)?.status === 'True')
         ? items
         : undefined;
     },
-    { timeoutMs: 120_000, intervalMs: 250 },
+    { timeoutMs: 240_000, intervalMs: 500 },
   );
+  console.log(indent(kubectl('get', 'tei', '-n', EXAMPLES_NAMESPACE, '-o', 'wide')));
 
-  step("starting each engine with its Deployment's pod environment");
-  const apps = kc.makeApiClient(AppsV1Api);
-  const core = kc.makeApiClient(CoreV1Api);
-  const engines = new Map<string, EngineProcess>();
+  step('kubectl get pods -A -o wide');
+  console.log(indent(kubectl('get', 'pods', '-A', '-o', 'wide')));
+
+  step('what each engine pod reports (GET /api/v1/health on the pod)');
+  const rows: Record<string, string>[] = [];
   for (const instance of instances) {
-    const deployment = await apps.readNamespacedDeployment({
-      namespace: NAMESPACE,
-      name: instance.metadata.name,
-    });
-    const engine = await startEngineProcess(await podEnvironment(core, deployment));
-    started.push({ stop: async () => void (await engine.signal('SIGTERM')) });
-    engines.set(instance.metadata.name, engine);
-    console.log(`    ${instance.metadata.name}: engine on ${engine.url}`);
-  }
-  const reports = new Map<string, Record<string, unknown>>();
-  for (const [name, engine] of engines) {
-    reports.set(
-      name,
-      await waitFor(`${name}'s engine to reach its stores`, async () => {
-        const { body } = await engine.get('/api/v1/health');
-        return body.status === 'healthy' ? body : undefined;
-      }).catch(async () => (await engine.get('/api/v1/health')).body),
-    );
-  }
-
-  const rows = instances.map((instance) => {
     const identity = instance.status?.identity ?? {};
-    const health = reports.get(instance.metadata.name) ?? {};
-    return {
-      NAME: instance.metadata.name,
-      INSTANCE: identity.instanceName ?? '',
-      SCHEMA: identity.postgresSchema ?? '',
-      'REDIS NAMESPACE': identity.redisNamespace ?? '',
-      READY: ready(instance)?.status ?? '',
-      'ENGINE REPORTS': `${health.instance} / ${health.postgres_schema} / ${health.redis_namespace}`,
-      'ENGINE STATUS': String(health.status),
-    };
-  });
+    const pods = (
+      JSON.parse(
+        kubectl(
+          'get',
+          'pods',
+          '-n',
+          EXAMPLES_NAMESPACE,
+          '-l',
+          `trading.tse.io/instance=${instance.metadata.name}`,
+          '-o',
+          'json',
+        ),
+      ) as { items: Pod[] }
+    ).items;
+    for (const pod of pods) {
+      const health = (await fetch(`http://${pod.status.podIP}:8083/api/v1/health`, {
+        signal: AbortSignal.timeout(5000),
+      }).then(
+        (response) => response.json(),
+        (error: Error) => ({ status: `unreachable: ${error.message}` }),
+      )) as Record<string, string>;
+      rows.push({
+        NAME: instance.metadata.name,
+        POD: pod.metadata.name,
+        NODE: pod.spec.nodeName ?? '',
+        ROLE: `${pod.metadata.labels?.['trading.tse.io/role'] ?? ''}/${health.role ?? ''}`,
+        'DERIVED (operator)': `${identity.instanceName} / ${identity.postgresSchema} / ${identity.redisNamespace}`,
+        'REPORTED (pod)': `${health.instance} / ${health.postgres_schema} / ${health.redis_namespace}`,
+        STATUS: String(health.status),
+      });
+    }
+  }
   step(`the result (${elapsed(begin)} from start)`);
   console.log(table(rows));
-  const right = rows.every(
-    (row) =>
-      row.READY === 'True' &&
-      row['ENGINE STATUS'] === 'healthy' &&
-      row['ENGINE REPORTS'] === `${row.INSTANCE} / ${row.SCHEMA} / ${row['REDIS NAMESPACE']}`,
-  );
+  const right =
+    instances.length === INSTANCES &&
+    rows.every(
+      (row) =>
+        row.STATUS === 'healthy' &&
+        row.NODE === node.name &&
+        row['DERIVED (operator)'] === row['REPORTED (pod)'] &&
+        (row.ROLE === 'active/active' || row.ROLE === 'standby/standby'),
+    ) &&
+    instances.every((instance) =>
+      rows.some((row) => row.NAME === instance.metadata.name && row.ROLE === 'active/active'),
+    );
   console.log(
     right
-      ? '\nevery instance is Ready, and each engine reports the identity the operator derived'
+      ? '\nevery instance is Ready on the real node; each engine pod reports the identity the operator derived, one active per instance'
       : '\nNOT everything is right: see the table',
   );
   return right;
@@ -174,8 +195,6 @@ function table(rows: Record<string, string>[]): string {
     ...rows.map((row) => line(columns.map((column) => row[column] ?? ''))),
   ].join('\n');
 }
-
-const indent = (text: string) => text.replace(/^/gm, '    ');
 
 async function cleanUp(): Promise<void> {
   for (const item of started.reverse()) await item.stop().catch(() => {});

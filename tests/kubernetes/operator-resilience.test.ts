@@ -214,7 +214,8 @@ describe('the operator process', () => {
         labelSelector: 'app.kubernetes.io/managed-by=trading-engine-operator',
       };
       expect((await k.apps.listNamespacedDeployment(selector)).items).toHaveLength(names.length);
-      expect((await k.core.listNamespacedService(selector)).items).toHaveLength(names.length);
+      // Two Services each: the active engine's and the headless one of every engine.
+      expect((await k.core.listNamespacedService(selector)).items).toHaveLength(names.length * 2);
       expect((await k.core.listNamespacedSecret(selector)).items).toHaveLength(names.length);
       const pods = await k.core.listNamespacedPod({ namespace });
       expect(pods.items.filter((pod) => !pod.metadata?.deletionTimestamp)).toHaveLength(
