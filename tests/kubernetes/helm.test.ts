@@ -72,7 +72,7 @@ describe('the Helm chart', () => {
     ok(kubectl(['apply', '--dry-run=server', '-f', '-'], rendered));
   });
 
-  it('installs, upgrades and tests the operator and its CRD on the cluster', async () => {
+  it('installs and upgrades the operator and its CRD on the cluster', async () => {
     ok(
       helm(
         'install',
@@ -128,10 +128,7 @@ describe('the Helm chart', () => {
       ok(kubectl(['get', 'crd', 'tradingengineinstances.trading.tse.io', '-o', 'json'])),
     );
     expect(revision.metadata.labels['app.kubernetes.io/instance']).toBe('teo');
-
-    const tested = helm('test', 'teo', '--namespace', namespace, '--timeout', '120s');
-    expect(tested.stdout).toMatch(/Phase:\s+Succeeded/);
-    expect(tested.status).toBe(0);
+    // `helm test` runs a real Job on the real node (tests/node/product.test.ts): a fake node completes any pod.
   }, 300_000);
 });
 
