@@ -129,7 +129,7 @@ export async function startRealNode(options: {
       held.add(ref);
       writeImported(root, ref, marker);
     };
-    loadImage(sandboxImageArchive(join(root, '..', 'images')), SANDBOX_IMAGE);
+    loadImage(sandboxImageArchive(join(root, '..', '..', 'images')), SANDBOX_IMAGE);
 
     const kubeletConfigPath = join(dir, 'kubelet.json');
     const resolvConf = join(dir, 'resolv.conf');

@@ -1,34 +1,46 @@
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, tryRun } from './shell.ts';
+import { run } from './shell.ts';
 
 /** The pods' sandbox ("pause") image: Debian's static catatonit, nothing else. */
 export const SANDBOX_IMAGE = 'localhost/tse/pause:catatonit';
 
 /**
- * Builds the sandbox image with buildah (no registry can serve one here) and
+ * Builds the sandbox image with podman (no registry can serve one here) and
  * saves it as an archive in `cacheDir`, once; returns the archive's path.
  */
 export function sandboxImageArchive(cacheDir: string): string {
   const archive = join(cacheDir, 'pause-catatonit.tar');
   if (existsSync(archive)) return archive;
   mkdirSync(cacheDir, { recursive: true });
-  const container = run('buildah', ['from', 'scratch']).trim();
+  const context = mkdtempSync(join(tmpdir(), 'tse-pause-'));
   try {
-    run('buildah', ['copy', container, '/usr/bin/catatonit', '/pause']);
-    run('buildah', [
-      'config',
-      '--entrypoint',
-      '["/pause", "-P"]',
-      '--user',
-      '65535:65535',
-      '--label',
-      'org.opencontainers.image.title=pod sandbox (catatonit -P)',
-      container,
+    copyFileSync('/usr/bin/catatonit', join(context, 'catatonit'));
+    writeFileSync(
+      join(context, 'Containerfile'),
+      'FROM scratch\nCOPY catatonit /pause\nUSER 65535:65535\nENTRYPOINT ["/pause", "-P"]\n',
+    );
+    run('podman', [
+      'build',
+      '--quiet',
+      '--format',
+      'docker',
+      '--pull=never',
+      '-t',
+      SANDBOX_IMAGE,
+      context,
     ]);
-    run('buildah', ['commit', '--quiet', '--format', 'docker', container, SANDBOX_IMAGE]);
   } finally {
-    tryRun('buildah', ['rm', container]);
+    rmSync(context, { recursive: true, force: true });
   }
   run('podman', [
     'save',
