@@ -12,6 +12,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { alive } from '../support/alive.ts';
 import { startCluster } from './control-plane.ts';
 import { loadBuiltImages } from './node/images.ts';
 import { startClusterStores } from './stores.ts';
@@ -34,15 +35,6 @@ function readState(): State | undefined {
   if (!existsSync(stateFile)) return undefined;
   const state = JSON.parse(readFileSync(stateFile, 'utf8')) as State;
   return alive(state.pid) ? state : undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function up(): Promise<number> {

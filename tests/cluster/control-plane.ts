@@ -74,7 +74,13 @@ async function startLocalControlPlane(
   let network: NodeNetwork | undefined;
   let node: RealNode | undefined;
   const stop = async () => {
-    await node?.stop();
+    if (node) {
+      // Nothing may recreate or schedule pods while the node drains its own.
+      for (const process of started)
+        if (process.name === 'kube-controller-manager' || process.name === 'kube-scheduler')
+          await process.stop();
+      await node.stop();
+    }
     for (const process of started.reverse()) await process.stop();
     if (network) destroyNodeNetwork(network);
     rmSync(dir, { recursive: true, force: true });

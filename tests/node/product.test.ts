@@ -84,6 +84,24 @@ function health(name: string) {
   return { status: answer.status, body: answer.status ? JSON.parse(answer.body) : undefined };
 }
 
+/** Waits until a single-engine instance runs a new pod, active and Ready. */
+function waitForReplacement(name: string, before: Pod | undefined) {
+  return waitFor(
+    `${name} to run a new pod, active and Ready`,
+    async () => {
+      const pods = podsOf(name).filter((pod) => !pod.metadata.deletionTimestamp);
+      const item = instance(name);
+      return pods.length === 1 &&
+        pods[0]?.metadata.uid !== before?.metadata.uid &&
+        ready(item)?.status === 'True' &&
+        item.status?.activeEngine === pods[0]?.metadata.name
+        ? true
+        : undefined;
+    },
+    { timeoutMs: 180_000, intervalMs: 500 },
+  );
+}
+
 /** The health the Service answers with once it routes to a ready, active engine (kube-proxy follows the endpoints). */
 function healthOnceServed(name: string) {
   return waitFor(
@@ -235,20 +253,7 @@ describe('installed with helm on a real node', () => {
   it('brings a healthy engine back when its pod is deleted', async () => {
     const [before] = podsOf('lh');
     ok(kubectl(['-n', TRADING, 'delete', 'pod', before?.metadata.name ?? '', '--wait=false']));
-    await waitFor(
-      'a new lh pod to be active and Ready',
-      async () => {
-        const pods = podsOf('lh').filter((pod) => !pod.metadata.deletionTimestamp);
-        const item = instance('lh');
-        return pods.length === 1 &&
-          pods[0]?.metadata.uid !== before?.metadata.uid &&
-          ready(item)?.status === 'True' &&
-          item.status?.activeEngine === pods[0]?.metadata.name
-          ? true
-          : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 500 },
-    );
+    await waitForReplacement('lh', before);
     expect(health('lh')).toMatchObject({
       status: 200,
       body: { status: 'healthy', role: 'active' },
@@ -276,20 +281,7 @@ describe('installed with helm on a real node', () => {
         '[{"op":"remove","path":"/data/postgres-password"}]',
       ]),
     );
-    await waitFor(
-      'lh to run a new pod with the new password, Ready',
-      async () => {
-        const pods = podsOf('lh').filter((pod) => !pod.metadata.deletionTimestamp);
-        const item = instance('lh');
-        return pods.length === 1 &&
-          pods[0]?.metadata.uid !== before?.metadata.uid &&
-          ready(item)?.status === 'True' &&
-          item.status?.activeEngine === pods[0]?.metadata.name
-          ? true
-          : undefined;
-      },
-      { timeoutMs: 180_000, intervalMs: 500 },
-    );
+    await waitForReplacement('lh', before);
     const after = getJson<{ data: Record<string, string> }>([
       'secret',
       'lh-credentials',

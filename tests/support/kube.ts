@@ -155,25 +155,25 @@ export function condition(instance: Instance, type: string) {
   return instance.status?.conditions?.find((c) => c.type === type);
 }
 
-/** Waits until an instance's condition has the status (and reason, if given). */
-export async function waitForCondition(
+/**
+ * Waits until an instance, as last written by the operator (observedGeneration
+ * current), satisfies `wanted`; the error shows its last status.
+ */
+async function waitForInstance(
   k: Kube,
   namespace: string,
   name: string,
-  type: string,
-  status: string,
-  { reason, timeoutMs = 60_000 }: { reason?: string; timeoutMs?: number } = {},
+  what: string,
+  wanted: (instance: Instance) => boolean,
+  timeoutMs: number,
 ): Promise<Instance> {
   let last: Instance | undefined;
   try {
     return await waitFor(
-      `${namespace}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`,
+      `${namespace}/${name} ${what}`,
       async () => {
         last = await getInstance(k, namespace, name);
-        const found = condition(last, type);
-        return found?.status === status &&
-          (!reason || found.reason === reason) &&
-          last.status?.observedGeneration === last.metadata.generation
+        return last.status?.observedGeneration === last.metadata.generation && wanted(last)
           ? last
           : undefined;
       },
@@ -184,6 +184,28 @@ export async function waitForCondition(
   }
 }
 
+/** Waits until an instance's condition has the status (and reason, if given). */
+export function waitForCondition(
+  k: Kube,
+  namespace: string,
+  name: string,
+  type: string,
+  status: string,
+  { reason, timeoutMs = 60_000 }: { reason?: string; timeoutMs?: number } = {},
+): Promise<Instance> {
+  return waitForInstance(
+    k,
+    namespace,
+    name,
+    `${type}=${status}${reason ? ` (${reason})` : ''}`,
+    (instance) => {
+      const found = condition(instance, type);
+      return found?.status === status && (!reason || found.reason === reason);
+    },
+    timeoutMs,
+  );
+}
+
 /**
  * Waits until the operator has done everything it does for an instance on
  * fake (KWOK) nodes: stores provisioned and verified, every engine pod
@@ -191,32 +213,27 @@ export async function waitForCondition(
  * (and so Ready) stay False with `NoActiveEngine`; the real-node tests see
  * them True.
  */
-export async function waitForProvisioned(
+export function waitForProvisioned(
   k: Kube,
   namespace: string,
   name: string,
   { timeoutMs = 60_000 }: { timeoutMs?: number } = {},
 ): Promise<Instance> {
-  let last: Instance | undefined;
-  try {
-    return await waitFor(
-      `${namespace}/${name} to be provisioned with its pods ready`,
-      async () => {
-        last = await getInstance(k, namespace, name);
-        const status = (type: string) => condition(last as Instance, type);
-        const available = status('Available');
-        const podsReady = /(\d+)\/(\d+) engine pods ready/.exec(available?.message ?? '');
-        return status('DatabaseReady')?.status === 'True' &&
-          status('CacheReady')?.status === 'True' &&
-          available?.reason === 'NoActiveEngine' &&
-          podsReady?.[1] === podsReady?.[2] &&
-          last.status?.observedGeneration === last.metadata.generation
-          ? last
-          : undefined;
-      },
-      { timeoutMs, intervalMs: 200 },
-    );
-  } catch (error) {
-    throw new Error(`${(error as Error).message}\nlast status: ${JSON.stringify(last?.status)}`);
-  }
+  return waitForInstance(
+    k,
+    namespace,
+    name,
+    'to be provisioned with its pods ready',
+    (instance) => {
+      const available = condition(instance, 'Available');
+      const podsReady = /(\d+)\/(\d+) engine pods ready/.exec(available?.message ?? '');
+      return (
+        condition(instance, 'DatabaseReady')?.status === 'True' &&
+        condition(instance, 'CacheReady')?.status === 'True' &&
+        available?.reason === 'NoActiveEngine' &&
+        podsReady?.[1] === podsReady?.[2]
+      );
+    },
+    timeoutMs,
+  );
 }

@@ -3,19 +3,11 @@
 // Usage: node warden.ts <parent-pid> <child-pid> <stop-signal> [dir...]
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { alive } from './alive.ts';
 
 const [parent, child, signal = 'SIGTERM', ...dirs] = process.argv.slice(2);
 const parentPid = Number(parent);
 const childPid = Number(child);
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 while (alive(childPid) && alive(parentPid)) await sleep(500);
 

@@ -1,4 +1,4 @@
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { ENGINE_PORTS } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { ownedMetadata, ROLE_LABEL, selectorLabels } from './metadata.ts';
@@ -15,16 +15,7 @@ export function buildService(instance: TradingEngineInstance): V1Service {
     spec: {
       type: 'ClusterIP',
       selector: { ...selectorLabels(instance), [ROLE_LABEL]: 'active' },
-      ports: [
-        { name: 'http', port: ENGINE_PORTS.http, targetPort: 'http', protocol: 'TCP' },
-        {
-          name: 'grpc',
-          port: ENGINE_PORTS.grpc,
-          targetPort: 'grpc',
-          protocol: 'TCP',
-          appProtocol: 'grpc',
-        },
-      ],
+      ports: enginePorts(),
     },
   };
 }
@@ -51,16 +42,21 @@ export function buildPodsService(instance: TradingEngineInstance): V1Service {
       type: 'ClusterIP',
       clusterIP: 'None',
       selector: selectorLabels(instance),
-      ports: [
-        { name: 'http', port: ENGINE_PORTS.http, targetPort: 'http', protocol: 'TCP' },
-        {
-          name: 'grpc',
-          port: ENGINE_PORTS.grpc,
-          targetPort: 'grpc',
-          protocol: 'TCP',
-          appProtocol: 'grpc',
-        },
-      ],
+      ports: enginePorts(),
     },
   };
+}
+
+/** The engine's ports, as both Services expose them. */
+function enginePorts(): V1ServicePort[] {
+  return [
+    { name: 'http', port: ENGINE_PORTS.http, targetPort: 'http', protocol: 'TCP' },
+    {
+      name: 'grpc',
+      port: ENGINE_PORTS.grpc,
+      targetPort: 'grpc',
+      protocol: 'TCP',
+      appProtocol: 'grpc',
+    },
+  ];
 }

@@ -1,4 +1,3 @@
-import type { V1Deployment } from '@kubernetes/client-node';
 import { describeCause, StoreUnavailableError, TseError, ValidationError } from '@tse/adapter';
 import type { ConditionInput } from './conditions.ts';
 
@@ -40,47 +39,6 @@ export function storeFailure(
       retry: error.code !== 'NOT_OWNED',
     };
   return { ok: false, reason: `${label}Error`, message: describeCause(error), retry: true };
-}
-
-/** Available from the engine Deployment's own conditions. */
-export function availableCondition(
-  deployment: V1Deployment | undefined,
-  replicas: number,
-): ConditionInput {
-  if (!deployment)
-    return {
-      type: 'Available',
-      status: 'False',
-      reason: 'DeploymentMissing',
-      message: 'the engine Deployment does not exist yet',
-    };
-  if (replicas === 0)
-    return {
-      type: 'Available',
-      status: 'True',
-      reason: 'ScaledToZero',
-      message: 'spec.replicas is 0',
-    };
-  const available = deployment.status?.conditions?.find(
-    (condition) => condition.type === 'Available',
-  );
-  const ready = deployment.status?.readyReplicas ?? 0;
-  const upToDate =
-    (deployment.metadata?.generation ?? 0) <= (deployment.status?.observedGeneration ?? 0);
-  if (available?.status === 'True' && ready > 0 && upToDate) {
-    return {
-      type: 'Available',
-      status: 'True',
-      reason: 'MinimumReplicasAvailable',
-      message: `${ready}/${replicas} engine pods ready`,
-    };
-  }
-  return {
-    type: 'Available',
-    status: 'False',
-    reason: 'EnginePodsNotReady',
-    message: `${ready}/${replicas} engine pods ready${available?.message ? `: ${available.message}` : ''}`,
-  };
 }
 
 /** Ready: everything else True; otherwise the first thing that is not, as the reason. */

@@ -96,6 +96,19 @@ export async function startRealNode(options: {
   const stop = async () => {
     // Pods first, while kubelet runs, so it tears their sandboxes and volumes down itself.
     await deletePodsOnNode(options.server, pki).catch(() => {});
+    for (let waited = 0; waited < 15_000; waited += 250) {
+      const tasks = tryRun(binaries.ctr, [
+        '--address',
+        socket,
+        '--namespace',
+        'k8s.io',
+        'tasks',
+        'ls',
+        '-q',
+      ]);
+      if (!tasks.ok || tasks.output === '') break;
+      await sleep(250);
+    }
     for (const process of started.reverse()) await process.stop();
     for (const line of cleanupNode(leftovers)) log(`real node: ${line}`);
     watchdog.kill('SIGTERM');
@@ -234,5 +247,13 @@ async function deletePodsOnNode(server: string, pki: Pki): Promise<void> {
     const left = await apiRequest(server, pki, 'GET', `/api/v1/pods?fieldSelector=${selector}`);
     if ((JSON.parse(left.body).items ?? []).length === 0) return;
     await sleep(500);
+  }
+}
+
+/** Waits (briefly) until containerd runs no container: kubelet has torn the pods down. */
+async function waitForNoContainers(tasks: () => string): Promise<void> {
+  for (let waited = 0; waited < 15_000; waited += 250) {
+    if (tasks().trim() === '') return;
+    await sleep(250);
   }
 }
