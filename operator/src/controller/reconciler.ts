@@ -232,19 +232,19 @@ export class InstanceReconciler {
 
   /**
    * When to look again. Each instance comes back once per resync period
-   * (±10%, so they do not all come at once). Sooner while no engine holds the
-   * lock (a standby is taking over: every second at first, backing off the
-   * longer it lasts) and, with standbys, every 15 s: a lock can change hands
-   * without any pod changing.
+   * (±10%, so they do not all come at once). With standbys, every 15 s: a
+   * lock can change hands without any pod changing. Sooner while ready pods
+   * wait for one of them to take the lock (a standby taking over): every
+   * second at first, backing off to a minute the longer it lasts. Pods that
+   * are not ready yet need no polling: their readiness is an event.
    */
   private nextLook(instance: TradingEngineInstance, roles: EngineRoles): number {
     const resync = Math.round(this.deps.resyncMs * (0.9 + Math.random() * 0.2));
-    if (roles.available.status !== 'True' && instance.spec.replicas > 0) {
+    if (roles.available.status !== 'True' && roles.standbys.length > 0) {
       const since = findCondition(instance.status?.conditions, 'Available')?.lastTransitionTime;
-      const waited = since
-        ? (this.deps.now ?? (() => new Date()))().getTime() - new Date(since).getTime()
-        : 0;
-      return Math.min(resync, Math.max(1000, waited / 4));
+      const now = (this.deps.now ?? (() => new Date()))().getTime();
+      const waited = since ? now - new Date(since).getTime() : 0;
+      return Math.min(resync, 60_000, Math.max(1000, waited / 4));
     }
     return instance.spec.replicas > 1 ? Math.min(resync, 15_000) : resync;
   }
