@@ -31,7 +31,13 @@ export interface Engine {
 /** Assembles the engine from its configuration and starts listening. */
 export async function startEngine(
   config: EngineConfig,
-  options: { host?: string; logDestination?: DestinationStream; checkIntervalMs?: number } = {},
+  options: {
+    host?: string;
+    logDestination?: DestinationStream;
+    checkIntervalMs?: number;
+    /** Called when the lock this engine traded under is lost (the process should exit and restart). */
+    onLockLost?: (reason: string) => void;
+  } = {},
 ): Promise<Engine> {
   const host = options.host ?? '0.0.0.0';
   const logger = createLogger(config, options.logDestination);
@@ -44,6 +50,7 @@ export async function startEngine(
         instance: config.identity.instanceName,
         status,
         log: logger,
+        onLost: (reason) => options.onLockLost?.(reason),
       })
     : undefined;
   const metrics = createMetrics(config);

@@ -1,9 +1,10 @@
 // The engine's process: configuration from the environment (a bad value stops
 // it with a message naming the variable), then serve until SIGTERM or SIGINT,
-// drain, and exit 0.
+// drain, and exit 0. An engine that loses the instance lock it traded under
+// drains and exits 1: restarted, it queues as a standby.
 import { ValidationError } from '@tse/adapter';
 import { type EngineConfig, loadConfig } from './config.ts';
-import { startEngine } from './engine.ts';
+import { type Engine, startEngine } from './engine.ts';
 
 let config: EngineConfig;
 try {
@@ -14,10 +15,14 @@ try {
   process.exit(2);
 }
 
-const engine = await startEngine(config);
+let engine: Engine | undefined;
+engine = await startEngine(config, {
+  onLockLost: (reason) => shutdown(`lost the instance lock: ${reason}`, 1),
+});
 
-const shutdown = (signal: string) => {
-  engine.logger.info({ signal }, 'signal received');
+function shutdown(why: string, code = 0): void {
+  if (!engine) process.exit(code);
+  engine.logger.info({ reason: why }, 'shutting down');
   const deadline = setTimeout(() => {
     engine.logger.error(
       { timeout_ms: config.shutdownTimeoutMs },
@@ -27,12 +32,12 @@ const shutdown = (signal: string) => {
   }, config.shutdownTimeoutMs + 1000);
   deadline.unref();
   engine.stop().then(
-    () => process.exit(0),
+    () => process.exit(code),
     (error) => {
       engine.logger.error({ err: error }, 'shutdown failed');
       process.exit(1);
     },
   );
-};
+}
 process.once('SIGTERM', () => shutdown('SIGTERM'));
 process.once('SIGINT', () => shutdown('SIGINT'));

@@ -232,6 +232,33 @@ describe('one engine per instance', () => {
     expect((await second.get('/api/v1/health')).body.reasons).toEqual([]);
   });
 
+  it('stops an active engine whose lock session is gone, so that two never trade at once', async () => {
+    const env = await provision('fenced');
+    const first = await startEngineProcess(env);
+    running.push(first);
+    await waitFor('the first engine to be active', async () =>
+      (await first.get('/api/v1/health')).body.role === 'active' ? true : undefined,
+    );
+    const second = await startEngineProcess(env);
+    running.push(second);
+    await waitFor('the second engine to stand by', async () =>
+      (await second.get('/api/v1/health')).body.role === 'standby' ? true : undefined,
+    );
+    // The active engine's lock session ends behind its back (a failover, a network cut, an admin).
+    const { rows } = await adminQuery(
+      database.url,
+      `select pg_terminate_backend(pid) as ended from pg_locks l join pg_class c on c.oid = l.relation
+        where c.relname = 'engine_lock' and c.relnamespace = $1::regnamespace and l.granted`,
+      [env.POSTGRES_SCHEMA],
+    );
+    expect(rows).toEqual([{ ended: true }]);
+    // It stops trading and exits (to be restarted as a standby); the standby takes over.
+    expect(await first.exited()).toBe(1);
+    await waitFor('the standby to take over', async () =>
+      (await second.get('/api/v1/health')).body.role === 'active' ? true : undefined,
+    );
+  });
+
   it("names the active engine's host where the operator can see it, and lets no other tenant hold the lock", async () => {
     const env = await provision('observed');
     const other = await provision('intruder');

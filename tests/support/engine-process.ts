@@ -14,6 +14,8 @@ export interface EngineProcess {
   get(path: string): Promise<{ status: number; body: Record<string, unknown> }>;
   /** Sends a signal and resolves with the exit code. */
   signal(signal: NodeJS.Signals): Promise<number | null>;
+  /** Resolves with the exit code when the engine exits by itself. */
+  exited(): Promise<number | null>;
 }
 
 /** Starts `engine/src/server.ts` with the given environment on free ports. */
@@ -54,5 +56,6 @@ export async function startEngineProcess(env: Record<string, string>): Promise<E
       child.child.kill(signal);
       return exited;
     },
+    exited: () => exited,
   };
 }

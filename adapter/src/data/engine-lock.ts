@@ -8,17 +8,14 @@ import pg from 'pg';
  */
 export const ENGINE_LOCK_TABLE = 'engine_lock';
 
-/** What an engine runs on its lock connection: create the table if missing, then try the lock without waiting. */
+/** What an engine runs on its lock connection: create the table if missing, then queue for the lock. */
 export function engineLockStatements(schema: string): { create: string; take: string } {
   const table = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(ENGINE_LOCK_TABLE)}`;
   return {
     create: `CREATE TABLE IF NOT EXISTS ${table} ()`,
-    take: `LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE NOWAIT`,
+    take: `LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`,
   };
 }
-
-/** PostgreSQL's "could not obtain lock": another engine holds it. */
-export const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Something that runs a query (a pool or a client). */
 interface Queryable {
