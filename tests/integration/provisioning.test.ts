@@ -50,7 +50,11 @@ describe('PostgreSQL provisioning on a real server', () => {
     const cut = await postgres.ensure(tenant, { stopAfter: 2 });
     expect(cut.actions).toHaveLength(2);
     const resumed = await postgres.ensure(tenant);
-    expect(resumed.actions.map((a) => a.type)).toEqual(['setSearchPath', 'createSchema']);
+    expect(resumed.actions.map((a) => a.type)).toEqual([
+      'setSearchPath',
+      'createSchema',
+      'grantConnect',
+    ]);
     expect((await postgres.ensure(tenant)).statements).toEqual([]);
   });
 
@@ -135,7 +139,7 @@ describe('PostgreSQL provisioning on a real server', () => {
     await adminQuery(database.url, `create role ${tenant.role} login`);
     await expect(postgres.ensure(tenant)).rejects.toThrow(OwnershipError);
     const observed = await postgres.observe(tenant);
-    expect(() => planPostgres(tenant, observed)).toThrow(/not this instance's/);
+    expect(() => planPostgres(tenant, observed)).toThrow(/not created for this instance/);
   });
 });
 
