@@ -144,9 +144,12 @@ describe('PostgreSQL provisioning on a real server', () => {
 });
 
 describe('Redis provisioning on a real server', () => {
-  it('creates the user, and a second run sends no ACL command', async () => {
+  it('claims the namespace and creates the user, and a second run sends no command', async () => {
     const tenant = rTenant('twice');
-    expect((await redis.ensure(tenant)).commands).toHaveLength(1);
+    expect((await redis.ensure(tenant)).commands.map((command) => command[0])).toEqual([
+      'HSETNX',
+      'ACL',
+    ]);
     expect((await redis.ensure(tenant)).commands).toEqual([]);
     expect(await checkRedisLogin(inject('redisUrl'), tenant)).toEqual({ ok: true });
   });
