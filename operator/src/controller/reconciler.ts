@@ -5,6 +5,7 @@ import {
   checkRedisLogin,
   generatePassword,
   type Identity,
+  OwnershipError,
   postgresTenant,
   redisTenant,
   refusalOf,
@@ -45,6 +46,7 @@ import {
 } from './decisions.ts';
 import { driftPatch, isDerivative } from './drift.ts';
 import { keyOf, resolveIdentity } from './identity.ts';
+import { ForeignObjectError, foreignObjectRefusal } from './ownership.ts';
 
 /** The finalizer that gives the operator a say before an instance goes away. */
 export const FINALIZER = 'trading.tse.io/finalizer';
@@ -160,7 +162,12 @@ export class InstanceReconciler {
       throw new RetryLater(error.message);
     }
 
-    const secret = await this.ensureSecret(instance, identity, admin);
+    let secret: V1Secret;
+    try {
+      secret = await this.ensureSecret(instance, identity, admin);
+    } catch (error) {
+      return this.refuseForeign(instance, identity, error);
+    }
     const [postgres, redis] = await Promise.all([
       this.provisionPostgres(instance, identity, admin.postgres, secret),
       this.provisionRedis(instance, identity, admin.redis, secret),
@@ -170,19 +177,23 @@ export class InstanceReconciler {
     // A store that is down leaves the running engine alone: it reports degraded and recovers by itself.
     let deployment = this.deps.caches.deployments.get(namespace, name);
     if (storesOk) {
-      deployment = await this.ensureOwned(
-        buildDeployment(instance, {
-          identity,
-          image: instance.spec.image ?? this.deps.engineImage,
-          credentialsChecksum: secretChecksum(secret),
-        }),
-        deployment,
-      );
-      await this.ensureOwned(
-        buildService(instance),
-        this.deps.caches.services.get(namespace, name),
-      );
-      await this.ensureServiceMonitor(instance);
+      try {
+        deployment = await this.ensureOwned(
+          buildDeployment(instance, {
+            identity,
+            image: instance.spec.image ?? this.deps.engineImage,
+            credentialsChecksum: secretChecksum(secret),
+          }),
+          deployment,
+        );
+        await this.ensureOwned(
+          buildService(instance),
+          this.deps.caches.services.get(namespace, name),
+        );
+        await this.ensureServiceMonitor(instance);
+      } catch (error) {
+        return this.refuseForeign(instance, identity, error);
+      }
     }
 
     const conditions: ConditionInput[] = [
@@ -249,10 +260,31 @@ export class InstanceReconciler {
       namespace: `it uses Redis namespace "${identity.redisNamespace}"`,
       'namespace-prefix': `its Redis namespace "${identity.redisNamespace}" overlaps "${held?.redisNamespace}" (one is a ":"-prefix of the other)`,
     }[refusal.conflict.kind];
-    return `${what} already held by ${refusal.heldBy} (created earlier); choose another instance name or set spec.postgres.schema / spec.redis.namespace`;
+    // Who holds a name is told only within the same namespace: others learn only that it is taken.
+    const holder = refusal.heldBy.startsWith(`${instance.metadata.namespace}/`)
+      ? refusal.heldBy
+      : 'an instance in another namespace';
+    return `${what} already held by ${holder} (created earlier); choose another instance name or set spec.postgres.schema / spec.redis.namespace`;
   }
 
   private readonly claims = new ClaimCache();
+
+  /** An object the instance needs a name of is someone else's: say so, change nothing, retry at resync. */
+  private async refuseForeign(
+    instance: TradingEngineInstance,
+    identity: Identity,
+    error: unknown,
+  ): Promise<ReconcileResult> {
+    if (!(error instanceof ForeignObjectError)) throw error;
+    const before = findCondition(instance.status?.conditions, 'Ready');
+    if (before?.reason !== 'ForeignObject' || before.message !== error.message)
+      this.deps.events.record(target(instance), 'Warning', 'ForeignObject', error.message);
+    await this.writeStatus(instance, { identity }, [
+      notPaused(),
+      { type: 'Ready', status: 'False', reason: 'ForeignObject', message: error.message },
+    ]);
+    return { requeueAfterMs: this.deps.resyncMs };
+  }
 
   /** The credentials Secret: generated passwords are kept; URLs follow the spec. Written before any store is touched. */
   private async ensureSecret(
@@ -346,6 +378,8 @@ export class InstanceReconciler {
     try {
       const tenant = redisTenant(identity, {
         password: secretValue(secret, SECRET_KEYS.redisPassword) ?? '',
+        owner: keyOf(instance),
+        adoptExistingKeys: instance.spec.redis.adoptExistingKeys,
       });
       const result = await provisioner.ensure(tenant);
       this.countActions('redis', result.actions);
@@ -403,6 +437,10 @@ export class InstanceReconciler {
   ): Promise<T> {
     const key = `${desired.kind}/${desired.metadata?.namespace}/${desired.metadata?.name}`;
     live = this.written.fresher(key, live);
+    // The caches hold only labelled objects: an unlabelled one of the same name is read here.
+    live ??= await this.deps.writer.read(desired);
+    const refusal = foreignObjectRefusal(desired, live);
+    if (refusal) throw refusal;
     if (live && isDerivative(desired, live)) return live;
     const what = { kind: desired.kind, name: desired.metadata?.name };
     if (!live) {
@@ -491,15 +529,20 @@ export class InstanceReconciler {
       const user = redisTenant(identity, {
         password: secretValue(secret, SECRET_KEYS.redisPassword) ?? generatePassword(),
         enabled: false,
+        owner: keyOf(instance),
       });
-      const postgresResult =
+      // A store that says the names are someone else's has nothing of this instance to clean up.
+      const empty = { actions: [], statements: [], commands: [] };
+      const postgresResult = await unlessNotOwned(
         instance.spec.postgres.deletionPolicy === 'Delete'
-          ? await postgres.remove(tenant)
-          : await postgres.ensure(tenant);
-      const redisResult =
-        instance.spec.redis.deletionPolicy === 'Delete'
-          ? await redis.remove(user)
-          : await redis.ensure(user);
+          ? postgres.remove(tenant)
+          : postgres.ensure(tenant),
+        empty,
+      );
+      const redisResult = await unlessNotOwned(
+        instance.spec.redis.deletionPolicy === 'Delete' ? redis.remove(user) : redis.ensure(user),
+        empty,
+      );
       this.countActions('postgres', postgresResult.actions);
       this.countActions('redis', redisResult.actions);
       const message = `PostgreSQL ${instance.spec.postgres.deletionPolicy === 'Delete' ? `schema ${tenant.schema} and role dropped` : `schema ${tenant.schema} kept, login disabled`}; Redis ${instance.spec.redis.deletionPolicy === 'Delete' ? `user and ${user.namespace}:* keys deleted` : `user ${user.user} disabled, keys kept`}`;
@@ -603,6 +646,16 @@ const notPaused = (): ConditionInput => ({
 
 function target(instance: TradingEngineInstance) {
   return { apiVersion: API_VERSION, kind: KIND, metadata: instance.metadata };
+}
+
+/** The result of a store step, or `empty` when the store refuses it as not this instance's. */
+async function unlessNotOwned<T>(step: Promise<T>, empty: T): Promise<T> {
+  try {
+    return await step;
+  } catch (error) {
+    if (error instanceof OwnershipError) return empty;
+    throw error;
+  }
 }
 
 function hostPort(override: string | undefined, host: string, port: number): [string, number] {
