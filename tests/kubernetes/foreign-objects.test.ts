@@ -8,6 +8,7 @@ import {
   installCrd,
   type Kube,
   kube,
+  TEI,
   teiManifest,
   waitForCondition,
 } from '../support/kube.ts';
@@ -19,6 +20,7 @@ const database = useDatabase();
 const suffix = randomBytes(3).toString('hex');
 const namespace = `foreign-${suffix}`;
 const elsewhere = `foreign-other-${suffix}`;
+const MALFORMED_PASSWORD = `Malformed${randomBytes(8).toString('hex')}`;
 let k: Kube;
 let operator: InProcessOperator;
 let redis: Redis;
@@ -125,5 +127,55 @@ describe('store names that are not ours', () => {
     expect(message).toMatch(/already held by an instance in another namespace/);
     expect(message).not.toContain(namespace);
     expect(message).not.toContain('holder');
+  });
+});
+
+describe('credentials', () => {
+  it('a malformed admin URL is refused without echoing its password', async () => {
+    await k.core.createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: { name: 'bad-admin' },
+        stringData: { url: `postgres://admin:${MALFORMED_PASSWORD}@[broken/db` },
+      },
+    });
+    await apply(namespace, 'badurl', {
+      instanceName: `${namespace}-engine-BU`,
+      postgres: { adminSecretRef: { name: 'bad-admin', key: 'url' } },
+    });
+    const refused = await waitForCondition(k, namespace, 'badurl', 'Ready', 'False', {
+      reason: 'AdminSecretMissing',
+    });
+    expect(condition(refused, 'Ready')?.message).toMatch(
+      /Secret .*\/bad-admin key "url" is not a postgres:\/\/ or postgresql:\/\/ URL \(postgres:\/\/\*\*\*@\[broken\/db\)/,
+    );
+  });
+
+  it('appear in no log line, Event or status this run produced', async () => {
+    const passwords = new Set([MALFORMED_PASSWORD]);
+    for (const url of [database.url, inject('redisUrl')]) {
+      const { password } = new URL(url);
+      if (password) passwords.add(decodeURIComponent(password));
+    }
+    for (const ns of [namespace, elsewhere]) {
+      for (const secret of (await k.core.listNamespacedSecret({ namespace: ns })).items) {
+        if (!secret.metadata?.name?.endsWith('-credentials')) continue;
+        for (const key of ['postgres-password', 'redis-password']) {
+          const value = secret.data?.[key];
+          if (value) passwords.add(Buffer.from(value, 'base64').toString('utf8'));
+        }
+      }
+    }
+    expect(passwords.size).toBeGreaterThan(4);
+    const produced = [JSON.stringify(operator.logs)];
+    for (const ns of [namespace, elsewhere]) {
+      produced.push(JSON.stringify((await k.core.listNamespacedEvent({ namespace: ns })).items));
+      produced.push(
+        JSON.stringify(await k.custom.listNamespacedCustomObject({ ...TEI, namespace: ns })),
+      );
+    }
+    const everything = produced.join('\n');
+    expect(operator.logs.length).toBeGreaterThan(10);
+    for (const password of passwords) expect(everything).not.toContain(password);
   });
 });
