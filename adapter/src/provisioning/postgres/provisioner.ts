@@ -257,21 +257,29 @@ async function withRetries(work: () => Promise<void>, attempts = 8): Promise<voi
   }
 }
 
-/** Logs in as the tenant with its own password: the proof that the credentials work. */
+/**
+ * Logs in as the tenant with its own password: the proof that the
+ * credentials work. The admin URL is reused with the tenant's credentials
+ * swapped in, so what it says about TLS (sslmode, sslrootcert) holds here too.
+ */
 export async function checkPostgresLogin(
   admin: pg.PoolConfig,
   tenant: Pick<PostgresTenant, 'role' | 'password' | 'database' | 'schema'>,
   host?: { host: string; port: number },
 ): Promise<LoginCheck> {
   const url = new URL(admin.connectionString ?? 'postgres://localhost');
+  url.username = encodeURIComponent(tenant.role);
+  url.password = encodeURIComponent(tenant.password);
+  for (const parameter of ['user', 'password']) url.searchParams.delete(parameter);
+  if (tenant.database) url.pathname = `/${encodeURIComponent(tenant.database)}`;
+  if (host) {
+    url.hostname = host.host;
+    url.port = String(host.port);
+  }
   const client = new pg.Client({
-    host: host?.host ?? url.hostname,
-    port: host?.port ?? Number(url.port || 5432),
-    database: tenant.database || url.pathname.slice(1),
-    user: tenant.role,
-    password: tenant.password,
+    connectionString: url.toString(),
     connectionTimeoutMillis: 5000,
-    ssl: admin.ssl,
+    ...(admin.ssl !== undefined && { ssl: admin.ssl }),
   });
   client.on('error', () => {});
   try {
