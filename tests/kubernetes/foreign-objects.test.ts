@@ -130,6 +130,50 @@ describe('store names that are not ours', () => {
   });
 });
 
+describe('a squatter', () => {
+  it('that never provisions holds no name: a later instance gets it and keeps it', async () => {
+    const instanceName = `s${suffix}-system-engine-SQUAT`;
+    // The same servers as everyone's, with admin passwords that do not work.
+    const wrong = (url: string) => {
+      const parsed = new URL(url);
+      parsed.password = 'not-the-admin-password';
+      return parsed.toString();
+    };
+    await k.core.createNamespacedSecret({
+      namespace: elsewhere,
+      body: {
+        metadata: { name: 'squatter-admin' },
+        stringData: { postgres: wrong(database.url), redis: wrong(inject('redisUrl')) },
+      },
+    });
+    const squatter = {
+      instanceName,
+      postgres: { adminSecretRef: { name: 'squatter-admin', key: 'postgres' } },
+      redis: { adminSecretRef: { name: 'squatter-admin', key: 'redis' } },
+    };
+    await apply(elsewhere, 'squatter', squatter);
+    await waitForCondition(k, elsewhere, 'squatter', 'DatabaseReady', 'False');
+    await waitForCondition(k, elsewhere, 'squatter', 'CacheReady', 'False');
+    await apply(namespace, 'rightful', { instanceName });
+    await waitForCondition(k, namespace, 'rightful', 'DatabaseReady', 'True', {
+      timeoutMs: 60_000,
+    });
+    await waitForCondition(k, namespace, 'rightful', 'CacheReady', 'True', { timeoutMs: 60_000 });
+
+    // With working admin credentials the squatter meets the rightful holder's markers.
+    await k.core.replaceNamespacedSecret({
+      namespace: elsewhere,
+      name: 'squatter-admin',
+      body: {
+        metadata: { name: 'squatter-admin' },
+        stringData: { postgres: database.url, redis: inject('redisUrl') },
+      },
+    });
+    await apply(elsewhere, 'squatter', { ...squatter, logLevel: 'debug' });
+    await waitForCondition(k, elsewhere, 'squatter', 'Ready', 'False', { reason: 'NameConflict' });
+  });
+});
+
 describe('credentials', () => {
   it('a malformed admin URL is refused without echoing its password', async () => {
     await k.core.createNamespacedSecret({

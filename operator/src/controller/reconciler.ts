@@ -239,6 +239,10 @@ export class InstanceReconciler {
         parsed.metadata.uid === instance.metadata.uid ? identity : resolveIdentity(parsed),
       );
       if (!other) continue;
+      // Only names a store has confirmed are held: an instance that never provisions squats nothing.
+      // Two new claims at once are settled by the stores' own markers (role comment, ownership record).
+      if (other.instance.metadata.uid !== instance.metadata.uid && !holdsNames(other.instance))
+        continue;
       const stores = this.deps.admin.storeKeys(other.instance);
       const key = keyOf(other.instance);
       names.set(key, other.identity);
@@ -566,12 +570,16 @@ export class InstanceReconciler {
 }
 
 /**
- * True when the instance's names were provisioned for it: only an instance
- * that passed the conflict check gets store conditions, and it keeps them
- * (and so its names) even while a store is down.
+ * True when the instance's names are provisioned for it: a store said so.
+ * An instance that never provisions (its admin connection fails, or a store
+ * refuses it) holds nothing, so it cannot squat a name. While a holder's
+ * store is down, a later instance may pass this check, but the store's own
+ * ownership markers (role comment, Redis ownership record) still refuse it.
  */
 function holdsNames(instance: TradingEngineInstance): boolean {
-  return findCondition(instance.status?.conditions, 'DatabaseReady') !== undefined;
+  return (['DatabaseReady', 'CacheReady'] as const).some(
+    (type) => findCondition(instance.status?.conditions, type)?.status === 'True',
+  );
 }
 
 /**
