@@ -275,6 +275,38 @@ describe('Redis: names that are not ours', () => {
   });
 });
 
+describe('Redis: admin capabilities', () => {
+  it('says which admin commands are missing before changing anything', async () => {
+    const weak = `${prefix}-weak-admin`;
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      weak,
+      'on',
+      '>Weak-Pass-91',
+      '~*',
+      '+@read',
+      '+acl|whoami',
+      '+acl|dryrun',
+    );
+    const { host, port } = redisAddress();
+    const provisioner = new RedisProvisioner(
+      `redis://${encodeURIComponent(weak)}:Weak-Pass-91@${host}:${port}`,
+    );
+    try {
+      const tenant = rTenant('weak-admin');
+      const error = await provisioner.ensure(tenant).catch((caught) => caught);
+      expect(error).toMatchObject({ code: 'ADMIN_CAPABILITY' });
+      expect(error.message).toMatch(/ACL SETUSER, ACL DELUSER, CLIENT KILL, HSETNX, HDEL, UNLINK/);
+      expect(error.message).not.toContain('Weak-Pass-91');
+      expect(await redis.observe(tenant.user)).toEqual({});
+    } finally {
+      await provisioner.close();
+      await admin.call('ACL', 'DELUSER', weak);
+    }
+  });
+});
+
 function redisAddress(): { host: string; port: number } {
   const { hostname, port } = new URL(inject('redisUrl'));
   return { host: hostname, port: Number(port) };

@@ -8,5 +8,6 @@ export * from './redis/commands.ts';
 export * from './redis/model.ts';
 export * from './redis/ownership.ts';
 export * from './redis/plan.ts';
+export * from './redis/preflight.ts';
 export * from './redis/provisioner.ts';
 export * from './tenant.ts';

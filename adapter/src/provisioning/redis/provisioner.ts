@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { OwnershipError, StoreUnavailableError } from '../../errors.ts';
+import { AdminCapabilityError, OwnershipError, StoreUnavailableError } from '../../errors.ts';
 import { type LoginCheck, redisPasswordHash } from '../credentials.ts';
 import { TENANT_COMMAND_RULES } from './commands.ts';
 import {
@@ -11,6 +11,7 @@ import {
 } from './model.ts';
 import { namespacesOverlap, OWNERSHIP_KEY, ownerOf } from './ownership.ts';
 import { planRedis, planRedisRemoval } from './plan.ts';
+import { ADMIN_COMMANDS, missingRedisCapabilities } from './preflight.ts';
 
 /** What a provisioning run did: the actions and the commands they sent. */
 export interface RedisProvisionResult {
@@ -82,8 +83,48 @@ export class RedisProvisioner {
     return { ...observed, keysExist, overlappingOwners };
   }
 
+  /**
+   * Checks, once per connection, that the admin user may send every command
+   * provisioning needs; says everything that is missing at once.
+   */
+  async preflight(): Promise<void> {
+    this.capable ??= (async () => {
+      const verdicts = new Map<readonly string[], string>();
+      let me: string;
+      try {
+        me = String(await this.send(['ACL', 'WHOAMI']));
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
+        throw new AdminCapabilityError(
+          'the Redis admin user may not run ACL WHOAMI and ACL DRYRUN; use a user with +@all ~* &*',
+        );
+      }
+      for (const command of ADMIN_COMMANDS) {
+        const verdict = await this.send<string>(['ACL', 'DRYRUN', me, ...command]).catch(
+          (error: Error) => {
+            if (error instanceof StoreUnavailableError) throw error;
+            return error.message;
+          },
+        );
+        verdicts.set(command, String(verdict));
+      }
+      const missing = missingRedisCapabilities(verdicts);
+      if (missing.length > 0)
+        throw new AdminCapabilityError(
+          `the Redis admin user "${me}" may not run ${missing.join(', ')}; grant these (with access to all keys) or use a user with +@all ~* &*`,
+        );
+    })();
+    this.capable.catch(() => {
+      this.capable = undefined;
+    });
+    return this.capable;
+  }
+
+  private capable: Promise<void> | undefined;
+
   /** Brings the user to the desired state; a converged user gets no ACL command. */
   async ensure(tenant: RedisTenant): Promise<RedisProvisionResult> {
+    await this.preflight();
     const [observed, canonical] = await Promise.all([
       this.observeTenant(tenant),
       this.canonicalCommands(),
@@ -93,6 +134,7 @@ export class RedisProvisioner {
 
   /** Deletes the user and the keys of its namespace (and nothing else). */
   async remove(tenant: RedisTenant): Promise<RedisProvisionResult> {
+    await this.preflight();
     return this.apply(tenant, planRedisRemoval(tenant, await this.observeTenant(tenant)));
   }
 
