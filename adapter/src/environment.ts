@@ -1,10 +1,11 @@
 import type { z } from 'zod';
 import { ValidationError } from './errors.ts';
+import { isSecretVariable, redactUrl } from './redaction.ts';
 
 /**
  * Parses a process environment with a zod object schema keyed by variable
  * name. Empty values count as unset. The first problem throws a
- * ValidationError naming the variable, its value and the rule.
+ * ValidationError naming the variable, its value (credentials withheld) and the rule.
  */
 export function parseEnvironment<S extends z.ZodObject>(
   schema: S,
@@ -17,5 +18,8 @@ export function parseEnvironment<S extends z.ZodObject>(
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const variable = String(issue?.path[0] ?? 'environment');
-  throw new ValidationError(variable, given[variable], issue?.message ?? 'is invalid');
+  const value = given[variable];
+  // A URL's password must not reach the error that says the URL is wrong.
+  const shown = isSecretVariable(variable) && value !== undefined ? redactUrl(value) : value;
+  throw new ValidationError(variable, shown, issue?.message ?? 'is invalid');
 }

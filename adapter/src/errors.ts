@@ -39,6 +39,29 @@ export class OwnershipError extends TseError {
   readonly code = 'NOT_OWNED';
 }
 
+/** A store statement waited longer than its lock or statement timeout: retried later. */
+export class StoreTimeoutError extends TseError {
+  readonly code = 'STORE_TIMEOUT';
+  readonly store: 'postgres' | 'redis';
+
+  constructor(store: 'postgres' | 'redis', cause: unknown) {
+    super(`${store} did not answer in time (a lock is held elsewhere): ${describeCause(cause)}`, {
+      cause,
+    });
+    this.store = store;
+  }
+}
+
+/** The admin connection lacks a privilege provisioning needs; the message lists what is missing. */
+export class AdminCapabilityError extends TseError {
+  readonly code = 'ADMIN_CAPABILITY';
+}
+
+/** Applying a plan did not reach the desired state: something outside the plan undoes it. */
+export class ConvergenceError extends TseError {
+  readonly code = 'NOT_CONVERGED';
+}
+
 /** The message of an unknown thrown value, for logs and conditions. */
 export function describeCause(cause: unknown): string {
   if (cause instanceof AggregateError && cause.errors.length > 0) {

@@ -3,3 +3,4 @@ export * from './environment.ts';
 export * from './errors.ts';
 export * from './identity/index.ts';
 export * from './provisioning/index.ts';
+export * from './redaction.ts';

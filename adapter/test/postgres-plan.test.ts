@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OwnershipError } from '../src/errors.ts';
 import {
+  legacyRoleComment,
   managedRoleComment,
   type ObservedPostgres,
   type PostgresTenant,
@@ -69,11 +70,37 @@ describe('planPostgres', () => {
     ['a wrong password', converged({ passwordWorks: false }), ['setPassword']],
     ['a lost search_path', converged({}, { searchPath: null }), ['setSearchPath']],
     ['a dropped schema', converged({ schemaOwner: undefined }), ['createSchema']],
-    ['a schema given away', converged({ schemaOwner: 'postgres' }), ['alterSchemaOwner']],
     ['a revoked CONNECT', converged({ canConnect: false }), ['grantConnect']],
     ['CREATE on public', converged({ canCreateInPublic: true }), ['revokePublicCreate']],
+    ['CONNECT or TEMP for PUBLIC', converged({ publicCanConnect: true }), ['revokePublicDatabase']],
   ])('repairs %s', (_, observed, expected) => {
     expect(types(planPostgres(tenant(), observed))).toEqual(expected);
+  });
+
+  it('revokes PUBLIC privileges for a new tenant too', () => {
+    const plan = planPostgres(tenant(), {
+      canConnect: false,
+      canCreateInPublic: true,
+      publicCanConnect: true,
+    });
+    expect(types(plan)).toEqual([
+      'createRole',
+      'setPassword',
+      'setSearchPath',
+      'createSchema',
+      'grantConnect',
+      'revokePublicDatabase',
+      'revokePublicCreate',
+    ]);
+  });
+
+  it('refuses a schema another role owns, whether or not the role exists, and never gives it away', () => {
+    expect(() => planPostgres(tenant(), converged({ schemaOwner: 'postgres' }))).toThrow(
+      /owned by another role/,
+    );
+    expect(() =>
+      planPostgres(tenant(), { canConnect: false, canCreateInPublic: false, schemaOwner: 'app' }),
+    ).toThrow(OwnershipError);
   });
 
   it('takes back privileges a role must not have, in one ALTER ROLE', () => {
@@ -122,7 +149,7 @@ describe('planPostgres', () => {
   it("refuses a role of the same name that is not this tenant's", () => {
     expect(() => planPostgres(tenant(), converged({}, { comment: null }))).toThrow(OwnershipError);
     expect(() => planPostgres(tenant({ database: 'other' }), converged())).toThrow(
-      /not this instance's/,
+      /not created for this instance/,
     );
   });
 });
@@ -169,9 +196,17 @@ describe('statementsFor', () => {
 });
 
 describe('managedRoleComment', () => {
-  it('names the owner, so that another owner of the same schema is refused', () => {
+  it('rewrites a legacy comment that names its owner, and refuses it for another owner', () => {
     const owned = tenant({ owner: 'trading/lh' });
-    expect(managedRoleComment(owned)).toMatch(/owner trading\/lh$/);
+    const observed = converged({}, { comment: legacyRoleComment(owned) });
+    expect(types(planPostgres(owned, observed))).toEqual(['setComment']);
+    expect(() => planPostgres(tenant({ owner: 'other/lh' }), observed)).toThrow(OwnershipError);
+  });
+
+  it('tells owners apart by a digest, so that another owner of the same schema is refused', () => {
+    const owned = tenant({ owner: 'trading/lh' });
+    expect(managedRoleComment(owned)).toMatch(/owner sha256:[0-9a-f]{24}$/);
+    expect(managedRoleComment(owned)).not.toContain('trading/lh');
     const observed = converged({}, { comment: managedRoleComment(owned) });
     expect(planPostgres(owned, observed)).toEqual([]);
     expect(() => planPostgres(tenant({ owner: 'other/lh' }), observed)).toThrow(OwnershipError);

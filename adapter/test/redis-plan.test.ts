@@ -1,11 +1,18 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { OwnershipError } from '../src/errors.ts';
+import { checkNamespace } from '../src/identity/rules.ts';
 import {
+  assertReservedKey,
   commandFor,
   type ObservedRedis,
+  OWNERSHIP_KEY,
   planRedis,
   planRedisRemoval,
   type RedisTenant,
   redisPasswordHash,
+  TENANT_COMMANDS,
+  tenantPatternMatches,
 } from '../src/provisioning/index.ts';
 
 const CANONICAL = '-@all +@read -scan';
@@ -14,6 +21,7 @@ const tenant = (changes: Partial<RedisTenant> = {}): RedisTenant => ({
   namespace: 'trading_system:LH',
   password: 'secret',
   enabled: true,
+  owner: 'team/lh',
   ...changes,
 });
 const converged = (changes: Partial<NonNullable<ObservedRedis['user']>> = {}): ObservedRedis => ({
@@ -26,12 +34,26 @@ const converged = (changes: Partial<NonNullable<ObservedRedis['user']>> = {}): O
     selectors: 0,
     ...changes,
   },
+  owner: 'team/lh',
 });
 
+/** A user as earlier versions left it: no ownership record. */
+const unrecorded = (changes: Partial<NonNullable<ObservedRedis['user']>> = {}): ObservedRedis => {
+  const { owner: _, ...observed } = converged(changes);
+  return observed;
+};
+
 describe('planRedis', () => {
-  it('creates a missing user', () => {
+  it('claims the namespace, then creates a missing user', () => {
     expect(planRedis(tenant(), {}, CANONICAL)).toEqual([
+      { type: 'claim' },
       { type: 'setUser', reason: 'user missing' },
+    ]);
+  });
+
+  it('recreates a user it holds without claiming again', () => {
+    expect(planRedis(tenant(), { owner: 'team/lh' }, CANONICAL).map((a) => a.type)).toEqual([
+      'setUser',
     ]);
   });
 
@@ -65,8 +87,73 @@ describe('planRedis', () => {
     ).toEqual(['setUser', 'killClients']);
   });
 
-  it('removes the user before its keys', () => {
-    expect(planRedisRemoval(converged()).map((a) => a.type)).toEqual(['deleteUser', 'deleteKeys']);
+  it('removes the user before its keys, and its ownership record last', () => {
+    expect(planRedisRemoval(tenant(), converged()).map((a) => a.type)).toEqual([
+      'deleteUser',
+      'deleteKeys',
+      'release',
+    ]);
+  });
+
+  it('removes nothing when nothing is there', () => {
+    expect(planRedisRemoval(tenant(), {})).toEqual([]);
+  });
+});
+
+describe('ownership', () => {
+  it.each<[string, ObservedRedis]>([
+    ['a user another owner holds', { ...converged(), owner: 'other/lh' }],
+    ['a user nobody recorded, with another password', unrecorded({ passwordHashes: ['x'] })],
+    ['keys nobody recorded', { keysExist: true }],
+  ])('refuses %s, for provisioning and for removal', (_, observed) => {
+    expect(() => planRedis(tenant(), observed, CANONICAL)).toThrow(OwnershipError);
+    expect(() => planRedisRemoval(tenant(), observed)).toThrow(OwnershipError);
+  });
+
+  it('refuses a namespace overlapping one another owner holds', () => {
+    expect(() => planRedis(tenant(), { overlappingOwners: ['other/x'] }, CANONICAL)).toThrow(
+      /overlaps/,
+    );
+  });
+
+  it('adopts existing keys only when asked to', () => {
+    expect(
+      planRedis(tenant({ adoptExistingKeys: true }), { keysExist: true }, CANONICAL)[0],
+    ).toEqual({ type: 'claim' });
+  });
+
+  it('never adopts for another owner, even when asked to', () => {
+    const held = { ...converged(), owner: 'other/lh' };
+    expect(() => planRedis(tenant({ adoptExistingKeys: true }), held, CANONICAL)).toThrow(
+      /held by another owner/,
+    );
+  });
+
+  it("claims a user from before the record when it holds this instance's password", () => {
+    expect(planRedis(tenant(), unrecorded(), CANONICAL)).toEqual([{ type: 'claim' }]);
+  });
+
+  it('refuses without naming who holds the name', () => {
+    expect(() =>
+      planRedis(tenant(), { ...converged(), owner: 'team-b/secret' }, CANONICAL),
+    ).toThrow(expect.objectContaining({ message: expect.not.stringContaining('team-b') }));
+  });
+
+  it('keeps its record outside every namespace a tenant may have', () => {
+    expect(assertReservedKey(OWNERSHIP_KEY)).toBe(OWNERSHIP_KEY);
+    fc.assert(
+      fc.property(fc.stringMatching(/^[A-Za-z0-9_.:-]{1,40}$/), (namespace) => {
+        let valid = true;
+        try {
+          checkNamespace('redisNamespace', namespace);
+        } catch {
+          valid = false;
+        }
+        return !valid || !tenantPatternMatches(namespace, OWNERSHIP_KEY);
+      }),
+    );
+    expect(() => assertReservedKey('owners:tse')).toThrow(/no ":"/);
+    expect(() => assertReservedKey('tseowners')).toThrow(/no namespace may use/);
   });
 });
 
@@ -83,7 +170,17 @@ describe('commandFor', () => {
       '~trading_system:LH:*',
       '&trading_system:LH:*',
     ]);
-    expect(command).toContain('-scan');
+    expect(command).toContain('-@all');
+    expect(command).toContain('+get');
+    expect(command.filter((rule) => rule.startsWith('+@'))).toEqual([]);
     expect(command).not.toContain('secret');
+  });
+});
+
+describe('TENANT_COMMANDS', () => {
+  it('lists single commands, never a category, and none that enumerate or reach other databases', () => {
+    for (const command of TENANT_COMMANDS) expect(command).toMatch(/^[a-z_]+(\|[a-z_-]+)?$/);
+    for (const forbidden of ['keys', 'scan', 'randomkey', 'select', 'move', 'copy', 'swapdb'])
+      expect(TENANT_COMMANDS).not.toContain(forbidden);
   });
 });

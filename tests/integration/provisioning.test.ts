@@ -50,7 +50,11 @@ describe('PostgreSQL provisioning on a real server', () => {
     const cut = await postgres.ensure(tenant, { stopAfter: 2 });
     expect(cut.actions).toHaveLength(2);
     const resumed = await postgres.ensure(tenant);
-    expect(resumed.actions.map((a) => a.type)).toEqual(['setSearchPath', 'createSchema']);
+    expect(resumed.actions.map((a) => a.type)).toEqual([
+      'setSearchPath',
+      'createSchema',
+      'grantConnect',
+    ]);
     expect((await postgres.ensure(tenant)).statements).toEqual([]);
   });
 
@@ -135,14 +139,17 @@ describe('PostgreSQL provisioning on a real server', () => {
     await adminQuery(database.url, `create role ${tenant.role} login`);
     await expect(postgres.ensure(tenant)).rejects.toThrow(OwnershipError);
     const observed = await postgres.observe(tenant);
-    expect(() => planPostgres(tenant, observed)).toThrow(/not this instance's/);
+    expect(() => planPostgres(tenant, observed)).toThrow(/not created for this instance/);
   });
 });
 
 describe('Redis provisioning on a real server', () => {
-  it('creates the user, and a second run sends no ACL command', async () => {
+  it('claims the namespace and creates the user, and a second run sends no command', async () => {
     const tenant = rTenant('twice');
-    expect((await redis.ensure(tenant)).commands).toHaveLength(1);
+    expect((await redis.ensure(tenant)).commands.map((command) => command[0])).toEqual([
+      'HSETNX',
+      'ACL',
+    ]);
     expect((await redis.ensure(tenant)).commands).toEqual([]);
     expect(await checkRedisLogin(inject('redisUrl'), tenant)).toEqual({ ok: true });
   });

@@ -102,10 +102,8 @@ describe('changes', () => {
   it('bring back a dropped login role and ACL user at the next resync', async () => {
     const { postgresSchema, redisNamespace } =
       (await getInstance(k, namespace, 'lh')).status?.identity ?? {};
-    await adminQuery(
-      database.url,
-      `reassign owned by ${postgresSchema} to postgres; drop owned by ${postgresSchema}; drop role ${postgresSchema}`,
-    );
+    // Dropped with its schema: a schema handed to another role would be refused, never taken back.
+    await adminQuery(database.url, `drop owned by ${postgresSchema}; drop role ${postgresSchema}`);
     await redis.call('ACL', 'DELUSER', redisNamespace as string);
     await waitFor(
       'the role and user to come back',

@@ -50,6 +50,7 @@ export async function startLocalPostgres(
     password?: string;
     /** Another address to listen on, and the range allowed to log in through it (pods on a real node). */
     alsoListen?: { address: string; allow: string };
+    tls?: { cert: string; key: string };
   } = {},
 ): Promise<StoreServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tse-postgres-'));
@@ -80,6 +81,20 @@ export async function startLocalPostgres(
   const { alsoListen } = options;
   if (alsoListen)
     appendFileSync(join(data, 'pg_hba.conf'), `host all all ${alsoListen.allow} scram-sha-256\n`);
+  const tlsFlags: string[] = [];
+  if (options.tls) {
+    // TLS only: TCP without TLS is rejected, so a client that drops TLS cannot log in.
+    const cert = join(dir, 'server.crt');
+    const key = join(dir, 'server.key');
+    writeFileSync(cert, options.tls.cert);
+    writeFileSync(key, options.tls.key, { mode: 0o600 });
+    if (owner) for (const file of [cert, key]) chownSync(file, owner.uid, owner.gid);
+    writeFileSync(
+      join(data, 'pg_hba.conf'),
+      'local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n',
+    );
+    tlsFlags.push('-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`);
+  }
 
   const port = options.port ?? (await freePort());
   const server: Guarded = spawnGuarded(
@@ -106,10 +121,11 @@ export async function startLocalPostgres(
       'shared_preload_libraries=pg_stat_statements',
       '-c',
       'pg_stat_statements.track_utility=on',
+      ...tlsFlags,
     ],
     { cleanup: [dir], stopSignal: 'SIGINT', ...owner },
   );
-  const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+  const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres${options.tls ? '?sslmode=no-verify' : ''}`;
   await waitFor('PostgreSQL to accept connections', () => canQuery(url), { process: server });
   return {
     url,

@@ -30,9 +30,11 @@ export function postgresTenant(
 /** The Redis tenant an identity asks for: the ACL user is named after its namespace. */
 export function redisTenant(
   identity: Pick<Identity, 'redisNamespace'>,
-  options: { password: string; enabled?: boolean },
+  options: { password: string; enabled?: boolean; owner?: string; adoptExistingKeys?: boolean },
 ): RedisTenant {
   return {
+    ...(options.owner && { owner: options.owner }),
+    ...(options.adoptExistingKeys && { adoptExistingKeys: true }),
     user: identity.redisNamespace,
     namespace: identity.redisNamespace,
     password: options.password,

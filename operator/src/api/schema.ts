@@ -100,6 +100,12 @@ const redis = z
       .describe(
         "host[:port] the engine pods use to reach Redis, when it differs from the admin connection's.",
       ),
+    adoptExistingKeys: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Take over keys that already exist under the namespace when no instance holds it (e.g. data written before the operator). Off by default: such a namespace is refused. Never takes a namespace another instance holds.',
+      ),
     deletionPolicy,
   })
   .describe("The instance's Redis ACL user and key namespace.");
@@ -173,7 +179,7 @@ export const instanceSpec = z
       .optional()
       .describe('Scheduling and metadata of the engine pods.'),
     postgres: postgres.default({ connectionLimit: 20, deletionPolicy: 'Retain' }),
-    redis: redis.default({ deletionPolicy: 'Retain' }),
+    redis: redis.default({ deletionPolicy: 'Retain', adoptExistingKeys: false }),
     monitoring: z
       .object({
         serviceMonitor: z

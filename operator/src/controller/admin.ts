@@ -1,5 +1,5 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { PostgresProvisioner, RedisProvisioner, TseError } from '@tse/adapter';
+import { PostgresProvisioner, RedisProvisioner, redactUrl, TseError } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 
 /** An admin Secret that is missing or holds no usable URL. */
@@ -126,9 +126,29 @@ export class AdminConnections {
         `${field}: Secret ${namespace}/${ref.name} has no key "${ref.key}"`,
       );
     const url = Buffer.from(encoded, 'base64').toString('utf8').trim();
+    checkAdminUrl(url, store, `${field}: Secret ${namespace}/${ref.name} key "${ref.key}"`);
     this.resolved.set(`${namespace}/${ref.name}/${ref.key}`, url);
     return url;
   }
+}
+
+/**
+ * Refuses an admin URL that does not parse or names another store, before
+ * anything else parses it: a parser's own error carries the whole input,
+ * password included, into whatever logs it.
+ */
+export function checkAdminUrl(url: string, store: string, where: string): void {
+  const protocols = store === 'Redis' ? ['redis:', 'rediss:'] : ['postgres:', 'postgresql:'];
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    // the parser's error names the input; ours names only the redacted form
+  }
+  if (!protocol || !protocols.includes(protocol))
+    throw new AdminSecretError(
+      `${where} is not a ${protocols.map((p) => `${p}//`).join(' or ')} URL (${redactUrl(url)})`,
+    );
 }
 
 function postgresKey(url: string): string {

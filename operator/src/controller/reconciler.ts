@@ -13,6 +13,7 @@ import {
   findActiveEngines,
   generatePassword,
   type Identity,
+  OwnershipError,
   postgresTenant,
   redisTenant,
   refusalOf,
@@ -47,6 +48,7 @@ import { type ConditionInput, findCondition, mergeConditions } from './condition
 import { readyCondition, type StoreOutcome, storeCondition, storeFailure } from './decisions.ts';
 import { driftPatch, isDerivative } from './drift.ts';
 import { keyOf, resolveIdentity } from './identity.ts';
+import { ForeignObjectError, foreignObjectRefusal } from './ownership.ts';
 import { type EngineRoles, engineRoles, rolesUnknown } from './roles.ts';
 
 /** Not-ready reasons of a normal start or takeover: no Event for them, they pass on their own. */
@@ -168,7 +170,12 @@ export class InstanceReconciler {
       throw new RetryLater(error.message);
     }
 
-    const secret = await this.ensureSecret(instance, identity, admin);
+    let secret: V1Secret;
+    try {
+      secret = await this.ensureSecret(instance, identity, admin);
+    } catch (error) {
+      return this.refuseForeign(instance, identity, error);
+    }
     const [postgres, redis] = await Promise.all([
       this.provisionPostgres(instance, identity, admin.postgres, secret),
       this.provisionRedis(instance, identity, admin.redis, secret),
@@ -178,23 +185,27 @@ export class InstanceReconciler {
     // A store that is down leaves the running engine alone: it reports degraded and recovers by itself.
     let deployment = this.deps.caches.deployments.get(namespace, name);
     if (storesOk) {
-      deployment = await this.ensureOwned(
-        buildDeployment(instance, {
-          identity,
-          image: instance.spec.image ?? this.deps.engineImage,
-          credentialsChecksum: secretChecksum(secret),
-        }),
-        deployment,
-      );
-      await this.ensureOwned(
-        buildService(instance),
-        this.deps.caches.services.get(namespace, name),
-      );
-      await this.ensureOwned(
-        buildPodsService(instance),
-        this.deps.caches.services.get(namespace, podsServiceName(instance)),
-      );
-      await this.ensureServiceMonitor(instance);
+      try {
+        deployment = await this.ensureOwned(
+          buildDeployment(instance, {
+            identity,
+            image: instance.spec.image ?? this.deps.engineImage,
+            credentialsChecksum: secretChecksum(secret),
+          }),
+          deployment,
+        );
+        await this.ensureOwned(
+          buildService(instance),
+          this.deps.caches.services.get(namespace, name),
+        );
+        await this.ensureOwned(
+          buildPodsService(instance),
+          this.deps.caches.services.get(namespace, podsServiceName(instance)),
+        );
+        await this.ensureServiceMonitor(instance);
+      } catch (error) {
+        return this.refuseForeign(instance, identity, error);
+      }
     }
 
     const roles = postgres.ok
@@ -302,6 +313,10 @@ export class InstanceReconciler {
         parsed.metadata.uid === instance.metadata.uid ? identity : resolveIdentity(parsed),
       );
       if (!other) continue;
+      // Only names a store has confirmed are held: an instance that never provisions squats nothing.
+      // Two new claims at once are settled by the stores' own markers (role comment, ownership record).
+      if (other.instance.metadata.uid !== instance.metadata.uid && !holdsNames(other.instance))
+        continue;
       const stores = this.deps.admin.storeKeys(other.instance);
       const key = keyOf(other.instance);
       names.set(key, other.identity);
@@ -323,10 +338,31 @@ export class InstanceReconciler {
       namespace: `it uses Redis namespace "${identity.redisNamespace}"`,
       'namespace-prefix': `its Redis namespace "${identity.redisNamespace}" overlaps "${held?.redisNamespace}" (one is a ":"-prefix of the other)`,
     }[refusal.conflict.kind];
-    return `${what} already held by ${refusal.heldBy} (created earlier); choose another instance name or set spec.postgres.schema / spec.redis.namespace`;
+    // Who holds a name is told only within the same namespace: others learn only that it is taken.
+    const holder = refusal.heldBy.startsWith(`${instance.metadata.namespace}/`)
+      ? refusal.heldBy
+      : 'an instance in another namespace';
+    return `${what} already held by ${holder} (created earlier); choose another instance name or set spec.postgres.schema / spec.redis.namespace`;
   }
 
   private readonly claims = new ClaimCache();
+
+  /** An object the instance needs a name of is someone else's: say so, change nothing, retry at resync. */
+  private async refuseForeign(
+    instance: TradingEngineInstance,
+    identity: Identity,
+    error: unknown,
+  ): Promise<ReconcileResult> {
+    if (!(error instanceof ForeignObjectError)) throw error;
+    const before = findCondition(instance.status?.conditions, 'Ready');
+    if (before?.reason !== 'ForeignObject' || before.message !== error.message)
+      this.deps.events.record(target(instance), 'Warning', 'ForeignObject', error.message);
+    await this.writeStatus(instance, { identity }, [
+      notPaused(),
+      { type: 'Ready', status: 'False', reason: 'ForeignObject', message: error.message },
+    ]);
+    return { requeueAfterMs: this.deps.resyncMs };
+  }
 
   /** The credentials Secret: generated passwords are kept; URLs follow the spec. Written before any store is touched. */
   private async ensureSecret(
@@ -420,6 +456,8 @@ export class InstanceReconciler {
     try {
       const tenant = redisTenant(identity, {
         password: secretValue(secret, SECRET_KEYS.redisPassword) ?? '',
+        owner: keyOf(instance),
+        adoptExistingKeys: instance.spec.redis.adoptExistingKeys,
       });
       const result = await provisioner.ensure(tenant);
       this.countActions('redis', result.actions);
@@ -477,6 +515,10 @@ export class InstanceReconciler {
   ): Promise<T> {
     const key = `${desired.kind}/${desired.metadata?.namespace}/${desired.metadata?.name}`;
     live = this.written.fresher(key, live);
+    // The caches hold only labelled objects: an unlabelled one of the same name is read here.
+    live ??= await this.deps.writer.read(desired);
+    const refusal = foreignObjectRefusal(desired, live);
+    if (refusal) throw refusal;
     if (live && isDerivative(desired, live)) return live;
     const what = { kind: desired.kind, name: desired.metadata?.name };
     if (!live) {
@@ -565,15 +607,20 @@ export class InstanceReconciler {
       const user = redisTenant(identity, {
         password: secretValue(secret, SECRET_KEYS.redisPassword) ?? generatePassword(),
         enabled: false,
+        owner: keyOf(instance),
       });
-      const postgresResult =
+      // A store that says the names are someone else's has nothing of this instance to clean up.
+      const empty = { actions: [], statements: [], commands: [] };
+      const postgresResult = await unlessNotOwned(
         instance.spec.postgres.deletionPolicy === 'Delete'
-          ? await postgres.remove(tenant)
-          : await postgres.ensure(tenant);
-      const redisResult =
-        instance.spec.redis.deletionPolicy === 'Delete'
-          ? await redis.remove(user)
-          : await redis.ensure(user);
+          ? postgres.remove(tenant)
+          : postgres.ensure(tenant),
+        empty,
+      );
+      const redisResult = await unlessNotOwned(
+        instance.spec.redis.deletionPolicy === 'Delete' ? redis.remove(user) : redis.ensure(user),
+        empty,
+      );
       this.countActions('postgres', postgresResult.actions);
       this.countActions('redis', redisResult.actions);
       const message = `PostgreSQL ${instance.spec.postgres.deletionPolicy === 'Delete' ? `schema ${tenant.schema} and role dropped` : `schema ${tenant.schema} kept, login disabled`}; Redis ${instance.spec.redis.deletionPolicy === 'Delete' ? `user and ${user.namespace}:* keys deleted` : `user ${user.user} disabled, keys kept`}`;
@@ -597,12 +644,16 @@ export class InstanceReconciler {
 }
 
 /**
- * True when the instance's names were provisioned for it: only an instance
- * that passed the conflict check gets store conditions, and it keeps them
- * (and so its names) even while a store is down.
+ * True when the instance's names are provisioned for it: a store said so.
+ * An instance that never provisions (its admin connection fails, or a store
+ * refuses it) holds nothing, so it cannot squat a name. While a holder's
+ * store is down, a later instance may pass this check, but the store's own
+ * ownership markers (role comment, Redis ownership record) still refuse it.
  */
 function holdsNames(instance: TradingEngineInstance): boolean {
-  return findCondition(instance.status?.conditions, 'DatabaseReady') !== undefined;
+  return (['DatabaseReady', 'CacheReady'] as const).some(
+    (type) => findCondition(instance.status?.conditions, type)?.status === 'True',
+  );
 }
 
 /**
@@ -677,6 +728,16 @@ const notPaused = (): ConditionInput => ({
 
 function target(instance: TradingEngineInstance) {
   return { apiVersion: API_VERSION, kind: KIND, metadata: instance.metadata };
+}
+
+/** The result of a store step, or `empty` when the store refuses it as not this instance's. */
+async function unlessNotOwned<T>(step: Promise<T>, empty: T): Promise<T> {
+  try {
+    return await step;
+  } catch (error) {
+    if (error instanceof OwnershipError) return empty;
+    throw error;
+  }
 }
 
 function hostPort(override: string | undefined, host: string, port: number): [string, number] {

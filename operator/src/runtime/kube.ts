@@ -60,6 +60,23 @@ export class KubeWriter {
     }
   }
 
+  /** Reads an object from the API server (not a cache); undefined when it does not exist. */
+  async read<T extends KubernetesObject>(object: T): Promise<T | undefined> {
+    try {
+      return (await this.objects.read({
+        apiVersion: object.apiVersion ?? '',
+        kind: object.kind ?? '',
+        metadata: {
+          name: object.metadata?.name ?? '',
+          namespace: object.metadata?.namespace ?? '',
+        },
+      })) as T;
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) return undefined;
+      throw error;
+    }
+  }
+
   /** Server-side applies an object, taking ownership of the fields it sets. */
   async apply<T extends KubernetesObject>(object: T): Promise<T> {
     this.count(object.kind ?? 'unknown');

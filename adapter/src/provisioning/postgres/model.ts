@@ -1,12 +1,31 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The comment that marks a role as ours, for one database and schema: a role
  * without it (a person's, or another database's tenant) is never touched.
+ * Any role can read role comments, so the owner appears only as a digest.
  */
 export function managedRoleComment(
   tenant: Pick<PostgresTenant, 'database' | 'schema' | 'owner'>,
 ): string {
-  const owner = tenant.owner ? `; owner ${tenant.owner}` : '';
-  return `managed by trading-engine-operator; database ${tenant.database}; schema ${tenant.schema}${owner}`;
+  const owner = tenant.owner ? `; owner ${ownerDigest(tenant.owner)}` : '';
+  return `${commentBase(tenant)}${owner}`;
+}
+
+/** The comment earlier versions wrote, with the owner in clear: still ours, rewritten on sight. */
+export function legacyRoleComment(
+  tenant: Pick<PostgresTenant, 'database' | 'schema' | 'owner'>,
+): string {
+  return `${commentBase(tenant)}${tenant.owner ? `; owner ${tenant.owner}` : ''}`;
+}
+
+/** A digest that tells owners apart without naming them. */
+export function ownerDigest(owner: string): string {
+  return `sha256:${createHash('sha256').update(owner).digest('hex').slice(0, 24)}`;
+}
+
+function commentBase(tenant: Pick<PostgresTenant, 'database' | 'schema'>): string {
+  return `managed by trading-engine-operator; database ${tenant.database}; schema ${tenant.schema}`;
 }
 
 /** What an instance should have in PostgreSQL. */
@@ -40,7 +59,10 @@ export interface ObservedPostgres {
   passwordWorks?: boolean;
   schemaOwner?: string;
   canConnect: boolean;
+  /** The role, or PUBLIC when the role does not exist yet, may create in schema public. */
   canCreateInPublic: boolean;
+  /** PUBLIC holds CONNECT or TEMPORARY on the database: any role of the server could log in to it. */
+  publicCanConnect?: boolean;
 }
 
 /** One step towards the desired state; executors turn each into one statement. */
@@ -50,9 +72,10 @@ export type PostgresAction =
   | { type: 'setPassword' }
   | { type: 'setSearchPath' }
   | { type: 'createSchema' }
-  | { type: 'alterSchemaOwner' }
+  | { type: 'setComment' }
   | { type: 'grantConnect' }
   | { type: 'revokePublicCreate' }
+  | { type: 'revokePublicDatabase' }
   | { type: 'terminateSessions' }
   | { type: 'dropSchema' }
   | { type: 'dropRole' };

@@ -1,5 +1,6 @@
 import { OwnershipError } from '../../errors.ts';
 import {
+  legacyRoleComment,
   managedRoleComment,
   type ObservedPostgres,
   type PostgresAction,
@@ -9,7 +10,8 @@ import {
 /**
  * The steps that take PostgreSQL from what it has to what the instance needs.
  * Pure: the same inputs always give the same steps; a converged tenant gives none.
- * Refuses (OwnershipError) a role of the same name that we did not create.
+ * Refuses (OwnershipError) a role of the same name that we did not create,
+ * and a schema of the same name that another role owns: it is never given away.
  */
 export function planPostgres(
   desired: PostgresTenant,
@@ -17,11 +19,13 @@ export function planPostgres(
 ): PostgresAction[] {
   const actions: PostgresAction[] = [];
   const { role } = observed;
+  if (role) assertManaged(desired, role.comment);
+  assertSchemaOurs(desired, observed);
 
   if (!role) {
     actions.push({ type: 'createRole' });
   } else {
-    assertManaged(desired, role.comment);
+    if (role.comment !== managedRoleComment(desired)) actions.push({ type: 'setComment' });
     const changes = roleChanges(desired, role);
     if (changes.length > 0) actions.push({ type: 'alterRole', changes });
   }
@@ -30,10 +34,10 @@ export function planPostgres(
   if (!role || role.searchPath !== desired.schema) actions.push({ type: 'setSearchPath' });
 
   if (observed.schemaOwner === undefined) actions.push({ type: 'createSchema' });
-  else if (observed.schemaOwner !== desired.role) actions.push({ type: 'alterSchemaOwner' });
 
   if (!role || !observed.canConnect) actions.push({ type: 'grantConnect' });
-  if (role && observed.canCreateInPublic) actions.push({ type: 'revokePublicCreate' });
+  if (observed.publicCanConnect) actions.push({ type: 'revokePublicDatabase' });
+  if (observed.canCreateInPublic) actions.push({ type: 'revokePublicCreate' });
   if (role?.canLogin && !desired.login) actions.push({ type: 'terminateSessions' });
   return actions;
 }
@@ -54,11 +58,18 @@ export function planPostgresRemoval(
 }
 
 function assertManaged(desired: PostgresTenant, comment: string | null): void {
-  if (comment !== managedRoleComment(desired)) {
+  if (comment !== managedRoleComment(desired) && comment !== legacyRoleComment(desired)) {
     throw new OwnershipError(
-      `PostgreSQL role "${desired.role}" exists but is not this instance's (its comment is ${JSON.stringify(comment)}, expected ${JSON.stringify(managedRoleComment(desired))}); choose another schema or remove the role`,
+      `PostgreSQL role "${desired.role}" exists but was not created for this instance (its comment does not carry this instance's marker); nothing was changed: choose another schema (spec.postgres.schema) or have the database administrator remove or rename the role`,
     );
   }
+}
+
+function assertSchemaOurs(desired: PostgresTenant, observed: ObservedPostgres): void {
+  if (observed.schemaOwner === undefined || observed.schemaOwner === desired.role) return;
+  throw new OwnershipError(
+    `PostgreSQL schema "${desired.schema}" exists and is owned by another role; it is never taken over and nothing was changed: choose another schema (spec.postgres.schema) or have the database administrator move or drop it`,
+  );
 }
 
 function roleChanges(

@@ -1,8 +1,10 @@
 import pg from 'pg';
-import { StoreUnavailableError } from '../../errors.ts';
+import { AdminCapabilityError, ConvergenceError, StoreUnavailableError } from '../../errors.ts';
 import type { LoginCheck } from '../credentials.ts';
+import { classifyPostgresError, isConcurrentCatalogUpdate } from './failures.ts';
 import type { ObservedPostgres, PostgresAction, PostgresTenant } from './model.ts';
 import { planPostgres, planPostgresRemoval } from './plan.ts';
+import { ADMIN_CAPABILITIES, missingCapabilities } from './preflight.ts';
 import { statementsFor } from './statements.ts';
 
 const OBSERVE = `
@@ -14,13 +16,32 @@ select r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplicati
          where s.setrole = r.oid and s.setdatabase = 0 and c like 'search_path=%') as search_path,
        (select pg_get_userbyid(nspowner) from pg_namespace where nspname = $2) as schema_owner,
        coalesce(has_database_privilege(r.oid, current_database(), 'CONNECT'), false) as can_connect,
-       coalesce(has_schema_privilege(r.oid, 'public', 'CREATE'), false) as can_create_in_public,
+       case when exists (select from pg_namespace where nspname = 'public')
+            then coalesce(has_schema_privilege(r.oid, 'public', 'CREATE'),
+                          has_schema_privilege('public', 'public', 'CREATE'))
+            else false end as can_create_in_public,
+       has_database_privilege('public', current_database(), 'CONNECT')
+         or has_database_privilege('public', current_database(), 'TEMPORARY') as public_can_connect,
        current_database() as database
   from (select $1::name as name) wanted
   left join pg_roles r on r.rolname = wanted.name`;
 
-/** The advisory lock that serialises provisioning transactions on one database. */
-const PROVISIONING_LOCK = 'trading-engine-operator:provisioning';
+/**
+ * Actions that rewrite a catalog row every tenant shares (the database's or
+ * schema public's ACL): two transactions doing so at once fail with "tuple
+ * concurrently updated". They take turns in this process and are retried
+ * across processes. No server-wide lock is used: a tenant could hold it.
+ */
+const SHARED_ROW_ACTIONS = new Set<PostgresAction['type']>([
+  'grantConnect',
+  'revokePublicDatabase',
+  'revokePublicCreate',
+]);
+let sharedRowTurn: Promise<unknown> = Promise.resolve();
+
+/** How long a provisioning statement may wait for a lock, and run, before it gives up. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 
 /** What a provisioning run did: the actions, in order, and the statements they ran. */
 export interface ProvisionResult {
@@ -37,13 +58,19 @@ export interface ProvisionResult {
 export class PostgresProvisioner {
   readonly pool: pg.Pool;
 
-  constructor(adminUrl: string, options: { max?: number } = {}) {
+  constructor(
+    adminUrl: string,
+    options: { max?: number; lockTimeoutMs?: number; statementTimeoutMs?: number } = {},
+  ) {
     this.pool = new pg.Pool({
       connectionString: adminUrl,
       max: options.max ?? 4,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
       application_name: 'trading-engine-operator',
+      // Every statement, reads included: a tenant's lock turns into a typed error, never a stall.
+      lock_timeout: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+      statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
     });
     this.pool.on('error', () => {}); // an idle client's lost connection is reported by the next query
   }
@@ -75,6 +102,7 @@ export class PostgresProvisioner {
     const observed: ObservedPostgres = {
       canConnect: row.can_connect === true,
       canCreateInPublic: row.can_create_in_public === true,
+      publicCanConnect: row.public_can_connect === true,
     };
     if (typeof row.schema_owner === 'string') observed.schemaOwner = row.schema_owner;
     if (typeof row.rolcanlogin === 'boolean') {
@@ -98,7 +126,11 @@ export class PostgresProvisioner {
     return observed;
   }
 
-  /** Brings the tenant to the desired state; a converged tenant runs no statement. */
+  /**
+   * Brings the tenant to the desired state; a converged tenant runs no
+   * statement. After a change the result is read back: a plan that would
+   * still act means something undoes it, and that is an error, not success.
+   */
   async ensure(
     tenant: PostgresTenant,
     options: { stopAfter?: number } = {},
@@ -106,13 +138,49 @@ export class PostgresProvisioner {
     const observed = await this.observe(tenant, () =>
       checkPostgresLogin(this.pool.options, tenant),
     );
-    return this.apply(tenant, planPostgres(tenant, observed), options.stopAfter);
+    const actions = planPostgres(tenant, observed);
+    if (actions.length > 0) await this.preflight();
+    const result = await this.apply(tenant, actions, options.stopAfter);
+    if (result.statements.length > 0 && options.stopAfter === undefined) {
+      const remaining = planPostgres(tenant, await this.observe(tenant));
+      if (remaining.length > 0)
+        throw new ConvergenceError(
+          `PostgreSQL tenant "${tenant.role}" still needs ${remaining.map((a) => a.type).join(', ')} after provisioning`,
+        );
+    }
+    return result;
   }
 
   /** Drops the tenant's schema and role (and only those). */
   async remove(tenant: PostgresTenant): Promise<ProvisionResult> {
     return this.apply(tenant, planPostgresRemoval(tenant, await this.observe(tenant)));
   }
+
+  /**
+   * Checks, once per pool, that the admin connection can do what
+   * provisioning needs; says everything that is missing at once.
+   */
+  async preflight(): Promise<void> {
+    this.capable ??= this.query<Record<string, boolean>>(ADMIN_CAPABILITIES).then(({ rows }) => {
+      const row = rows[0] ?? {};
+      const missing = missingCapabilities({
+        superuser: row.superuser === true,
+        createRole: row.create_role === true,
+        createOnDatabase: row.create_on_database === true,
+        ownsDatabase: row.owns_database === true,
+      });
+      if (missing.length > 0)
+        throw new AdminCapabilityError(
+          `the PostgreSQL admin connection lacks ${missing.join('; ')}; grant these or use a superuser`,
+        );
+    });
+    this.capable.catch(() => {
+      this.capable = undefined;
+    });
+    return this.capable;
+  }
+
+  private capable: Promise<void> | undefined;
 
   /**
    * Runs the actions in one transaction, so a cut-off run leaves nothing half
@@ -126,21 +194,28 @@ export class PostgresProvisioner {
     const applied = actions.slice(0, stopAfter);
     const statements = applied.flatMap((action) => statementsFor(action, tenant));
     if (statements.length === 0) return { actions: applied, statements };
+    const transaction = () => this.transaction(statements);
+    if (!applied.some((action) => SHARED_ROW_ACTIONS.has(action.type))) await transaction();
+    else {
+      const turn = sharedRowTurn.then(() => withRetries(transaction));
+      sharedRowTurn = turn.catch(() => {});
+      await turn;
+    }
+    return { actions: applied, statements };
+  }
+
+  private async transaction(statements: string[]): Promise<void> {
     const client = await this.connect();
     try {
       await client.query('BEGIN');
-      // GRANT CONNECT and friends rewrite one shared catalog row (the database's ACL):
-      // concurrent tenants would fail with "tuple concurrently updated", so they take turns.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [PROVISIONING_LOCK]);
       for (const statement of statements) await client.query(statement);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
-      throw error;
+      throw classifyPostgresError(error);
     } finally {
       client.release();
     }
-    return { actions: applied, statements };
   }
 
   async close(): Promise<void> {
@@ -162,27 +237,49 @@ export class PostgresProvisioner {
     const client = await this.connect();
     try {
       return await client.query<R>(sql, values);
+    } catch (error) {
+      throw classifyPostgresError(error);
     } finally {
       client.release();
     }
   }
 }
 
-/** Logs in as the tenant with its own password: the proof that the credentials work. */
+/** Runs `work` again while another process rewrites the same catalog row. */
+async function withRetries(work: () => Promise<void>, attempts = 8): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= attempts || !isConcurrentCatalogUpdate(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.random() * 50));
+    }
+  }
+}
+
+/**
+ * Logs in as the tenant with its own password: the proof that the
+ * credentials work. The admin URL is reused with the tenant's credentials
+ * swapped in, so what it says about TLS (sslmode, sslrootcert) holds here too.
+ */
 export async function checkPostgresLogin(
   admin: pg.PoolConfig,
   tenant: Pick<PostgresTenant, 'role' | 'password' | 'database' | 'schema'>,
   host?: { host: string; port: number },
 ): Promise<LoginCheck> {
   const url = new URL(admin.connectionString ?? 'postgres://localhost');
+  url.username = encodeURIComponent(tenant.role);
+  url.password = encodeURIComponent(tenant.password);
+  for (const parameter of ['user', 'password']) url.searchParams.delete(parameter);
+  if (tenant.database) url.pathname = `/${encodeURIComponent(tenant.database)}`;
+  if (host) {
+    url.hostname = host.host;
+    url.port = String(host.port);
+  }
   const client = new pg.Client({
-    host: host?.host ?? url.hostname,
-    port: host?.port ?? Number(url.port || 5432),
-    database: tenant.database || url.pathname.slice(1),
-    user: tenant.role,
-    password: tenant.password,
+    connectionString: url.toString(),
     connectionTimeoutMillis: 5000,
-    ssl: admin.ssl,
+    ...(admin.ssl !== undefined && { ssl: admin.ssl }),
   });
   client.on('error', () => {});
   try {

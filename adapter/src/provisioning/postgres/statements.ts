@@ -26,10 +26,12 @@ export function statementsFor(action: PostgresAction, tenant: PostgresTenant): s
       return [`ALTER ROLE ${role} SET search_path = ${schema}`];
     case 'createSchema':
       return [`CREATE SCHEMA ${schema} AUTHORIZATION ${role}`];
-    case 'alterSchemaOwner':
-      return [`ALTER SCHEMA ${schema} OWNER TO ${role}`];
+    case 'setComment':
+      return [`COMMENT ON ROLE ${role} IS ${literal(managedRoleComment(tenant))}`];
     case 'grantConnect':
       return [`GRANT CONNECT ON DATABASE ${id(tenant.database)} TO ${role}`];
+    case 'revokePublicDatabase':
+      return [`REVOKE CONNECT, TEMPORARY ON DATABASE ${id(tenant.database)} FROM PUBLIC`];
     case 'revokePublicCreate':
       return [`REVOKE CREATE ON SCHEMA public FROM PUBLIC, ${role}`];
     case 'terminateSessions':

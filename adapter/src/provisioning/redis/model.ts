@@ -6,6 +6,10 @@ export interface RedisTenant {
   password: string;
   /** False while the instance is retained after deletion: the user stays, logins are refused. */
   enabled: boolean;
+  /** Who the user and namespace belong to (e.g. a Kubernetes object's namespace/name). */
+  owner?: string;
+  /** Take over keys that already exist under the namespace when nobody holds it: an explicit opt-in. */
+  adoptExistingKeys?: boolean;
 }
 
 /** What Redis has of an instance's user, from `ACL GETUSER`. */
@@ -18,60 +22,22 @@ export interface ObservedRedis {
     channels: string;
     selectors: number;
   };
+  /** The owner the ownership record names for this user; undefined when nobody holds it. */
+  owner?: string;
+  /** Read only while nobody holds the user: keys already exist under the namespace. */
+  keysExist?: boolean;
+  /** Read only while nobody holds the user: owners of namespaces that overlap this one. */
+  overlappingOwners?: string[];
 }
 
 /** One `ACL` step towards the desired state. */
 export type RedisAction =
+  | { type: 'claim' }
+  | { type: 'release' }
   | { type: 'setUser'; reason: string }
   | { type: 'killClients' }
   | { type: 'deleteKeys' }
   | { type: 'deleteUser' };
-
-/**
- * The commands a tenant may run: data commands on its own keys and channels,
- * nothing that reaches the whole server. Key-name enumeration (SCAN, KEYS,
- * RANDOMKEY) and channel enumeration show other tenants' names even under a
- * key pattern; scripts and functions can be flushed server-wide; SELECT and
- * friends reach other databases.
- */
-export const TENANT_COMMAND_RULES = [
-  '-@all',
-  '+@read',
-  '+@write',
-  '+@keyspace',
-  '+@string',
-  '+@hash',
-  '+@list',
-  '+@set',
-  '+@sortedset',
-  '+@stream',
-  '+@bitmap',
-  '+@hyperloglog',
-  '+@geo',
-  '+@transaction',
-  '+@connection',
-  '+@pubsub',
-  '-@dangerous',
-  '-@admin',
-  '-@scripting',
-  '-scan',
-  '-keys',
-  '-randomkey',
-  '-dbsize',
-  '-select',
-  '-move',
-  '-swapdb',
-  '-info',
-  '-lastsave',
-  '-pubsub|channels',
-  '-pubsub|numsub',
-  '-pubsub|numpat',
-  '-pubsub|shardchannels',
-  '-pubsub|shardnumsub',
-  '-client|list',
-  '-client|info',
-  '-client|kill',
-] as const;
 
 /** The key and channel patterns that confine a user to its namespace. */
 export function namespacePatterns(namespace: string): { keys: string; channels: string } {

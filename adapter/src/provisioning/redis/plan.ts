@@ -5,29 +5,42 @@ import {
   type RedisAction,
   type RedisTenant,
 } from './model.ts';
+import { ownershipOf } from './ownership.ts';
 
 /**
  * The ACL steps that take Redis from what it has to what the instance needs.
  * `canonicalCommands` is how this server spells TENANT_COMMAND_RULES back in
- * `ACL GETUSER`, so a converged user plans nothing. Pure.
+ * `ACL GETUSER`, so a converged user plans nothing. Pure. The ownership
+ * record is claimed before the user is touched, so a run cut off between
+ * the two resumes as the owner; a user or namespace that is someone else's
+ * is refused (OwnershipError) before anything changes.
  */
 export function planRedis(
   desired: RedisTenant,
   observed: ObservedRedis,
   canonicalCommands: string,
 ): RedisAction[] {
+  const actions: RedisAction[] =
+    ownershipOf(desired, observed) === 'claim' ? [{ type: 'claim' }] : [];
   const reason = driftOf(desired, observed, canonicalCommands);
-  if (!reason) return [];
-  const actions: RedisAction[] = [{ type: 'setUser', reason }];
+  if (!reason) return actions;
+  actions.push({ type: 'setUser', reason });
   if (observed.user?.enabled && !desired.enabled) actions.push({ type: 'killClients' });
   return actions;
 }
 
-/** The steps that remove the instance's user and its keys, nothing else. */
-export function planRedisRemoval(observed: ObservedRedis): RedisAction[] {
-  return observed.user
-    ? [{ type: 'deleteUser' }, { type: 'deleteKeys' }]
-    : [{ type: 'deleteKeys' }];
+/**
+ * The steps that remove the instance's user and its keys, nothing else:
+ * only what the ownership record (or, before it existed, the user's
+ * password) says is this owner's; the record goes last.
+ */
+export function planRedisRemoval(desired: RedisTenant, observed: ObservedRedis): RedisAction[] {
+  if (observed.owner === undefined && !observed.user && !observed.keysExist) return [];
+  ownershipOf({ ...desired, adoptExistingKeys: false }, observed);
+  const actions: RedisAction[] = observed.user ? [{ type: 'deleteUser' }] : [];
+  actions.push({ type: 'deleteKeys' });
+  if (observed.owner !== undefined) actions.push({ type: 'release' });
+  return actions;
 }
 
 function driftOf(

@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { StoreUnavailableError } from '../../errors.ts';
+import { AdminCapabilityError, OwnershipError, StoreUnavailableError } from '../../errors.ts';
 import { type LoginCheck, redisPasswordHash } from '../credentials.ts';
+import { TENANT_COMMAND_RULES } from './commands.ts';
 import {
   namespacePatterns,
   type ObservedRedis,
   type RedisAction,
   type RedisTenant,
-  TENANT_COMMAND_RULES,
 } from './model.ts';
+import { namespacesOverlap, OWNERSHIP_KEY, ownerOf } from './ownership.ts';
 import { planRedis, planRedisRemoval } from './plan.ts';
+import { ADMIN_COMMANDS, missingRedisCapabilities } from './preflight.ts';
 
 /** What a provisioning run did: the actions and the commands they sent. */
 export interface RedisProvisionResult {
@@ -63,10 +65,68 @@ export class RedisProvisioner {
     };
   }
 
+  /**
+   * The user's ACL and who holds it; while nobody does, also whether keys
+   * exist under the namespace and who holds overlapping namespaces (both
+   * cost a walk, paid once, when a namespace is first claimed).
+   */
+  async observeTenant(tenant: Pick<RedisTenant, 'user' | 'namespace'>): Promise<ObservedRedis> {
+    const [observed, owner] = await Promise.all([
+      this.observe(tenant.user),
+      this.send<string | null>(['HGET', OWNERSHIP_KEY, tenant.user]),
+    ]);
+    if (owner !== null) return { ...observed, owner };
+    const [keysExist, overlappingOwners] = await Promise.all([
+      this.keysExist(tenant.namespace),
+      this.overlappingOwners(tenant),
+    ]);
+    return { ...observed, keysExist, overlappingOwners };
+  }
+
+  /**
+   * Checks, once per connection, that the admin user may send every command
+   * provisioning needs; says everything that is missing at once.
+   */
+  async preflight(): Promise<void> {
+    this.capable ??= (async () => {
+      const verdicts = new Map<readonly string[], string>();
+      let me: string;
+      try {
+        me = String(await this.send(['ACL', 'WHOAMI']));
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
+        throw new AdminCapabilityError(
+          'the Redis admin user may not run ACL WHOAMI and ACL DRYRUN; use a user with +@all ~* &*',
+        );
+      }
+      for (const command of ADMIN_COMMANDS) {
+        const verdict = await this.send<string>(['ACL', 'DRYRUN', me, ...command]).catch(
+          (error: Error) => {
+            if (error instanceof StoreUnavailableError) throw error;
+            return error.message;
+          },
+        );
+        verdicts.set(command, String(verdict));
+      }
+      const missing = missingRedisCapabilities(verdicts);
+      if (missing.length > 0)
+        throw new AdminCapabilityError(
+          `the Redis admin user "${me}" may not run ${missing.join(', ')}; grant these (with access to all keys) or use a user with +@all ~* &*`,
+        );
+    })();
+    this.capable.catch(() => {
+      this.capable = undefined;
+    });
+    return this.capable;
+  }
+
+  private capable: Promise<void> | undefined;
+
   /** Brings the user to the desired state; a converged user gets no ACL command. */
   async ensure(tenant: RedisTenant): Promise<RedisProvisionResult> {
+    await this.preflight();
     const [observed, canonical] = await Promise.all([
-      this.observe(tenant.user),
+      this.observeTenant(tenant),
       this.canonicalCommands(),
     ]);
     return this.apply(tenant, planRedis(tenant, observed, canonical));
@@ -74,7 +134,8 @@ export class RedisProvisioner {
 
   /** Deletes the user and the keys of its namespace (and nothing else). */
   async remove(tenant: RedisTenant): Promise<RedisProvisionResult> {
-    return this.apply(tenant, planRedisRemoval(await this.observe(tenant.user)));
+    await this.preflight();
+    return this.apply(tenant, planRedisRemoval(tenant, await this.observeTenant(tenant)));
   }
 
   async apply(tenant: RedisTenant, actions: RedisAction[]): Promise<RedisProvisionResult> {
@@ -85,10 +146,46 @@ export class RedisProvisioner {
         continue;
       }
       const command = commandFor(action, tenant);
-      await this.send(command);
+      const reply = await this.send(command);
       commands.push(command);
+      if (action.type === 'claim' && reply === 0) await this.assertStillOurs(tenant);
     }
     return { actions, commands };
+  }
+
+  // HSETNX lost a race: whoever won holds the name unless it was this owner.
+  private async assertStillOurs(tenant: RedisTenant): Promise<void> {
+    const owner = await this.send<string | null>(['HGET', OWNERSHIP_KEY, tenant.user]);
+    if (owner !== ownerOf(tenant))
+      throw new OwnershipError(
+        `Redis ACL user "${tenant.user}" was claimed by another owner at the same moment; nothing was changed`,
+      );
+  }
+
+  private async keysExist(namespace: string): Promise<boolean> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.send<[string, string[]]>([
+        'SCAN',
+        cursor,
+        'MATCH',
+        `${namespace}:*`,
+        'COUNT',
+        '1000',
+      ]);
+      if (keys.length > 0) return true;
+      cursor = next;
+    } while (cursor !== '0');
+    return false;
+  }
+
+  private async overlappingOwners(
+    tenant: Pick<RedisTenant, 'user' | 'namespace'>,
+  ): Promise<string[]> {
+    const record = toRecord(await this.send<unknown>(['HGETALL', OWNERSHIP_KEY]));
+    return Object.entries(record)
+      .filter(([user]) => user !== tenant.user && namespacesOverlap(user, tenant.namespace))
+      .map(([, owner]) => String(owner));
   }
 
   /**
@@ -156,6 +253,10 @@ export function commandFor(
 ): string[] {
   const { keys, channels } = namespacePatterns(tenant.namespace);
   switch (action.type) {
+    case 'claim':
+      return ['HSETNX', OWNERSHIP_KEY, tenant.user, ownerOf(tenant)];
+    case 'release':
+      return ['HDEL', OWNERSHIP_KEY, tenant.user];
     case 'setUser':
       return [
         'ACL',
