@@ -46,6 +46,21 @@ describe('buildDeployment', () => {
     ).toBe('lh-credentials');
   });
 
+  it("keeps the operator's own labels out of the user's pod labels", () => {
+    const object = instance(
+      'l',
+      withSpec({ pod: { labels: { team: 'fx', 'trading.tse.io/role': 'active' } } }),
+    );
+    const labelled = buildDeployment(object, {
+      identity: identityOf(object),
+      image: 'engine:1',
+      credentialsChecksum: 'x',
+    });
+    const labels = labelled.spec?.template.metadata?.labels;
+    expect(labels?.team).toBe('fx');
+    expect(labels?.['trading.tse.io/role']).toBeUndefined();
+  });
+
   it('probes liveness over HTTP and readiness through the standard gRPC health service', () => {
     expect(container?.livenessProbe?.httpGet?.path).toBe('/api/v1/health/live');
     expect(container?.readinessProbe?.grpc).toEqual({ port: 50053, service: '' });
@@ -131,6 +146,7 @@ describe('buildService and buildServiceMonitor', () => {
   it('send traffic to the active engine only, and reach every engine through the headless Service', () => {
     expect(buildService(lh).spec?.selector).toEqual({
       'trading.tse.io/instance': 'lh',
+      'app.kubernetes.io/managed-by': 'trading-engine-operator',
       'trading.tse.io/role': 'active',
     });
     const pods = buildPodsService(lh);

@@ -5,7 +5,7 @@ import { freePort, type Guarded, spawnGuarded, waitFor } from '../support/proces
 import { apiGet, apiRequest } from './api.ts';
 import { type Binaries, binDir, findBinaries } from './binaries.ts';
 import { createNodeNetwork, destroyNodeNetwork, type NodeNetwork } from './node/network.ts';
-import { NODE_KIND_LABEL, type RealNode, startRealNode } from './node/real-node.ts';
+import { guardNode, NODE_KIND_LABEL, type RealNode, startRealNode } from './node/real-node.ts';
 import { createPki, kubeconfig, type Pki, REAL_NODE_NAME, SERVICE_CIDR } from './pki.ts';
 
 /** The fake nodes' taint when a real node is present: only pods that ask for them go there. */
@@ -73,6 +73,7 @@ async function startLocalControlPlane(
   const started: Guarded[] = [];
   let network: NodeNetwork | undefined;
   let node: RealNode | undefined;
+  let guard: { release(): void } | undefined;
   const stop = async () => {
     if (node) {
       // Nothing may recreate or schedule pods while the node drains its own.
@@ -84,12 +85,14 @@ async function startLocalControlPlane(
     for (const process of started.reverse()) await process.stop();
     if (network) destroyNodeNetwork(network);
     rmSync(dir, { recursive: true, force: true });
+    guard?.release();
   };
   try {
     const begin = Date.now();
     if (options.realNode) {
       requireNodeBinaries(binaries);
       network = createNodeNetwork();
+      guard = guardNode(network, dir);
     }
     const pki = createPki(dir, network ? [network.hostIp] : []);
     const [etcdPort, peerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
@@ -163,6 +166,7 @@ async function startLocalControlPlane(
         binDir: binDir(),
         network,
         dir,
+        guard: guard as { release(): void },
         pki,
         server,
         clusterCidr: network.podCidr,

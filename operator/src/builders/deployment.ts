@@ -39,7 +39,7 @@ export function buildDeployment(
       selector: { matchLabels: selector },
       template: {
         metadata: {
-          labels: { ...spec.pod?.labels, ...metadata.labels },
+          labels: { ...userLabels(spec.pod?.labels), ...metadata.labels },
           annotations: {
             ...spec.pod?.annotations,
             [CHECKSUM_ANNOTATION]: inputs.credentialsChecksum,
@@ -135,4 +135,11 @@ export function imageTag(image: string): string {
   const lastSlash = image.lastIndexOf('/');
   const colon = image.indexOf(':', lastSlash + 1);
   return colon === -1 ? 'latest' : image.slice(colon + 1);
+}
+
+/** The user's pod labels without ours: a `trading.tse.io/role` set there would route traffic to every pod. */
+function userLabels(labels: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(labels ?? {}).filter(([key]) => !key.startsWith('trading.tse.io/')),
+  );
 }

@@ -1,7 +1,7 @@
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { ENGINE_PORTS } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
-import { ownedMetadata, ROLE_LABEL, selectorLabels } from './metadata.ts';
+import { MANAGED_BY, ownedMetadata, ROLE_LABEL, selectorLabels } from './metadata.ts';
 
 /**
  * The engine's Service: HTTP (health, API, metrics) and gRPC, to the active
@@ -14,7 +14,8 @@ export function buildService(instance: TradingEngineInstance): V1Service {
     metadata: ownedMetadata(instance, instance.metadata.name),
     spec: {
       type: 'ClusterIP',
-      selector: { ...selectorLabels(instance), [ROLE_LABEL]: 'active' },
+      // managed-by too: a look-alike pod must carry the label the operator watches, so it is seen and stripped of the role.
+      selector: { ...selectorLabels(instance), ...MANAGED_BY, [ROLE_LABEL]: 'active' },
       ports: enginePorts(),
     },
   };

@@ -52,7 +52,11 @@ import { ForeignObjectError, foreignObjectRefusal } from './ownership.ts';
 import { type EngineRoles, engineRoles, rolesUnknown } from './roles.ts';
 
 /** Not-ready reasons of a normal start or takeover: no Event for them, they pass on their own. */
-const QUIET_READY_REASONS = new Set(['NoActiveEngine', 'ActiveEngineNotReady']);
+const QUIET_READY_REASONS = new Set([
+  'NoActiveEngine',
+  'ActiveEngineNotReady',
+  'ActiveEngineStopping',
+]);
 
 /** The finalizer that gives the operator a say before an instance goes away. */
 export const FINALIZER = 'trading.tse.io/finalizer';
@@ -100,7 +104,10 @@ export class InstanceReconciler {
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
     const [namespace, name] = key.split('/') as [string, string];
     const raw = this.deps.caches.instances.get(namespace, name);
-    if (!raw) return undefined;
+    if (!raw) {
+      this.waitingForLock.delete(key);
+      return undefined;
+    }
     const parsed = tradingEngineInstance.safeParse(raw);
     if (!parsed.success) {
       this.deps.log.error(
@@ -243,22 +250,27 @@ export class InstanceReconciler {
 
   /**
    * When to look again. Each instance comes back once per resync period
-   * (±10%, so they do not all come at once). With standbys, every 15 s: a
-   * lock can change hands without any pod changing. Sooner while ready pods
-   * wait for one of them to take the lock (a standby taking over): every
-   * second at first, backing off to a minute the longer it lasts. Pods that
-   * are not ready yet need no polling: their readiness is an event.
+   * (±10%, so they do not all come at once). Sooner while ready pods wait for
+   * one of them to take the lock (a standby taking over): every second at
+   * first, backing off to a minute the longer it lasts. Everything else that
+   * changes who trades is an event: pods come and go, and an engine that
+   * loses its lock exits (its pod restarts).
    */
   private nextLook(instance: TradingEngineInstance, roles: EngineRoles): number {
+    const key = keyOf(instance);
     const resync = Math.round(this.deps.resyncMs * (0.9 + Math.random() * 0.2));
-    if (roles.available.status !== 'True' && roles.standbys.length > 0) {
-      const since = findCondition(instance.status?.conditions, 'Available')?.lastTransitionTime;
-      const now = (this.deps.now ?? (() => new Date()))().getTime();
-      const waited = since ? now - new Date(since).getTime() : 0;
-      return Math.min(resync, 60_000, Math.max(1000, waited / 4));
+    if (roles.available.status === 'True' || roles.standbys.length === 0) {
+      this.waitingForLock.delete(key);
+      return resync;
     }
-    return instance.spec.replicas > 1 ? Math.min(resync, 15_000) : resync;
+    const now = (this.deps.now ?? (() => new Date()))().getTime();
+    const since = this.waitingForLock.get(key) ?? now;
+    this.waitingForLock.set(key, since);
+    return Math.min(resync, 60_000, Math.max(1000, (now - since) / 4));
   }
+
+  /** Since when each instance's ready pods have waited for one of them to take the lock. */
+  private readonly waitingForLock = new Map<string, number>();
 
   /**
    * Finds the engine that holds the instance's lock, labels the pods'
@@ -285,10 +297,10 @@ export class InstanceReconciler {
         return rolesUnknown(`the instance lock could not be read: ${describeCause(error)}`);
       }
     }
-    const roles = engineRoles(pods, holder, instance.spec.replicas);
+    const roles = engineRoles(pods, name, holder, instance.spec.replicas);
     for (const [pod, role] of roles.relabel) {
-      await this.deps.writer.labelPod(namespace, pod, ROLE_LABEL, role);
-      if (role === 'active')
+      const labelled = await this.deps.writer.labelPod(namespace, pod, ROLE_LABEL, role);
+      if (labelled && role === 'active')
         this.deps.events.record(
           target(instance),
           'Normal',

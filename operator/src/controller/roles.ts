@@ -6,10 +6,14 @@ import type { ConditionInput } from './conditions.ts';
 export interface EngineRoles {
   /** The active engine's pod, when one of the instance's pods holds the lock. */
   active?: string;
-  /** Ready pods standing by. */
+  /** Ready engine pods standing by. */
   standbys: string[];
-  /** Role labels that differ from what the pods carry, by pod name. */
-  relabel: Map<string, EngineRoleLabel>;
+  /**
+   * Role labels to write, in the order to write them (demotions first, so
+   * that two pods are never both active), by pod name; `undefined` removes
+   * the label from a pod that is not one of the instance's engines.
+   */
+  relabel: (readonly [pod: string, role: EngineRoleLabel | undefined])[];
   /** Available: True while the active engine's pod is Ready. */
   available: ConditionInput;
 }
@@ -18,76 +22,94 @@ const isReady = (pod: V1Pod) =>
   pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
 /**
- * Decides the engines' roles from the instance's pods and the holder of its
- * lock (the `application_name` of the session holding it: an engine names it
- * after its pod). A pod being deleted is never active: its engine is going.
+ * True when the Deployment's own controller made the pod: its controlling
+ * owner is the Deployment's ReplicaSet for the pod's template. Labels alone
+ * are not enough: anyone who can create pods in the namespace can copy them.
+ */
+export function isEnginePod(pod: V1Pod, deployment: string): boolean {
+  const owner = pod.metadata?.ownerReferences?.find((reference) => reference.controller);
+  const hash = pod.metadata?.labels?.['pod-template-hash'];
+  return (
+    owner?.kind === 'ReplicaSet' && hash !== undefined && owner.name === `${deployment}-${hash}`
+  );
+}
+
+/**
+ * Decides the engines' roles from the pods labelled as the instance's and
+ * the holder of its lock (the `application_name` of the session holding it:
+ * an engine names it after its pod). Only the Deployment's own pods count; a
+ * pod being deleted is never active: its engine is going.
  */
 export function engineRoles(
   pods: V1Pod[],
+  deployment: string,
   holder: string | undefined,
   replicas: number,
 ): EngineRoles {
-  const live = pods.filter((pod) => !pod.metadata?.deletionTimestamp);
-  const active = live.find((pod) => pod.metadata?.name === holder);
-  const relabel = new Map<string, EngineRoleLabel>();
-  for (const pod of live) {
-    const role: EngineRoleLabel = pod === active ? 'active' : 'standby';
-    if (pod.metadata?.labels?.[ROLE_LABEL] !== role) relabel.set(pod.metadata?.name ?? '', role);
-  }
-  const standbys = live
-    .filter((pod) => pod !== active && isReady(pod))
-    .map((pod) => pod.metadata?.name ?? '');
+  const name = (pod: V1Pod) => pod.metadata?.name ?? '';
+  const engines = pods.filter((pod) => isEnginePod(pod, deployment));
+  const live = engines.filter((pod) => !pod.metadata?.deletionTimestamp);
+  const active = live.find((pod) => name(pod) === holder);
+  const stopping = engines.find((pod) => pod.metadata?.deletionTimestamp && name(pod) === holder);
+  const label = (pod: V1Pod) => pod.metadata?.labels?.[ROLE_LABEL];
+  const relabel: EngineRoles['relabel'] = [
+    ...pods
+      .filter((pod) => !isEnginePod(pod, deployment) && label(pod) !== undefined)
+      .map((pod) => [name(pod), undefined] as const),
+    ...live
+      .filter((pod) => pod !== active && label(pod) !== 'standby')
+      .map((pod) => [name(pod), 'standby'] as const),
+    ...(active && label(active) !== 'active' ? [[name(active), 'active'] as const] : []),
+  ];
+  const standbys = live.filter((pod) => pod !== active && isReady(pod)).map(name);
   const ready = live.filter(isReady).length;
   const counts = `${ready}/${replicas} engine pods ready`;
-  const available = ((): ConditionInput => {
-    if (replicas === 0)
-      return {
-        type: 'Available',
-        status: 'True',
-        reason: 'ScaledToZero',
-        message: 'spec.replicas is 0',
-      };
+  const condition = (
+    status: 'True' | 'False',
+    reason: string,
+    message: string,
+  ): ConditionInput => ({
+    type: 'Available',
+    status,
+    reason,
+    message,
+  });
+  const available = (() => {
+    if (replicas === 0) return condition('True', 'ScaledToZero', 'spec.replicas is 0');
     if (active && isReady(active))
-      return {
-        type: 'Available',
-        status: 'True',
-        reason: 'ActiveEngineReady',
-        message: `${active.metadata?.name} is active; ${counts}${standbys.length ? ` (${standbys.length} standing by)` : ''}`,
-      };
+      return condition(
+        'True',
+        'ActiveEngineReady',
+        `${name(active)} is active; ${counts}${standbys.length ? ` (${standbys.length} standing by)` : ''}`,
+      );
     if (active)
-      return {
-        type: 'Available',
-        status: 'False',
-        reason: 'ActiveEngineNotReady',
-        message: `${active.metadata?.name} holds the instance lock but is not ready; ${counts}`,
-      };
+      return condition(
+        'False',
+        'ActiveEngineNotReady',
+        `${name(active)} holds the instance lock but is not ready; ${counts}`,
+      );
+    if (stopping)
+      return condition(
+        'False',
+        'ActiveEngineStopping',
+        `${name(stopping)} is stopping; a standby takes over when it lets go of the lock; ${counts}`,
+      );
     if (holder)
-      return {
-        type: 'Available',
-        status: 'False',
-        reason: 'LockHeldElsewhere',
-        message: `the instance lock is held by "${holder}", which is not a pod of this instance (an engine outside the cluster?); ${counts}`,
-      };
-    return {
-      type: 'Available',
-      status: 'False',
-      reason: 'NoActiveEngine',
-      message: `no engine holds the instance lock yet; ${counts}`,
-    };
+      return condition(
+        'False',
+        'LockHeldElsewhere',
+        `the instance lock is held by "${holder}", which is not a pod of this instance (an engine outside the cluster?); ${counts}`,
+      );
+    return condition('False', 'NoActiveEngine', `no engine holds the instance lock yet; ${counts}`);
   })();
-  return {
-    ...(active?.metadata?.name && { active: active.metadata.name }),
-    standbys,
-    relabel,
-    available,
-  };
+  return { ...(active && { active: name(active) }), standbys, relabel, available };
 }
 
 /** Roles when the lock cannot be read: the pods keep their labels, availability is Unknown. */
 export function rolesUnknown(why: string): EngineRoles {
   return {
     standbys: [],
-    relabel: new Map(),
+    relabel: [],
     available: {
       type: 'Available',
       status: 'Unknown',

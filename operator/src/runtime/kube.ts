@@ -112,18 +112,32 @@ export class KubeWriter {
     );
   }
 
-  /** Sets one label on a pod (a merge patch: the pod's other labels stay as they are). */
-  async labelPod(namespace: string, name: string, label: string, value: string): Promise<void> {
+  /**
+   * Sets (or, with `undefined`, removes) one label on a pod, by a merge patch:
+   * its other labels stay as they are. False when the pod is already gone.
+   */
+  async labelPod(
+    namespace: string,
+    name: string,
+    label: string,
+    value: string | undefined,
+  ): Promise<boolean> {
     this.count('Pod');
-    await this.core.patchNamespacedPod(
-      {
-        namespace,
-        name,
-        body: { metadata: { labels: { [label]: value } } },
-        fieldManager: FIELD_MANAGER,
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    try {
+      await this.core.patchNamespacedPod(
+        {
+          namespace,
+          name,
+          body: { metadata: { labels: { [label]: value ?? null } } },
+          fieldManager: FIELD_MANAGER,
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) return false;
+      throw error;
+    }
   }
 
   /** Replaces an instance's finalizers, failing if they changed since `expected` was read. */

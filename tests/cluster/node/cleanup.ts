@@ -28,7 +28,12 @@ export function cleanupNode(leftovers: NodeLeftovers): string[] {
   if (killed > 0) done.push(`killed ${killed} leftover processes`);
   const unmounted = unmountBelow(leftovers.mountDirs);
   if (unmounted > 0) done.push(`unmounted ${unmounted} mounts`);
-  for (const dir of leftovers.remove) rmSync(dir, { recursive: true, force: true });
+  for (const dir of leftovers.remove) {
+    // Never delete through a mount that would not go: it may be a volume's data.
+    const stuck = mountsBelow([dir]);
+    if (stuck.length > 0) done.push(`kept ${dir}: still mounted there: ${stuck.join(', ')}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
   if (tryRun('ip', ['netns', 'delete', leftovers.namespace]).ok)
     done.push(`deleted network namespace ${leftovers.namespace}`);
   removeCgroups(leftovers.cgroupRoot);
@@ -86,14 +91,19 @@ function kill(pid: number): void {
   }
 }
 
-/** Lazily unmounts every mount point below the directories, deepest first. */
-function unmountBelow(dirs: string[]): number {
-  const points = readFileSync('/proc/self/mountinfo', 'utf8')
+/** Mount points at or below the directories, deepest first. */
+function mountsBelow(dirs: string[]): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((line) => line.split(' ')[4] ?? '')
     .map((point) => point.replace(/\\040/g, ' '))
     .filter((point) => dirs.some((dir) => point === dir || point.startsWith(`${dir}/`)))
     .sort((a, b) => b.length - a.length);
+}
+
+/** Lazily unmounts every mount point below the directories, deepest first. */
+function unmountBelow(dirs: string[]): number {
+  const points = mountsBelow(dirs);
   for (const point of points) tryRun('umount', ['-l', point]);
   return points.length;
 }
@@ -113,9 +123,4 @@ function removeCgroups(root: string): void {
     // Killed processes take a moment to leave their cgroups.
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
   }
-}
-
-/** True when a path exists and is a directory. */
-export function isDirectory(path: string): boolean {
-  return existsSync(path) && statSync(path).isDirectory();
 }

@@ -36,49 +36,78 @@ function containerdRoot(network: NodeNetwork): string {
   return join(cache, 'tse', 'node', network.namespace, 'containerd');
 }
 
+/** Where a node keeps things, from its network slot and the cluster's directory. */
+function nodeLayout(network: NodeNetwork, clusterDir: string) {
+  const dir = join(clusterDir, 'node');
+  const paths = {
+    root: containerdRoot(network),
+    state: join(dir, 'containerd'),
+    cniConfig: join(dir, 'cni'),
+  };
+  return {
+    dir,
+    paths,
+    kubeletDir: join(dir, 'kubelet'),
+    socket: containerdSocket(paths),
+    cgroupRoot: `/${network.namespace}`,
+  };
+}
+
+/** What the node may leave behind; `remove` are the directories to delete afterwards. */
+function leftoversOf(network: NodeNetwork, clusterDir: string, remove: string[]): NodeLeftovers {
+  const layout = nodeLayout(network, clusterDir);
+  return {
+    namespace: network.namespace,
+    cgroupRoot: layout.cgroupRoot,
+    containerdSocket: layout.socket,
+    mountDirs: [layout.dir, layout.paths.root],
+    remove,
+  };
+}
+
+/**
+ * Starts the watchdog that removes a node's leftovers (and the whole cluster
+ * directory, which the servers' own clean-up cannot remove while mounts are
+ * in it) if this process dies. Start it as soon as the node's network exists.
+ */
+export function guardNode(network: NodeNetwork, clusterDir: string): { release(): void } {
+  const watchdog = spawn(
+    process.execPath,
+    [
+      watchdogScript,
+      String(process.pid),
+      JSON.stringify(leftoversOf(network, clusterDir, [clusterDir])),
+    ],
+    { detached: true, stdio: 'ignore' },
+  );
+  watchdog.unref();
+  return { release: () => watchdog.kill('SIGTERM') };
+}
+
 /**
  * Starts containerd, kubelet and kube-proxy in the node's network namespace
  * and waits until the node is Ready. `server` is the API server as the node
- * reaches it. Whatever happens to this process, a watchdog removes what the
- * node leaves (processes, mounts, the namespace, cgroups).
+ * reaches it; `guard` (see `guardNode`) is released once the node has stopped
+ * and cleaned up after itself.
  */
 export async function startRealNode(options: {
   binaries: Required<Pick<Binaries, 'kubelet' | 'kubeProxy' | 'containerd' | 'ctr'>>;
   binDir: string;
   network: NodeNetwork;
   dir: string;
+  guard: { release(): void };
   pki: Pki;
   server: string;
   clusterCidr: string;
   log: (line: string) => void;
 }): Promise<RealNode> {
   const { binaries, network, pki, log } = options;
-  const dir = join(options.dir, 'node');
-  const state = join(dir, 'containerd');
-  const kubeletDir = join(dir, 'kubelet');
-  const root = containerdRoot(network);
-  const paths = { root, state, cniConfig: join(dir, 'cni') };
-  for (const path of [dir, state, kubeletDir, paths.cniConfig, root])
+  const { dir, paths, kubeletDir, socket, cgroupRoot } = nodeLayout(network, options.dir);
+  const { root } = paths;
+  for (const path of [dir, paths.state, kubeletDir, paths.cniConfig, root])
     mkdirSync(path, { recursive: true });
-  const socket = containerdSocket(paths);
-  const cgroupRoot = `/${network.namespace}`;
-  const leftovers: NodeLeftovers = {
-    namespace: network.namespace,
-    cgroupRoot,
-    containerdSocket: socket,
-    mountDirs: [dir, root],
-    // The whole cluster directory: a server's own clean-up cannot remove it while the node's mounts are in it.
-    remove: [options.dir],
-  };
-  const watchdog = spawn(
-    process.execPath,
-    [watchdogScript, String(process.pid), JSON.stringify(leftovers)],
-    {
-      detached: true,
-      stdio: 'ignore',
-    },
-  );
-  watchdog.unref();
+  // A clean stop removes the node's own directory; the cluster's is the control plane's.
+  const leftovers = leftoversOf(network, options.dir, [dir]);
 
   const started: Guarded[] = [];
   const env = { ...process.env, PATH: `${options.binDir}:/usr/sbin:/usr/bin:/sbin:/bin` };
@@ -96,22 +125,10 @@ export async function startRealNode(options: {
   const stop = async () => {
     // Pods first, while kubelet runs, so it tears their sandboxes and volumes down itself.
     await deletePodsOnNode(options.server, pki).catch(() => {});
-    for (let waited = 0; waited < 15_000; waited += 250) {
-      const tasks = tryRun(binaries.ctr, [
-        '--address',
-        socket,
-        '--namespace',
-        'k8s.io',
-        'tasks',
-        'ls',
-        '-q',
-      ]);
-      if (!tasks.ok || tasks.output === '') break;
-      await sleep(250);
-    }
+    await waitForNoContainers(() => ctr('tasks', 'ls', '-q')).catch(() => {});
     for (const process of started.reverse()) await process.stop();
     for (const line of cleanupNode(leftovers)) log(`real node: ${line}`);
-    watchdog.kill('SIGTERM');
+    options.guard.release();
   };
 
   try {
