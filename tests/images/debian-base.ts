@@ -18,12 +18,27 @@ export const DEFAULT_MIRRORS: DebianMirrors = {
 };
 
 /**
+ * Like Debian's slim images: no manual pages, info pages, translations or
+ * documentation but the copyright files. The rules stay in the image's dpkg
+ * configuration, so packages installed on top of it are slim too.
+ */
+const SLIM = [
+  'path-exclude=/usr/share/man/*',
+  'path-exclude=/usr/share/info/*',
+  'path-exclude=/usr/share/locale/*',
+  'path-include=/usr/share/locale/locale.alias',
+  'path-exclude=/usr/share/doc/*',
+  'path-include=/usr/share/doc/*/copyright',
+];
+
+/**
  * The mmdebstrap arguments for the base: minbase (apt, dpkg and the essential
- * packages), Debian's CA bundle, and libstdc++ which the official Node binary links.
+ * packages), slim, Debian's CA bundle, and libstdc++ which the official Node binary links.
  */
 export function debianBootstrapArgs(mirrors: DebianMirrors, tarball: string): string[] {
   return [
     '--variant=minbase',
+    ...SLIM.map((rule) => `--dpkgopt=${rule}`),
     '--include=ca-certificates,libstdc++6',
     'bookworm',
     tarball,

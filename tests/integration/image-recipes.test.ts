@@ -37,8 +37,12 @@ describe("podman's system-wide configuration", () => {
 });
 
 describe('the image recipes', () => {
-  it('bootstrap bookworm minbase from the main, updates and security suites', () => {
-    expect(debianBootstrapArgs(DEFAULT_MIRRORS, 'out.tar')).toEqual([
+  it('bootstrap a slim bookworm minbase from the main, updates and security suites', () => {
+    const args = debianBootstrapArgs(DEFAULT_MIRRORS, 'out.tar');
+    expect(args.filter((arg) => arg.startsWith('--dpkgopt='))).toContain(
+      '--dpkgopt=path-include=/usr/share/doc/*/copyright',
+    );
+    expect(args.filter((arg) => !arg.startsWith('--dpkgopt='))).toEqual([
       '--variant=minbase',
       '--include=ca-certificates,libstdc++6',
       'bookworm',
