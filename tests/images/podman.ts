@@ -34,3 +34,16 @@ export async function imageSize(ref: string): Promise<number> {
   const { stdout } = await podman(['image', 'inspect', '--format', '{{.Size}}', ref]);
   return Number(stdout.trim());
 }
+
+/** The image ID a podman command printed last (import, build --iidfile contents), without `sha256:`. */
+export function imageIdFrom(output: string): string {
+  const last =
+    output
+      .trim()
+      .split('\n')
+      .pop()
+      ?.trim()
+      .replace(/^sha256:/, '') ?? '';
+  if (!/^[0-9a-f]{64}$/.test(last)) throw new Error(`expected an image ID, podman said: ${output}`);
+  return last;
+}

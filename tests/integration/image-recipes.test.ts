@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { recipeTag } from '../images/base-image.ts';
 import { withOurSettings } from '../images/containers-conf.ts';
 import { DEFAULT_MIRRORS, debianBootstrapArgs } from '../images/debian-base.ts';
 import { productBuildArgs } from '../images/products.ts';
@@ -56,6 +57,15 @@ describe('the image recipes', () => {
   it('hash the parts of a recipe so that moving text between parts changes it', () => {
     expect(recipeHash(['ab', 'c'])).not.toBe(recipeHash(['a', 'bc']));
     expect(recipeHash(['ab', 'c'])).toBe(recipeHash(['ab', 'c']));
+  });
+
+  it('keep each base build under a local tag of its recipe', () => {
+    expect(recipeTag('docker.io/library/node:24-slim', 'abc')).toBe(
+      'localhost/tse/node:24-slim-abc',
+    );
+    expect(recipeTag('localhost/tse/debian:bookworm-minbase', 'abc')).toBe(
+      'localhost/tse/debian:bookworm-minbase-abc',
+    );
   });
 
   it('give npm the build machine CA only through a mount and a dependencies-stage argument', () => {
