@@ -47,8 +47,16 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImages> {
     async () => ensureContainersConf(),
     (result) => result,
   );
-  await step('debian base', () => ensureDebianBase(cache, options.mirrors, { echo }), String);
-  await step('node base', () => ensureNodeBase(root, cache, { echo }), String);
+  const debian = await step(
+    'debian base',
+    () => ensureDebianBase(cache, options.mirrors, { echo }),
+    (base) => `${base.outcome} ${base.id.slice(0, 12)}`,
+  );
+  await step(
+    'node base',
+    () => ensureNodeBase(root, cache, debian.id, { echo }),
+    (base) => `${base.outcome} ${base.id.slice(0, 12)}`,
+  );
   const archives: ImageArchive[] = [];
   for (const name of ['engine', 'operator'] as const satisfies readonly Product[]) {
     const image = await step(
@@ -66,7 +74,7 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImages> {
   writeManifest(cache, archives);
   if (options.stores) {
     for (const store of ['postgres', 'redis'] as const) {
-      await step(`${store} image`, () => buildStoreImage(root, store, { echo }), String);
+      await step(`${store} image`, () => buildStoreImage(root, store, debian.id, { echo }), String);
     }
   }
   log(`total (${((performance.now() - total) / 1000).toFixed(1)} s)`);

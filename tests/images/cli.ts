@@ -12,8 +12,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildImages } from './build.ts';
+import { type BuildOptions, buildImages } from './build.ts';
 import { DEFAULT_MIRRORS } from './debian-base.ts';
+import { withBuildLock } from './lock.ts';
 import { cacheDir } from './names.ts';
 import { CommandError, MissingToolError } from './run.ts';
 
@@ -27,9 +28,10 @@ const { values } = parseArgs({
 });
 const caFile = process.env.NODE_EXTRA_CA_CERTS;
 try {
-  const built = await buildImages({
+  const cache = cacheDir();
+  const options: BuildOptions = {
     root,
-    cache: cacheDir(),
+    cache,
     mirrors: {
       main: process.env.DEBIAN_MIRROR || DEFAULT_MIRRORS.main,
       security: process.env.DEBIAN_SECURITY_MIRROR || DEFAULT_MIRRORS.security,
@@ -38,6 +40,9 @@ try {
     caFile: caFile && existsSync(caFile) ? caFile : undefined,
     echo: values.verbose,
     log: (line) => console.log(`images: ${line}`),
+  };
+  const built = await withBuildLock(cache, () => buildImages(options), {
+    onWait: (pid) => console.log(`images: waiting for the build of process ${pid}`),
   });
   console.log(JSON.stringify({ engine: built.engine, operator: built.operator }));
 } catch (error) {

