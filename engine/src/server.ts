@@ -22,7 +22,8 @@ engine = await startEngine(config, {
 
 function shutdown(why: string, code = 0): void {
   if (!engine) process.exit(code);
-  engine.logger.info({ reason: why }, 'shutting down');
+  if (code === 0) engine.logger.info({ signal: why }, 'signal received');
+  else engine.logger.error({ reason: why }, 'shutting down');
   const deadline = setTimeout(() => {
     engine.logger.error(
       { timeout_ms: config.shutdownTimeoutMs },
