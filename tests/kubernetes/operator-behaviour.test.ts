@@ -207,14 +207,14 @@ describe('a converged cluster', () => {
       for (const name of keep) await waitForProvisioned(k, namespace, name);
       await new Promise((resolve) => setTimeout(resolve, 3000));
       const before = {
-        writes: apiserverWrites(inject('kubectl'), inject('kubeconfig')),
+        writes: apiserverWrites(inject('kubectl'), inject('kubeconfig'), { operatorOnly: true }),
         ddl: await ddlCount(database.adminUrl),
         acl: await aclSetuserCount(redis),
         reconciles: await reconcileCount(),
       };
       await new Promise((resolve) => setTimeout(resolve, QUIET_SECONDS * 1000));
       const after = {
-        writes: apiserverWrites(inject('kubectl'), inject('kubeconfig')),
+        writes: apiserverWrites(inject('kubectl'), inject('kubeconfig'), { operatorOnly: true }),
         ddl: await ddlCount(database.adminUrl),
         acl: await aclSetuserCount(redis),
         reconciles: await reconcileCount(),
