@@ -12,6 +12,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 kube_version=$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$here/go.mod" | sed 's/^v//')
 kwok_version=v0.8.0
 helm_version=v3.22.0
+# Prometheus 3.x publishes its Go module as v0.3MM.P for release 3.MM.P.
+prometheus_version=v0.316.0
 bin_dir=${TSE_K8S_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tse/k8s-bins/v$kube_version}
 mkdir -p "$bin_dir"
 
@@ -61,6 +63,16 @@ install helm "helm.sh/helm/v3/cmd/helm@$helm_version" \
    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor \
    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+
+# promtool and a Prometheus server check the engine's metrics, the alert rules and
+# the dashboard's queries. The module has no replace directives, so `go install
+# module@version` builds it with its own dependency versions, not the k8s ones.
+prometheus_ldflags="-s -w \
+ -X github.com/prometheus/common/version.Version=3.${prometheus_version#v0.3} \
+ -X github.com/prometheus/common/version.Branch=release \
+ -X github.com/prometheus/common/version.Revision=$prometheus_version"
+install promtool "github.com/prometheus/prometheus/cmd/promtool@$prometheus_version" "$prometheus_ldflags"
+install prometheus "github.com/prometheus/prometheus/cmd/prometheus@$prometheus_version" "$prometheus_ldflags"
 
 # KWOK's standard "fast" node and pod stages, as the kwok module ships them,
 # gathered into one config file for `kwok --config`.
