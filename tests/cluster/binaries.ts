@@ -29,6 +29,13 @@ export function kubeVersion(): string {
   return match[1];
 }
 
+/** A program build.sh builds into the cache, or an error that says how to get it. */
+export function cachedBinary(name: string): string {
+  const path = join(binDir(), name);
+  if (!existsSync(path)) throw new Error(`no ${name} in ${binDir()}: build it with ${buildScript}`);
+  return path;
+}
+
 /** Where build.sh puts the binaries (TSE_K8S_BIN_DIR overrides). */
 export function binDir(): string {
   const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
