@@ -14,6 +14,7 @@ kwok_version=v0.8.0
 helm_version=v3.22.0
 # Prometheus 3.x publishes its Go module as v0.3MM.P for release 3.MM.P.
 prometheus_version=v0.316.0
+prometheus_operator_version=v0.85.0
 bin_dir=${TSE_K8S_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tse/k8s-bins/v$kube_version}
 mkdir -p "$bin_dir"
 
@@ -85,6 +86,17 @@ if [[ ! -s "$bin_dir/kwok-stages.yaml" ]]; then
     cat "$file"
   done > "$bin_dir/kwok-stages.yaml.tmp"
   mv "$bin_dir/kwok-stages.yaml.tmp" "$bin_dir/kwok-stages.yaml"
+fi
+
+# The Prometheus Operator's own CRDs (ServiceMonitor, PrometheusRule), as its
+# Go module ships them, so tests apply our objects to the real schemas.
+if [[ ! -s "$bin_dir/prometheus-operator-crds.yaml" ]]; then
+  po_dir=$(cd "$here" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$prometheus_operator_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  for kind in servicemonitors prometheusrules; do
+    echo '---'
+    cat "$po_dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml"
+  done > "$bin_dir/prometheus-operator-crds.yaml.tmp"
+  mv "$bin_dir/prometheus-operator-crds.yaml.tmp" "$bin_dir/prometheus-operator-crds.yaml"
 fi
 
 echo "$bin_dir"
