@@ -15,6 +15,7 @@ helm_version=v3.22.0
 # Prometheus 3.x publishes its Go module as v0.3MM.P for release 3.MM.P.
 prometheus_version=v0.316.0
 prometheus_operator_version=v0.85.0
+registry_version=v3.1.2
 bin_dir=${TSE_K8S_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tse/k8s-bins/v$kube_version}
 mkdir -p "$bin_dir"
 
@@ -87,6 +88,11 @@ if [[ ! -s "$bin_dir/kwok-stages.yaml" ]]; then
   done > "$bin_dir/kwok-stages.yaml.tmp"
   mv "$bin_dir/kwok-stages.yaml.tmp" "$bin_dir/kwok-stages.yaml"
 fi
+
+# An OCI registry (CNCF distribution), for the test that pushes the packaged
+# chart and installs it back with helm's oci:// support.
+install registry "github.com/distribution/distribution/v3/cmd/registry@$registry_version" \
+  "-s -w -X github.com/distribution/distribution/v3/version.version=$registry_version"
 
 # The Prometheus Operator's own CRDs (ServiceMonitor, PrometheusRule), as its
 # Go module ships them, so tests apply our objects to the real schemas.
