@@ -36,6 +36,23 @@ export function cachedBinary(name: string): string {
   return path;
 }
 
+/** The ecosystem tools the tests run besides the control plane, all built by build.sh. */
+export const TOOLS = [
+  'helm',
+  'promtool',
+  'prometheus',
+  'registry',
+  'prometheus-operator-crds.yaml',
+] as const;
+
+/** The tools missing from the cache, as one clause for a preflight line (empty when none). */
+export function missingTools(): string {
+  const missing = TOOLS.filter((name) => !existsSync(join(binDir(), name)));
+  return missing.length > 0
+    ? `${missing.join(', ')} in ${binDir()}: build them with ${buildScript}`
+    : '';
+}
+
 /** Where build.sh puts the binaries (TSE_K8S_BIN_DIR overrides). */
 export function binDir(): string {
   const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
