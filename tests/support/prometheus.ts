@@ -16,8 +16,9 @@ export interface EndpointTarget {
 }
 
 /**
- * The relabelling the Prometheus Operator generates for a ServiceMonitor
- * endpoint (pkg/prometheus/promcfg.go): namespace, service, pod and container
+ * The relabelling the Prometheus Operator (v0.85, pkg/prometheus/promcfg.go,
+ * generateServiceMonitorConfig) generates for a ServiceMonitor endpoint with
+ * the default Endpoints discovery role: namespace, service, pod and container
  * from the discovered endpoint, `job` = the Service's name, `endpoint` = the
  * port's name; `instance` stays the address and honor_labels stays false, so
  * a target label in the scraped metrics would come back as `exported_*`.
@@ -26,6 +27,16 @@ export function serviceMonitorRelabelling(port: string): Record<string, unknown>
   return [
     { source_labels: ['job'], target_label: '__tmp_prometheus_job_name' },
     { action: 'keep', source_labels: ['__meta_kubernetes_endpoint_port_name'], regex: port },
+    {
+      source_labels: [
+        '__meta_kubernetes_endpoint_address_target_kind',
+        '__meta_kubernetes_endpoint_address_target_name',
+      ],
+      separator: ';',
+      regex: 'Node;(.*)',
+      replacement: '$1',
+      target_label: 'node',
+    },
     {
       source_labels: [
         '__meta_kubernetes_endpoint_address_target_kind',
