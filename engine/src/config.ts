@@ -74,11 +74,11 @@ const schema = z.object({
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
     .optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
-  MAX_POSITION_SIZE: z
+  [ENGINE_ENV.maxPositionSize]: z
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a positive decimal')
     .optional(),
-  MAX_DAILY_LOSS: z
+  [ENGINE_ENV.maxDailyLoss]: z
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a positive decimal')
     .optional(),
@@ -119,8 +119,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): EngineConfig {
     redisUrl: values[ENGINE_ENV.redisUrl],
     shutdownTimeoutMs: values.SHUTDOWN_TIMEOUT_MS,
     limits: Object.freeze({
-      maxPositionSize: values.MAX_POSITION_SIZE ?? null,
-      maxDailyLoss: values.MAX_DAILY_LOSS ?? null,
+      maxPositionSize: values[ENGINE_ENV.maxPositionSize] ?? null,
+      maxDailyLoss: values[ENGINE_ENV.maxDailyLoss] ?? null,
     }),
   });
 }

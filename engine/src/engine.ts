@@ -53,7 +53,8 @@ export async function startEngine(
         onLost: (reason) => options.onLockLost?.(reason),
       })
     : undefined;
-  const metrics = createMetrics(config);
+  // Without PostgreSQL there is no lock and no standby: the one engine is the active one.
+  const metrics = createMetrics(config, () => lock?.isHeld() ?? true);
   const orderEvents = new EventEmitter();
   const trading = new TradingService({
     store: () => stores.store,

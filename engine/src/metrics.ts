@@ -11,14 +11,49 @@ export interface EngineMetrics {
   ready: Gauge;
 }
 
-export function createMetrics(config: EngineConfig): EngineMetrics {
-  const registry = new Registry();
-  registry.setDefaultLabels({
-    service: config.identity.serviceName,
-    instance: config.identity.instanceName,
+/**
+ * The identity labels on every series. Named as in the logs (`service_name`,
+ * `instance_name`) and not `service`/`instance`: Prometheus sets those as target
+ * labels (a ServiceMonitor adds `instance`, `service`, `job`, `namespace`, `pod`),
+ * so it would rename ours to `exported_*` and the dashboards would show pod addresses.
+ */
+export function identityLabels(config: EngineConfig): Record<string, string> {
+  return {
+    service_name: config.identity.serviceName,
+    instance_name: config.identity.instanceName,
     environment: config.environment,
-  });
+  };
+}
+
+/**
+ * prom-client's aggregate gauges whose names end in `_total`, which promtool
+ * rejects (only counters may); `nodejs_active_handles` and friends carry the
+ * same numbers by type.
+ */
+const MISNAMED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+/** Creates the engine's registry; `isActive` says whether this engine holds its instance's lock. */
+export function createMetrics(
+  config: EngineConfig,
+  isActive: () => boolean = () => true,
+): EngineMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels(identityLabels(config));
   collectDefaultMetrics({ register: registry });
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
+  new Gauge({
+    name: 'engine_active',
+    help: '1 when this engine holds its instance lock and trades, 0 while it stands by.',
+    registers: [registry],
+    // Read at scrape time so the gauge never lags the lock.
+    collect() {
+      this.set(isActive() ? 1 : 0);
+    },
+  });
   const labelNames = ['method', 'route', 'status_code'] as const;
   new Gauge({
     name: 'engine_info',

@@ -132,7 +132,7 @@ describe('the metrics endpoint', () => {
     for (const url of ['/metrics', '/api/v1/metrics']) {
       const text = (await app.inject({ url })).body;
       const identity =
-        'service="trading-system-engine",instance="trading-system-engine-LH",environment="testing"';
+        'service_name="trading-system-engine",instance_name="trading-system-engine-LH",environment="testing"';
       expect(text).toContain(
         `http_requests_total{method="GET",route="/api/v1/health",status_code="200",${identity}} 1`,
       );
@@ -145,5 +145,46 @@ describe('the metrics endpoint', () => {
       const series = text.split('\n').filter((line) => line && !line.startsWith('#'));
       expect(series.every((line) => line.includes(identity))).toBe(true);
     }
+  });
+
+  it('uses no label that Prometheus sets on targets, so a scrape keeps the identity as it is', async () => {
+    const { app } = await engineApp({ SERVICE_INSTANCE_NAME: 'trading-system-engine-LH' });
+    const text = (await app.inject({ url: '/metrics' })).body;
+    const labelNames = new Set([...text.matchAll(/[{,]([a-zA-Z_]\w*)="/g)].map((m) => m[1]));
+    for (const target of [
+      'instance',
+      'service',
+      'job',
+      'namespace',
+      'pod',
+      'container',
+      'endpoint',
+    ]) {
+      expect(labelNames).not.toContain(target);
+    }
+    expect(labelNames).toContain('instance_name');
+  });
+
+  it('names no gauge *_total, as promtool requires', async () => {
+    const { app } = await engineApp();
+    const text = (await app.inject({ url: '/metrics' })).body;
+    const gauges = [...text.matchAll(/^# TYPE (\S+) gauge$/gm)].map((m) => m[1]);
+    expect(gauges).toContain('engine_ready');
+    expect(gauges.filter((name) => name?.endsWith('_total'))).toEqual([]);
+  });
+
+  it.each([
+    [true, 1],
+    [false, 0],
+  ])('reports engine_active %s as %i, read from the lock at scrape time', async (held, value) => {
+    const cfg = config({ SERVICE_INSTANCE_NAME: 'trading-system-engine-LH' });
+    const metrics = createMetrics(cfg, () => held);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(
+      new RegExp(
+        `^engine_active\\{[^}]*instance_name="trading-system-engine-LH"[^}]*\\} ${value}$`,
+        'm',
+      ),
+    );
   });
 });

@@ -5,3 +5,4 @@ export * from './builders/secret.ts';
 export * from './builders/service.ts';
 export * from './config.ts';
 export * from './manager.ts';
+export * from './runtime/metrics.ts';

@@ -8,6 +8,12 @@ type Node = Record<string, unknown>;
 /** Where a schema is not structural: a node without a type, or a union. */
 function structuralProblems(node: Node, path: string): string[] {
   const problems: string[] = [];
+  if (node['x-kubernetes-int-or-string']) {
+    // The one union Kubernetes allows, in exactly this shape.
+    if (JSON.stringify(node.anyOf) !== '[{"type":"integer"},{"type":"string"}]' || 'type' in node)
+      problems.push(`${path} is int-or-string in a shape Kubernetes refuses`);
+    return problems;
+  }
   if (!('type' in node) && !node['x-kubernetes-preserve-unknown-fields'])
     problems.push(`${path} has no type`);
   for (const union of ['anyOf', 'oneOf', 'allOf', '$ref'])
@@ -19,6 +25,13 @@ function structuralProblems(node: Node, path: string): string[] {
     problems.push(...structuralProblems(node.additionalProperties as Node, `${path}{}`));
   return problems;
 }
+
+type Version = {
+  schema: { openAPIV3Schema: Node };
+  additionalPrinterColumns: { name: string }[];
+  subresources: Node;
+};
+const version = () => (buildCrd() as { spec: { versions: Version[] } }).spec.versions[0] as Version;
 
 describe('the CRD', () => {
   it.each(generatedFiles())(
@@ -32,6 +45,36 @@ describe('the CRD', () => {
     const crd = buildCrd() as { spec: { versions: { schema: { openAPIV3Schema: Node } }[] } };
     const schema = crd.spec.versions[0]?.schema.openAPIV3Schema as Node;
     expect(structuralProblems(schema, 'openAPIV3Schema')).toEqual([]);
+  });
+
+  it('describes every field, spec and status, at every depth, for kubectl explain', () => {
+    const undescribed = (node: Node, path: string): string[] => [
+      ...(node.description ? [] : [path]),
+      ...Object.entries((node.properties ?? {}) as Record<string, Node>).flatMap(([name, child]) =>
+        undescribed(child, `${path}.${name}`),
+      ),
+      ...(node.items ? undescribed(node.items as Node, `${path}[]`) : []),
+    ];
+    const root = version().schema.openAPIV3Schema as Node & { properties: Record<string, Node> };
+    const { spec, status } = root.properties as Record<string, Node>;
+    expect([
+      ...undescribed(spec as Node, 'spec'),
+      ...undescribed(status as Node, 'status'),
+    ]).toEqual([]);
+  });
+
+  it('prints distinct column names, so `kubectl get tei -A` has one NAMESPACE column', () => {
+    const names = version().additionalPrinterColumns.map((column) => column.name.toUpperCase());
+    expect(names).not.toContain('NAMESPACE');
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toContain('REDIS-NS');
+  });
+
+  it('scales through the scale subresource on spec.replicas', () => {
+    expect(version().subresources).toEqual({
+      status: {},
+      scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
+    });
   });
 
   it('describes every spec field for kubectl explain', () => {

@@ -34,6 +34,30 @@ export function kubeVersion(): string {
   return match[1];
 }
 
+/** A program build.sh builds into the cache, or an error that says how to get it. */
+export function cachedBinary(name: string): string {
+  const path = join(binDir(), name);
+  if (!existsSync(path)) throw new Error(`no ${name} in ${binDir()}: build it with ${buildScript}`);
+  return path;
+}
+
+/** The ecosystem tools the tests run besides the control plane, all built by build.sh. */
+export const TOOLS = [
+  'helm',
+  'promtool',
+  'prometheus',
+  'registry',
+  'prometheus-operator-crds.yaml',
+] as const;
+
+/** The tools missing from the cache, as one clause for a preflight line (empty when none). */
+export function missingTools(): string {
+  const missing = TOOLS.filter((name) => !existsSync(join(binDir(), name)));
+  return missing.length > 0
+    ? `${missing.join(', ')} in ${binDir()}: build them with ${buildScript}`
+    : '';
+}
+
 /** Where build.sh puts the binaries (TSE_K8S_BIN_DIR overrides). */
 export function binDir(): string {
   const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');

@@ -24,7 +24,15 @@ describe('npm test without any store', () => {
     expect(lines[0]).toMatch(/Redis: set TEST_REDIS_URL.*apt-get install redis-server/);
   });
 
-  it('passes when the stores can be had', () => {
+  it('names the tools missing from the binary cache and the script that builds them', () => {
+    const env = { ...process.env, TSE_K8S_BIN_DIR: '/nonexistent' };
+    const result = spawnSync(process.execPath, [preflight], { env, encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/promtool, prometheus, registry.* build them with \S+build\.sh/);
+  });
+
+  it('passes when the stores and tools can be had', () => {
     expect(spawnSync(process.execPath, [preflight], { encoding: 'utf8' }).status).toBe(0);
   });
 });

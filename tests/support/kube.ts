@@ -9,6 +9,7 @@ import {
   KubernetesObjectApi,
 } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { cachedBinary } from '../cluster/binaries.ts';
 import { waitFor } from './processes.ts';
 
 const CRD_FILE = fileURLToPath(
@@ -71,42 +72,12 @@ export async function installCrd(k: Kube): Promise<void> {
 }
 
 /**
- * The Prometheus Operator's ServiceMonitor CRD, reduced to what the operator
- * writes (group, version, kind and a free-form spec): enough for the API
- * server to serve the kind, so the operator's detection and writes are real.
+ * The Prometheus Operator's own ServiceMonitor and PrometheusRule CRDs, from
+ * its Go module (tests/cluster/bins/build.sh puts them in the binary cache),
+ * so what the operator and the chart write is checked against the real schemas.
  */
 export async function installServiceMonitorCrd(k: Kube): Promise<void> {
-  const crd = {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: 'servicemonitors.monitoring.coreos.com' },
-    spec: {
-      group: 'monitoring.coreos.com',
-      scope: 'Namespaced',
-      names: {
-        plural: 'servicemonitors',
-        singular: 'servicemonitor',
-        kind: 'ServiceMonitor',
-        listKind: 'ServiceMonitorList',
-      },
-      versions: [
-        {
-          name: 'v1',
-          served: true,
-          storage: true,
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              properties: {
-                spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-              },
-            },
-          },
-        },
-      ],
-    },
-  };
-  await applyYaml(k, JSON.stringify(crd));
+  await applyYaml(k, readFileSync(cachedBinary('prometheus-operator-crds.yaml'), 'utf8'));
   await waitFor('the ServiceMonitor CRD to be served', async () =>
     k.custom
       .listClusterCustomObject({

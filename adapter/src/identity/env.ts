@@ -15,6 +15,8 @@ export const ENGINE_ENV = {
   redisUrl: 'REDIS_URL',
   postgresSchema: 'POSTGRES_SCHEMA',
   redisNamespace: 'REDIS_NAMESPACE',
+  maxPositionSize: 'MAX_POSITION_SIZE',
+  maxDailyLoss: 'MAX_DAILY_LOSS',
 } as const;
 
 /** The engine's default ports, shared by the engine, the operator's Service and probes. */

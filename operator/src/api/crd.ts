@@ -9,6 +9,17 @@ type JsonSchema = { [key: string]: unknown };
  * x-kubernetes-preserve-unknown-fields, no synthetic integer bounds.
  */
 export function toStructural(schema: JsonSchema): JsonSchema {
+  // The one union a structural schema allows, in the exact shape Kubernetes
+  // requires (the pattern applies to the string form only).
+  if (schema['x-kubernetes-int-or-string']) {
+    const { description, pattern } = schema;
+    return {
+      ...(description !== undefined && { description }),
+      anyOf: [{ type: 'integer' }, { type: 'string' }],
+      ...(pattern !== undefined && { pattern }),
+      'x-kubernetes-int-or-string': true,
+    };
+  }
   const out: JsonSchema = {};
   for (const [key, value] of Object.entries(schema)) {
     if (key === '$schema' || key === 'propertyNames') continue;
@@ -72,11 +83,16 @@ export function buildCrd(): JsonSchema {
           name: VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          subresources: {
+            status: {},
+            // `kubectl scale tei NAME --replicas=N`; standbys are the extra replicas.
+            scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
+          },
           additionalPrinterColumns: [
             { name: 'Instance', type: 'string', jsonPath: '.status.identity.instanceName' },
             { name: 'Schema', type: 'string', jsonPath: '.status.identity.postgresSchema' },
-            { name: 'Namespace', type: 'string', jsonPath: '.status.identity.redisNamespace' },
+            // Not "Namespace": `kubectl get -A` already prints the Kubernetes namespace.
+            { name: 'Redis-NS', type: 'string', jsonPath: '.status.identity.redisNamespace' },
             {
               name: 'Ready',
               type: 'string',

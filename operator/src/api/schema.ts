@@ -24,6 +24,47 @@ const preserved = (description: string) =>
     .describe(description)
     .meta({ 'x-kubernetes-preserve-unknown-fields': true });
 
+// A resource.Quantity as Kubernetes writes it: `cpu: 1` is as valid as `cpu: 500m`.
+const QUANTITY_PATTERN =
+  '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+const quantity = z
+  .union([z.number().int(), z.string().regex(new RegExp(QUANTITY_PATTERN))])
+  .meta({ 'x-kubernetes-int-or-string': true, pattern: QUANTITY_PATTERN })
+  // The pod template takes quantities as strings.
+  .transform((value) => String(value));
+const quantities = (description: string) =>
+  z.record(z.string(), quantity).optional().describe(description);
+
+const resources = z
+  .strictObject({
+    requests: quantities(
+      'Minimum compute resources (cpu, memory, ephemeral-storage...) the engine container is scheduled with.',
+    ),
+    limits: quantities('Maximum compute resources the engine container may use.'),
+  })
+  .describe('Compute resources of the engine container, as in a container spec.');
+
+// Decimal strings, never numbers: money must not pass through binary floating point.
+const DECIMAL_PATTERN = '^[0-9]+(\\.[0-9]+)?$';
+const risk = z
+  .object({
+    maxPositionSize: z
+      .string()
+      .regex(new RegExp(DECIMAL_PATTERN))
+      .optional()
+      .describe(
+        'Largest absolute position per instrument, as a decimal string ("1000.5"); orders beyond it are rejected. No limit when not set.',
+      ),
+    maxDailyLoss: z
+      .string()
+      .regex(new RegExp(DECIMAL_PATTERN))
+      .optional()
+      .describe(
+        'Largest loss per day, as a decimal string; orders are rejected once it is reached. No limit when not set.',
+      ),
+  })
+  .describe("The instance's risk limits, enforced by the engine on every order.");
+
 const secretRef = z
   .object({
     name: z.string().min(1).describe("Name of a Secret in the instance's namespace."),
@@ -153,9 +194,8 @@ export const instanceSpec = z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
       .default('info')
       .describe("The engine's log level."),
-    resources: preserved(
-      'Compute resources of the engine container (requests and limits).',
-    ).optional(),
+    resources: resources.optional(),
+    risk: risk.optional(),
     pod: z
       .object({
         labels: z
@@ -198,7 +238,8 @@ export const instanceSpec = z
               .optional()
               .describe('Extra labels on the ServiceMonitor (for Prometheus selectors).'),
           })
-          .default({ enabled: true, interval: '30s' }),
+          .default({ enabled: true, interval: '30s' })
+          .describe('A ServiceMonitor that makes the Prometheus Operator scrape the engines.'),
       })
       .default({ serviceMonitor: { enabled: true, interval: '30s' } })
       .describe('Prometheus scraping.'),
@@ -226,16 +267,22 @@ export const instanceSpec = z
   });
 export type InstanceSpec = z.infer<typeof instanceSpec>;
 
-export const condition = z.object({
-  type: z
-    .string()
-    .describe('Type of the condition: Ready, DatabaseReady, CacheReady, Available, Paused.'),
-  status: z.enum(['True', 'False', 'Unknown']),
-  observedGeneration: z.number().int().optional(),
-  lastTransitionTime: z.iso.datetime().describe('When the status last changed.'),
-  reason: z.string().describe('A CamelCase reason for the status.'),
-  message: z.string().describe('What happened, for people.'),
-});
+export const condition = z
+  .object({
+    type: z
+      .string()
+      .describe('Type of the condition: Ready, DatabaseReady, CacheReady, Available, Paused.'),
+    status: z.enum(['True', 'False', 'Unknown']).describe('Whether the condition holds.'),
+    observedGeneration: z
+      .number()
+      .int()
+      .optional()
+      .describe('The generation of the spec the condition was set from.'),
+    lastTransitionTime: z.iso.datetime().describe('When the status last changed.'),
+    reason: z.string().describe('A CamelCase reason for the status.'),
+    message: z.string().describe('What happened, for people.'),
+  })
+  .describe('One aspect of the instance, in the standard metav1.Condition shape.');
 export type Condition = z.infer<typeof condition>;
 
 export const instanceStatus = z
@@ -248,13 +295,14 @@ export const instanceStatus = z
     conditions: z
       .array(condition)
       .optional()
+      .describe('Ready, DatabaseReady, CacheReady, Available and Paused, each with a reason.')
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
     identity: z
       .object({
-        serviceName: z.string(),
-        instanceName: z.string(),
-        postgresSchema: z.string(),
-        redisNamespace: z.string(),
+        serviceName: z.string().describe('The service the instance belongs to.'),
+        instanceName: z.string().describe('The instance name the engine reports.'),
+        postgresSchema: z.string().describe("The instance's PostgreSQL schema (and login role)."),
+        redisNamespace: z.string().describe("The instance's Redis key namespace (and ACL user)."),
       })
       .optional()
       .describe('The resolved identity.'),
@@ -262,7 +310,11 @@ export const instanceStatus = z
       .string()
       .optional()
       .describe("The Secret holding the instance's own connection URLs."),
-    replicas: z.number().int().optional().describe('Engine pods that exist.'),
+    replicas: z
+      .number()
+      .int()
+      .optional()
+      .describe('Engine pods that exist (the scale subresource reads it).'),
     readyReplicas: z.number().int().optional().describe('Engine pods that are ready.'),
     activeEngine: z
       .string()

@@ -2,6 +2,7 @@ import type { V1Deployment, V1EnvVar } from '@kubernetes/client-node';
 import { ENGINE_ENV, ENGINE_PORTS, type Identity } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { credentialsSecretName, ownedMetadata, selectorLabels } from './metadata.ts';
+import { riskEnvironment } from './risk.ts';
 import { SECRET_KEYS } from './secret.ts';
 
 /** The pod-template annotation whose change rolls the pods when the credentials change. */
@@ -125,6 +126,7 @@ export function engineEnvironment(
     value(ENGINE_ENV.redisNamespace, identity.redisNamespace),
     fromSecret(ENGINE_ENV.postgresUrl, SECRET_KEYS.postgresUrl),
     fromSecret(ENGINE_ENV.redisUrl, SECRET_KEYS.redisUrl),
+    ...riskEnvironment(instance.spec.risk),
   ];
 }
 

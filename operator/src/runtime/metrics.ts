@@ -29,6 +29,11 @@ export type ConditionSource = () => Iterable<{ type: string; status: string }[] 
 export function createControllerMetrics(conditions: ConditionSource = () => []): ControllerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client's aggregate gauges named `*_total`, which promtool rejects;
+  // `nodejs_active_handles` and friends carry the same numbers by type.
+  for (const kind of ['handles', 'requests', 'resources']) {
+    registry.removeSingleMetric(`nodejs_active_${kind}_total`);
+  }
   const registers = [registry];
   return {
     registry,

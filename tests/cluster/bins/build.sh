@@ -13,6 +13,10 @@ kube_version=$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$here/go.mod"
 kwok_version=v0.8.0
 helm_version=v3.22.0
 containerd_version=v2.2.4
+# Prometheus 3.x publishes its Go module as v0.3MM.P for release 3.MM.P.
+prometheus_version=v0.316.0
+prometheus_operator_version=v0.85.0
+registry_version=v3.1.2
 bin_dir=${TSE_K8S_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tse/k8s-bins/v$kube_version}
 mkdir -p "$bin_dir"
 
@@ -71,6 +75,16 @@ install helm "helm.sh/helm/v3/cmd/helm@$helm_version" \
    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
 
+# promtool and a Prometheus server check the engine's metrics, the alert rules and
+# the dashboard's queries. The module has no replace directives, so `go install
+# module@version` builds it with its own dependency versions, not the k8s ones.
+prometheus_ldflags="-s -w \
+ -X github.com/prometheus/common/version.Version=3.${prometheus_version#v0.3} \
+ -X github.com/prometheus/common/version.Branch=release \
+ -X github.com/prometheus/common/version.Revision=$prometheus_version"
+install promtool "github.com/prometheus/prometheus/cmd/promtool@$prometheus_version" "$prometheus_ldflags"
+install prometheus "github.com/prometheus/prometheus/cmd/prometheus@$prometheus_version" "$prometheus_ldflags"
+
 # KWOK's standard "fast" node and pod stages, as the kwok module ships them,
 # gathered into one config file for `kwok --config`.
 if [[ ! -s "$bin_dir/kwok-stages.yaml" ]]; then
@@ -82,6 +96,22 @@ if [[ ! -s "$bin_dir/kwok-stages.yaml" ]]; then
     cat "$file"
   done > "$bin_dir/kwok-stages.yaml.tmp"
   mv "$bin_dir/kwok-stages.yaml.tmp" "$bin_dir/kwok-stages.yaml"
+fi
+
+# An OCI registry (CNCF distribution), for the test that pushes the packaged
+# chart and installs it back with helm's oci:// support.
+install registry "github.com/distribution/distribution/v3/cmd/registry@$registry_version" \
+  "-s -w -X github.com/distribution/distribution/v3/version.version=$registry_version"
+
+# The Prometheus Operator's own CRDs (ServiceMonitor, PrometheusRule), as its
+# Go module ships them, so tests apply our objects to the real schemas.
+if [[ ! -s "$bin_dir/prometheus-operator-crds.yaml" ]]; then
+  po_dir=$(cd "$here" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$prometheus_operator_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  for kind in servicemonitors prometheusrules; do
+    echo '---'
+    cat "$po_dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml"
+  done > "$bin_dir/prometheus-operator-crds.yaml.tmp"
+  mv "$bin_dir/prometheus-operator-crds.yaml.tmp" "$bin_dir/prometheus-operator-crds.yaml"
 fi
 
 echo "$bin_dir"
