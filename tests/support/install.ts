@@ -50,24 +50,19 @@ export function installProduct(
 ): void {
   const kubectl = (...args: string[]) => tool(tools, 'kubectl', args);
   kubectl('create', 'namespace', SYSTEM_NAMESPACE);
-  kubectl(
-    '-n',
-    SYSTEM_NAMESPACE,
-    'create',
-    'secret',
-    'generic',
-    'postgres-admin',
-    `--from-literal=url=${options.stores.postgres}`,
-  );
-  kubectl(
-    '-n',
-    SYSTEM_NAMESPACE,
-    'create',
-    'secret',
-    'generic',
-    'redis-admin',
-    `--from-literal=url=${options.stores.redis}`,
-  );
+  for (const [secret, url] of [
+    ['postgres-admin', options.stores.postgres],
+    ['redis-admin', options.stores.redis],
+  ] as const)
+    kubectl(
+      '-n',
+      SYSTEM_NAMESPACE,
+      'create',
+      'secret',
+      'generic',
+      secret,
+      `--from-literal=url=${url}`,
+    );
   const [repository, tag] = repositoryAndTag(options.images.operator);
   const set = (value: string) => ['--set', value];
   tool(tools, 'helm', [

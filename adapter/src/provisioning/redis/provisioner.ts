@@ -163,6 +163,12 @@ export class RedisProvisioner {
   }
 
   private async keysExist(namespace: string): Promise<boolean> {
+    for await (const _ of this.namespaceKeys(namespace)) return true;
+    return false;
+  }
+
+  /** The namespace's keys, a SCAN batch at a time (empty batches skipped). */
+  private async *namespaceKeys(namespace: string): AsyncGenerator<string[]> {
     let cursor = '0';
     do {
       const [next, keys] = await this.send<[string, string[]]>([
@@ -173,10 +179,9 @@ export class RedisProvisioner {
         'COUNT',
         '1000',
       ]);
-      if (keys.length > 0) return true;
+      if (keys.length > 0) yield keys;
       cursor = next;
     } while (cursor !== '0');
-    return false;
   }
 
   private async overlappingOwners(
@@ -214,23 +219,11 @@ export class RedisProvisioner {
 
   private async deleteNamespaceKeys(namespace: string): Promise<string[][]> {
     const commands: string[][] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.send<[string, string[]]>([
-        'SCAN',
-        cursor,
-        'MATCH',
-        `${namespace}:*`,
-        'COUNT',
-        '1000',
-      ]);
-      cursor = next;
-      if (keys.length > 0) {
-        const command = ['UNLINK', ...keys];
-        await this.send(command);
-        commands.push(command);
-      }
-    } while (cursor !== '0');
+    for await (const keys of this.namespaceKeys(namespace)) {
+      const command = ['UNLINK', ...keys];
+      await this.send(command);
+      commands.push(command);
+    }
     return commands;
   }
 
