@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type EngineProcess, startEngineProcess } from '../support/engine-process.ts';
-import { uniquePrefix } from '../support/fixtures.ts';
+import { adminQuery, uniquePrefix } from '../support/fixtures.ts';
 import { waitFor } from '../support/processes.ts';
 import {
   type EndpointTarget,
@@ -45,6 +45,8 @@ beforeAll(async () => {
   // LH runs an active engine and a hot standby contending for the same lock;
   // Alpha runs on in-memory stores, where there is nothing to contend for.
   const lock = { POSTGRES_URL: inject('postgresUrl'), POSTGRES_SCHEMA: `${uniquePrefix()}_lh` };
+  // The operator would have provisioned the schema; the instance lock lives in it.
+  await adminQuery(inject('postgresUrl'), `CREATE SCHEMA IF NOT EXISTS "${lock.POSTGRES_SCHEMA}"`);
   await enginePod(lh, 'lh-0', lock);
   await enginePod(lh, 'lh-1', lock);
   await enginePod(alpha, 'alpha-0');
