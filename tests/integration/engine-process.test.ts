@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { hostname as machineName } from 'node:os';
 import {
   deriveIdentity,
@@ -274,6 +275,18 @@ describe('one engine per instance', () => {
       expect(await findActiveEngines(admin, [schema, 'no_such_schema'])).toEqual(
         new Map([[schema, machineName().slice(0, 63)]]),
       );
+      // A backup of the schema is not held up by the active engine's lock.
+      const dump = spawnSync(
+        'pg_dump',
+        ['--schema-only', `--schema=${schema}`, `--dbname=${database.url}`],
+        {
+          encoding: 'utf8',
+          timeout: 20_000,
+          env: { ...process.env, PGOPTIONS: '-c lock_timeout=5s' },
+        },
+      );
+      expect(dump.stderr).toBe('');
+      expect(dump.stdout).toContain(`CREATE TABLE ${schema}.engine_lock`);
     } finally {
       await admin.end();
     }

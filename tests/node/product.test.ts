@@ -6,6 +6,7 @@ import {
   applyExamples,
   EXAMPLES_NAMESPACE,
   installProduct,
+  RELEASE,
   SYSTEM_NAMESPACE,
 } from '../support/install.ts';
 import { fetchInNode, getJson, helm, kubectl, ok } from '../support/node-tools.ts';
@@ -130,8 +131,11 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  // Leave the cluster as the global teardown expects: it deletes what runs on the node.
-  kubectl(['delete', 'namespace', TRADING, '--wait=false']);
+  // Uninstall as a user would (instances first, while the operator runs their
+  // finalizers), so that other files find the cluster as they would a fresh one.
+  kubectl(['delete', 'tei', '--all', '-n', TRADING, '--timeout=120s']);
+  helm(['uninstall', RELEASE, '-n', SYSTEM, '--wait', '--timeout', '120s']);
+  kubectl(['delete', 'namespace', TRADING, SYSTEM, '--timeout=120s']);
 });
 
 describe('installed with helm on a real node', () => {
@@ -172,10 +176,8 @@ describe('installed with helm on a real node', () => {
     },
   );
 
-  it.each(SEED)("answers $name's health through its Service with the identity", (seed) => {
-    const { status, body } = health(seed.name);
-    expect(status).toBe(200);
-    expect(body).toMatchObject({
+  it.each(SEED)("answers $name's health through its Service with the identity", async (seed) => {
+    expect(await healthOnceServed(seed.name)).toMatchObject({
       status: 'healthy',
       service: 'trading-system-engine',
       instance: seed.instance,
@@ -186,9 +188,11 @@ describe('installed with helm on a real node', () => {
     });
   });
 
-  it('keeps a hot standby for alpha: one active engine behind the Service, the other ready to take over', () => {
-    const alpha = instance('alpha');
-    expect(alpha.status?.standbyReplicas).toBe(1);
+  it('keeps a hot standby for alpha: one active engine behind the Service, the other ready to take over', async () => {
+    const alpha = await waitFor('alpha to show its standby', async () => {
+      const item = instance('alpha');
+      return item.status?.standbyReplicas === 1 ? item : undefined;
+    });
     const pods = podsOf('alpha');
     expect(pods).toHaveLength(2);
     expect(pods.every(podReady)).toBe(true);

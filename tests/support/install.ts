@@ -77,6 +77,8 @@ export function installProduct(
     ...set('postgres.adminSecret.name=postgres-admin'),
     ...set('redis.adminSecret.name=redis-admin'),
     ...(options.values ?? []).flatMap(set),
+    // The CRD may exist already (another release, or applied from crds/).
+    '--take-ownership',
     '--wait',
     '--timeout',
     '180s',

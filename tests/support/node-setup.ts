@@ -17,6 +17,8 @@ declare module 'vitest' {
     /** The real node's network namespace: where Service addresses answer. */
     nodeNetns: string;
     nodeName: string;
+    /** The node's containerd, for `ctr` (images in the k8s.io namespace). */
+    nodeCtr: { binary: string; socket: string };
   }
 }
 
@@ -63,6 +65,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     });
     project.provide('nodeNetns', node.network.namespace);
     project.provide('nodeName', node.name);
+    project.provide('nodeCtr', { binary: node.containerd.ctr, socket: node.containerd.socket });
     return stop;
   } catch (error) {
     await cluster.stop();

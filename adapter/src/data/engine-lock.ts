@@ -1,8 +1,9 @@
 import pg from 'pg';
 
 /**
- * One engine trades per instance: the one that holds an exclusive lock on
- * this table in the instance's own schema. Only the instance's role (and the
+ * One engine trades per instance: the one that holds an EXCLUSIVE lock on
+ * this table in the instance's own schema (EXCLUSIVE, not ACCESS EXCLUSIVE:
+ * readers such as pg_dump of the schema are not blocked by it). Only the instance's role (and the
  * admin) can lock it, so no other tenant can keep an engine on standby; the
  * lock dies with the session, so a dead engine frees it at once.
  */
@@ -13,7 +14,7 @@ export function engineLockStatements(schema: string): { create: string; take: st
   const table = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(ENGINE_LOCK_TABLE)}`;
   return {
     create: `CREATE TABLE IF NOT EXISTS ${table} ()`,
-    take: `LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`,
+    take: `LOCK TABLE ${table} IN EXCLUSIVE MODE`,
   };
 }
 
@@ -38,7 +39,7 @@ export async function findActiveEngines(
        JOIN pg_class c ON c.oid = l.relation
        JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.granted
+      WHERE l.locktype = 'relation' AND l.mode = 'ExclusiveLock' AND l.granted
         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         AND c.relname = $1 AND n.nspname = ANY($2) AND a.usename = n.nspname`,
     [ENGINE_LOCK_TABLE, schemas],

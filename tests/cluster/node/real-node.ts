@@ -20,6 +20,8 @@ import { run, tryRun } from './shell.ts';
 export interface RealNode {
   name: string;
   network: NodeNetwork;
+  /** How to reach the node's containerd with `ctr` (images live in its `k8s.io` namespace). */
+  containerd: { ctr: string; socket: string };
   /** Loads an image archive (docker or OCI) into the node's containerd, unless it holds it already. */
   loadImage(archive: string, ref: string): void;
   stop(): Promise<void>;
@@ -205,7 +207,13 @@ export async function startRealNode(options: {
       }),
     );
     spawnInNode('kube-proxy', binaries.kubeProxy, [`--config=${proxyConfig}`, '--v=0']);
-    return { name: REAL_NODE_NAME, network, loadImage, stop };
+    return {
+      name: REAL_NODE_NAME,
+      network,
+      containerd: { ctr: binaries.ctr, socket },
+      loadImage,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

@@ -1,18 +1,15 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cachedBinary } from '../cluster/binaries.ts';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { installCrd, installServiceMonitorCrd, kube } from '../support/kube.ts';
-import { type InProcessOperator, runOperator } from '../support/operator.ts';
-import { findPostgresBinaries, type StoreServer, startLocalPostgres } from '../support/postgres.ts';
-import { findRedisServer, startLocalRedis } from '../support/redis.ts';
 
 // docs/install.md promises that its `sh` blocks run as written; this runs
-// them, in order, as a user would on their cluster.
+// them, in order, as a user would on their cluster: here the local cluster's
+// real node, where the chart's operator and the engines run as pods.
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const page = readFileSync(join(root, 'docs/install.md'), 'utf8');
 
@@ -21,45 +18,52 @@ function shellBlocks(markdown: string): string[] {
   return [...markdown.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1] ?? '');
 }
 
-const stores: StoreServer[] = [];
-let operator: InProcessOperator | undefined;
+/** The image references the page names, and the built images that stand for them. */
+function pageImages(): Map<string, string> {
+  const images = inject('images');
+  const named = (pattern: RegExp) => page.match(pattern)?.[0];
+  const operator = `${named(/(?<=image\.repository=)\S+/)}:${named(/(?<=image\.tag=)\S+/)}`;
+  const engine = named(/(?<=engineImage=)\S+/);
+  if (!engine || operator.includes('undefined')) throw new Error('docs/install.md names no images');
+  return new Map([
+    [operator, images.operator],
+    [engine, images.engine],
+  ]);
+}
 
 beforeAll(async () => {
-  if (!inject('clusterFull'))
-    throw new Error(
-      'docs/install.md needs the full local cluster (controllers, scheduler, KWOK nodes)',
-    );
-  const postgres = findPostgresBinaries();
-  const redis = findRedisServer();
-  if (!postgres || !redis)
-    throw new Error('docs/install.md needs PostgreSQL and Redis server binaries');
-  // Servers of its own: the page provisions the seed's names, which other files use too.
-  stores.push(await startLocalPostgres(postgres), await startLocalRedis(redis));
+  // The node holds the images under the names the page uses, as if pulled from
+  // its registry (the chart's pull policy is IfNotPresent).
+  const { binary, socket } = inject('nodeCtr');
+  for (const [name, built] of pageImages()) {
+    const ctr = (...args: string[]) =>
+      spawnSync(binary, ['--address', socket, '--namespace', 'k8s.io', 'images', ...args], {
+        encoding: 'utf8',
+      });
+    ctr('rm', name);
+    const tagged = ctr('tag', built, name);
+    if (tagged.status !== 0) throw new Error(`ctr images tag ${built} ${name}: ${tagged.stderr}`);
+  }
   // The CRD exists before the chart installs, as when it was applied from
-  // crds/ by hand, so the page's --take-ownership is exercised.
+  // crds/ by hand, so the page's --take-ownership is exercised; Prometheus
+  // Operator's CRDs exist, as the page's monitoring step needs.
   const k = kube(inject('kubeconfig'));
   await installCrd(k);
   await installServiceMonitorCrd(k);
 });
 
-afterAll(async () => {
-  await operator?.stop();
-  for (const store of stores) await store.stop();
-});
-
-/**
- * Runs one block in bash with the page's environment: the cluster, the tools,
- * the admin URLs. Asynchronously: the operator runs in this process.
- */
+/** Runs one block in bash with the page's environment: the cluster, the tools, the admin URLs. */
 async function runBlock(block: string, cwd: string) {
+  const stores = inject('stores');
   const child = spawn('bash', ['-c', `set -euxo pipefail\n${block}`], {
     cwd,
     env: {
       ...process.env,
       KUBECONFIG: inject('kubeconfig'),
-      PATH: [dirname(inject('kubectl')), dirname(cachedBinary('helm')), process.env.PATH].join(':'),
-      POSTGRES_ADMIN_URL: stores[0]?.url,
-      REDIS_ADMIN_URL: stores[1]?.url,
+      PATH: [dirname(inject('kubectl')), dirname(inject('helm')), process.env.PATH].join(':'),
+      // As pods reach them; this machine reaches the same addresses.
+      POSTGRES_ADMIN_URL: stores.postgres,
+      REDIS_ADMIN_URL: stores.redis,
     },
   });
   let stdout = '';
@@ -99,18 +103,8 @@ describe('docs/install.md', () => {
     for (const block of shellBlocks(page)) {
       const result = await runBlock(block, cwd);
       outputs.push(result.stdout);
-      expect(result.stderr).not.toMatch(/^(Error|error)\b/m);
+      expect(result.stderr, result.stderr).not.toMatch(/^(Error|error)\b/m);
       expect(result.status).toBe(0);
-      if (block.includes('helm install')) {
-        // The chart's operator pods run on KWOK nodes, which run no code; this
-        // operator does their work from here on, configured as the chart configures them.
-        operator = await runOperator({
-          KUBECONFIG: inject('kubeconfig'),
-          POSTGRES_ADMIN_URL: stores[0]?.url ?? '',
-          REDIS_ADMIN_URL: stores[1]?.url ?? '',
-          WATCH_NAMESPACES: 'trading',
-        });
-      }
     }
     const stdout = outputs.join('\n');
     expect(stdout).toMatch(/tradingengineinstance.trading.tse.io\/lh condition met/);
