@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { installCrd, installServiceMonitorCrd, kube } from '../support/kube.ts';
 
 // docs/install.md promises that its `sh` blocks run as written; this runs
@@ -50,6 +50,31 @@ beforeAll(async () => {
   const k = kube(inject('kubeconfig'));
   await installCrd(k);
   await installServiceMonitorCrd(k);
+});
+
+afterAll(() => {
+  // Whatever step failed, leave no second operator behind for the other files.
+  const kubectl = (...args: string[]) =>
+    spawnSync(inject('kubectl'), ['--kubeconfig', inject('kubeconfig'), ...args], {
+      encoding: 'utf8',
+    });
+  kubectl('delete', 'tei', '--all', '-n', 'trading', '--timeout=120s');
+  spawnSync(
+    inject('helm'),
+    [
+      '--kubeconfig',
+      inject('kubeconfig'),
+      'uninstall',
+      'trading',
+      '-n',
+      'trading-system',
+      '--wait',
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
+  kubectl('delete', 'namespace', 'trading-system', '--timeout=120s');
 });
 
 /** Runs one block in bash with the page's environment: the cluster, the tools, the admin URLs. */
