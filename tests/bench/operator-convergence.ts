@@ -27,6 +27,7 @@ import {
 } from '@tse/operator';
 import { Redis } from 'ioredis';
 import { startCluster } from '../cluster/control-plane.ts';
+import { converged } from '../support/converged.ts';
 import { aclSetuserCount, apiserverWrites, ddlCount } from '../support/counters.ts';
 import { adminQuery, withDatabase } from '../support/fixtures.ts';
 import { startOperatorProcess } from '../support/operator-process.ts';
@@ -108,9 +109,7 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
       const list = (await custom.listNamespacedCustomObject({ ...TEI, namespace })) as {
         items: { status?: { conditions?: { type: string; status: string }[] } }[];
       };
-      return list.items.filter((item) =>
-        item.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-      ).length;
+      return list.items.filter((item) => converged(item.status?.conditions)).length;
     };
     const untilReady = async (namespace: string, label: string) => {
       const bar = progress(label, count);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { startCluster } from '../cluster/control-plane.ts';
+import { converged } from '../support/converged.ts';
 import { adminQuery, withDatabase } from '../support/fixtures.ts';
 import { startOperatorProcess } from '../support/operator-process.ts';
 import { providePostgres, provideRedis } from '../support/stores.ts';
@@ -101,9 +102,7 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
       const object = (await custom.getNamespacedCustomObject({ ...TEI, namespace, name })) as {
         status?: { conditions?: { type: string; status: string }[] };
       };
-      return (
-        object.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
-      );
+      return converged(object.status?.conditions);
     };
     const timeToReady = async (namespace: string, name: string) => {
       const started = performance.now();
@@ -122,9 +121,7 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
       const list = (await custom.listNamespacedCustomObject({ ...TEI, namespace: 'bench' })) as {
         items: { status?: { conditions?: { type: string; status: string }[] } }[];
       };
-      const now = list.items.filter((item) =>
-        item.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-      ).length;
+      const now = list.items.filter((item) => converged(item.status?.conditions)).length;
       for (; ready < now; ready++) bar.tick();
       await new Promise((resolve) => setTimeout(resolve, 250));
     }

@@ -10,6 +10,7 @@ import {
 } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { cachedBinary } from '../cluster/binaries.ts';
+import { provisionedOnFakeNodes } from './converged.ts';
 import { waitFor } from './processes.ts';
 
 const CRD_FILE = fileURLToPath(
@@ -195,16 +196,7 @@ export function waitForProvisioned(
     namespace,
     name,
     'to be provisioned with its pods ready',
-    (instance) => {
-      const available = condition(instance, 'Available');
-      const podsReady = /(\d+)\/(\d+) engine pods ready/.exec(available?.message ?? '');
-      return (
-        condition(instance, 'DatabaseReady')?.status === 'True' &&
-        condition(instance, 'CacheReady')?.status === 'True' &&
-        available?.reason === 'NoActiveEngine' &&
-        podsReady?.[1] === podsReady?.[2]
-      );
-    },
+    (instance) => provisionedOnFakeNodes(instance.status?.conditions),
     timeoutMs,
   );
 }
