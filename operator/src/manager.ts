@@ -114,6 +114,11 @@ export async function startOperator(
       labelSelector: MANAGED_SELECTOR,
       log,
     }),
+    podDisruptionBudgets: new WatchedKind(kc, source.podDisruptionBudgets, {
+      namespaces,
+      labelSelector: MANAGED_SELECTOR,
+      log,
+    }),
   };
   const reconciler = new InstanceReconciler({
     caches,
@@ -159,6 +164,7 @@ export async function startOperator(
   caches.secrets.on(toOwner);
   // A pod that comes, goes or changes readiness may change who trades.
   caches.pods.on(toOwner);
+  caches.podDisruptionBudgets.on(toOwner);
 
   let monitorTimer: NodeJS.Timeout | undefined;
   const watchServiceMonitors = async () => {
@@ -204,6 +210,7 @@ export async function startOperator(
       caches.services.start(),
       caches.secrets.start(),
       caches.pods.start(),
+      caches.podDisruptionBudgets.start(),
     ]);
     await watchServiceMonitors().catch((error) =>
       log.warn({ err: error }, 'could not look for the ServiceMonitor CRD'),
@@ -238,6 +245,7 @@ export async function startOperator(
           caches.services,
           caches.secrets,
           caches.pods,
+          caches.podDisruptionBudgets,
           caches.serviceMonitors,
         ].map((cache) => cache?.stop()),
       );

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { buildDeployment, CHECKSUM_ANNOTATION, imageTag } from '../src/builders/deployment.ts';
+import {
+  buildPodDisruptionBudget,
+  wantsPodDisruptionBudget,
+} from '../src/builders/pod-disruption-budget.ts';
 import { buildCredentialsSecret, secretChecksum, secretValue } from '../src/builders/secret.ts';
 import { buildPodsService, buildService } from '../src/builders/service.ts';
 import { buildServiceMonitor } from '../src/builders/service-monitor.ts';
@@ -174,6 +178,21 @@ describe('buildService and buildServiceMonitor', () => {
     });
     expect(monitor.spec).toMatchObject({
       endpoints: [{ port: 'http', path: '/metrics', interval: '30s' }],
+    });
+  });
+});
+
+describe('buildPodDisruptionBudget', () => {
+  it('lets a drain take one engine of an instance with standbys at a time', () => {
+    const alpha = instance('alpha', withSpec({ replicas: 2 }));
+    expect(wantsPodDisruptionBudget(alpha)).toBe(true);
+    expect(wantsPodDisruptionBudget(instance('single'))).toBe(false);
+    const budget = buildPodDisruptionBudget(alpha);
+    expect(budget.metadata?.name).toBe('alpha');
+    expect(budget.metadata?.ownerReferences?.[0]?.controller).toBe(true);
+    expect(budget.spec).toEqual({
+      maxUnavailable: 1,
+      selector: { matchLabels: { 'trading.tse.io/instance': 'alpha' } },
     });
   });
 });

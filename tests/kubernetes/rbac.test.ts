@@ -86,6 +86,9 @@ const used: [string, string][] = [
   ['list', 'pods'],
   ['watch', 'pods'],
   ['patch', 'pods'],
+  ['create', 'poddisruptionbudgets.policy'],
+  ['patch', 'poddisruptionbudgets.policy'],
+  ['watch', 'poddisruptionbudgets.policy'],
 ];
 const unused: [string, string][] = [
   ['delete', 'secrets'],
@@ -97,6 +100,7 @@ const unused: [string, string][] = [
   ['update', 'tradingengineinstances.trading.tse.io'],
   ['create', 'tradingengineinstances.trading.tse.io'],
   ['delete', 'pods'],
+  ['delete', 'poddisruptionbudgets.policy'],
   ['patch', 'events'],
   ['create', 'serviceaccounts/token'],
   ['escalate', 'roles.rbac.authorization.k8s.io'],

@@ -210,6 +210,19 @@ describe('installed with helm on a real node', () => {
     expect(slices.flatMap((slice) => slice.endpoints ?? []).flatMap((e) => e.addresses)).toEqual([
       active?.status.podIP,
     ]);
+    // Voluntary disruptions (a drain) take one engine of alpha at a time; lh, alone, has no budget.
+    const budget = getJson<{
+      spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } };
+      metadata: { ownerReferences: { kind: string; name: string }[] };
+    }>(['poddisruptionbudget', 'alpha', '-n', TRADING]);
+    expect(budget.spec).toEqual({
+      maxUnavailable: 1,
+      selector: { matchLabels: { 'trading.tse.io/instance': 'alpha' } },
+    });
+    expect(budget.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'TradingEngineInstance', name: 'alpha' }),
+    ]);
+    expect(kubectl(['get', 'poddisruptionbudget', 'lh', '-n', TRADING]).status).not.toBe(0);
     const wide = ok(kubectl(['get', 'tei', '-n', TRADING, 'alpha', '-o', 'wide']));
     expect(wide).toMatch(/ACTIVE\s+STANDBYS/);
     expect(wide).toContain(`${alpha.status?.activeEngine}   1`);

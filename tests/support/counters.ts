@@ -8,6 +8,7 @@ const OWNED = new Set([
   'secrets',
   'tradingengineinstances',
   'servicemonitors',
+  'poddisruptionbudgets',
 ]);
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
 

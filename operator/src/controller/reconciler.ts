@@ -2,6 +2,7 @@ import type {
   KubernetesObject,
   V1Deployment,
   V1Pod,
+  V1PodDisruptionBudget,
   V1Secret,
   V1Service,
 } from '@kubernetes/client-node';
@@ -29,6 +30,10 @@ import {
 } from '../api/schema.ts';
 import { buildDeployment } from '../builders/deployment.ts';
 import { credentialsSecretName, INSTANCE_LABEL, ROLE_LABEL } from '../builders/metadata.ts';
+import {
+  buildPodDisruptionBudget,
+  wantsPodDisruptionBudget,
+} from '../builders/pod-disruption-budget.ts';
 import {
   buildCredentialsSecret,
   SECRET_KEYS,
@@ -69,6 +74,7 @@ export interface Caches {
   secrets: WatchedKind<V1Secret>;
   /** The engine pods (label-scoped): their roles are labelled from the holder of each instance's lock. */
   pods: WatchedKind<V1Pod>;
+  podDisruptionBudgets: WatchedKind<V1PodDisruptionBudget>;
   /** Present while the Prometheus Operator's ServiceMonitor CRD exists. */
   serviceMonitors?: WatchedKind<KubernetesObject>;
 }
@@ -209,6 +215,11 @@ export class InstanceReconciler {
           buildPodsService(instance),
           this.deps.caches.services.get(namespace, podsServiceName(instance)),
         );
+        if (wantsPodDisruptionBudget(instance))
+          await this.ensureOwned(
+            buildPodDisruptionBudget(instance),
+            this.deps.caches.podDisruptionBudgets.get(namespace, name),
+          );
         await this.ensureServiceMonitor(instance);
       } catch (error) {
         return this.refuseForeign(instance, identity, error);

@@ -6,6 +6,7 @@ import {
   type KubernetesObject,
   KubernetesObjectApi,
   PatchStrategy,
+  PolicyV1Api,
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, type InstanceStatus, KIND, PLURAL, VERSION } from '../api/schema.ts';
@@ -21,6 +22,7 @@ export class KubeWriter {
   private readonly custom: CustomObjectsApi;
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
+  private readonly policy: PolicyV1Api;
   /** Mutating requests sent, by kind: the benchmarks read it. */
   readonly writes = new Map<string, number>();
 
@@ -29,6 +31,7 @@ export class KubeWriter {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.core = kc.makeApiClient(CoreV1Api);
+    this.policy = kc.makeApiClient(PolicyV1Api);
   }
 
   /** A JSON patch of an owned object, attributed to our field manager. */
@@ -49,6 +52,8 @@ export class KubeWriter {
         return (await this.core.patchNamespacedService(request, json)) as T;
       case 'Secret':
         return (await this.core.patchNamespacedSecret(request, json)) as T;
+      case 'PodDisruptionBudget':
+        return (await this.policy.patchNamespacedPodDisruptionBudget(request, json)) as T;
       default: {
         const [group, version] = (object.apiVersion ?? '').split('/') as [string, string];
         const plural = `${kind.toLowerCase()}s`;

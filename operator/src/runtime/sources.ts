@@ -5,8 +5,10 @@ import {
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
+  PolicyV1Api,
   type V1Deployment,
   type V1Pod,
+  type V1PodDisruptionBudget,
   type V1Secret,
   type V1Service,
 } from '@kubernetes/client-node';
@@ -73,5 +75,19 @@ export function sources(kc: KubeConfig) {
         ? core.listNamespacedPod({ namespace, labelSelector })
         : core.listPodForAllNamespaces({ labelSelector }),
   };
-  return { customSource, deployments, services, secrets, pods };
+  const policy = kc.makeApiClient(PolicyV1Api);
+  const podDisruptionBudgets: ResourceSource<V1PodDisruptionBudget> = {
+    kind: 'PodDisruptionBudget',
+    path: (namespace) =>
+      scoped(
+        namespace,
+        '/apis/policy/v1/poddisruptionbudgets',
+        '/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets',
+      ),
+    list: (namespace, labelSelector) =>
+      namespace
+        ? policy.listNamespacedPodDisruptionBudget({ namespace, labelSelector })
+        : policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector }),
+  };
+  return { customSource, deployments, services, secrets, pods, podDisruptionBudgets };
 }
