@@ -10,7 +10,7 @@ import { AdminConnections } from './controller/admin.ts';
 import { findCondition } from './controller/conditions.ts';
 import { type Caches, InstanceReconciler } from './controller/reconciler.ts';
 import { EventRecorder } from './runtime/events.ts';
-import { WatchedKind } from './runtime/informer.ts';
+import { type ResourceSource, WatchedKind } from './runtime/informer.ts';
 import { KubeWriter } from './runtime/kube.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { type ControllerMetrics, createControllerMetrics } from './runtime/metrics.ts';
@@ -89,36 +89,19 @@ export async function startOperator(
     : undefined;
   const source = sources(kc);
   const namespaces = config.watchNamespaces;
+  // Everything but the instances is watched by the operator's label: unrelated objects cost nothing.
+  const owned = <T extends KubernetesObject>(kind: ResourceSource<T>) =>
+    new WatchedKind(kc, kind, { namespaces, labelSelector: MANAGED_SELECTOR, log });
   const caches: Caches = {
     instances: new WatchedKind(kc, source.customSource(KIND, GROUP, VERSION, PLURAL), {
       namespaces,
       log,
     }),
-    deployments: new WatchedKind(kc, source.deployments, {
-      namespaces,
-      labelSelector: MANAGED_SELECTOR,
-      log,
-    }),
-    services: new WatchedKind(kc, source.services, {
-      namespaces,
-      labelSelector: MANAGED_SELECTOR,
-      log,
-    }),
-    secrets: new WatchedKind(kc, source.secrets, {
-      namespaces,
-      labelSelector: MANAGED_SELECTOR,
-      log,
-    }),
-    pods: new WatchedKind(kc, source.pods, {
-      namespaces,
-      labelSelector: MANAGED_SELECTOR,
-      log,
-    }),
-    podDisruptionBudgets: new WatchedKind(kc, source.podDisruptionBudgets, {
-      namespaces,
-      labelSelector: MANAGED_SELECTOR,
-      log,
-    }),
+    deployments: owned(source.deployments),
+    services: owned(source.services),
+    secrets: owned(source.secrets),
+    pods: owned(source.pods),
+    podDisruptionBudgets: owned(source.podDisruptionBudgets),
   };
   const reconciler = new InstanceReconciler({
     caches,
@@ -177,19 +160,13 @@ export async function startOperator(
         () => false,
       );
     if (!exists) return;
-    const monitors = new WatchedKind(
-      kc,
+    const monitors = owned(
       source.customSource(
         SERVICE_MONITOR.kind,
         SERVICE_MONITOR.group,
         SERVICE_MONITOR.version,
         SERVICE_MONITOR.plural,
       ),
-      {
-        namespaces,
-        labelSelector: MANAGED_SELECTOR,
-        log,
-      },
     );
     monitors.on(toOwner);
     await monitors.start();
