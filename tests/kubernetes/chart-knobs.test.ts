@@ -1,30 +1,13 @@
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { cachedBinary } from '../cluster/binaries.ts';
+import { helm, kubectl, ok } from '../support/cluster-cli.ts';
 import { installServiceMonitorCrd, kube } from '../support/kube.ts';
 
 const chart = fileURLToPath(new URL('../../helm/trading-engine-operator', import.meta.url));
 const namespace = `knobs-${randomBytes(3).toString('hex')}`;
-
-function run(command: string, args: string[], input?: string): SpawnSyncReturns<string> {
-  return spawnSync(command, args, {
-    input,
-    encoding: 'utf8',
-    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
-  });
-}
-const helm = (...args: string[]) => run(cachedBinary('helm'), args);
-const kubectl = (args: string[], input?: string) =>
-  run(inject('kubectl'), ['--kubeconfig', inject('kubeconfig'), ...args], input);
-const ok = (result: SpawnSyncReturns<string>) => {
-  expect(result.stderr + result.stdout).not.toMatch(/^Error/m);
-  expect(result.status).toBe(0);
-  return result.stdout;
-};
 
 type Manifest = {
   kind: string;

@@ -1,33 +1,15 @@
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { binDir } from '../cluster/binaries.ts';
+import { helm, kubectl, ok } from '../support/cluster-cli.ts';
 import { type Kube, kube } from '../support/kube.ts';
 import { waitFor } from '../support/processes.ts';
 
 const chart = fileURLToPath(new URL('../../helm/trading-engine-operator', import.meta.url));
 const examples = fileURLToPath(new URL('../../examples', import.meta.url));
-const helmBinary = `${binDir()}/helm`;
 const namespace = `helm-${randomBytes(3).toString('hex')}`;
 let k: Kube;
-
-function run(command: string, args: string[], input?: string): SpawnSyncReturns<string> {
-  return spawnSync(command, args, {
-    input,
-    encoding: 'utf8',
-    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
-  });
-}
-const helm = (...args: string[]) => run(helmBinary, args);
-const kubectl = (args: string[], input?: string) =>
-  run(inject('kubectl'), ['--kubeconfig', inject('kubeconfig'), ...args], input);
-const ok = (result: SpawnSyncReturns<string>) => {
-  expect(result.stderr + result.stdout).not.toMatch(/^Error/m);
-  expect(result.status).toBe(0);
-  return result.stdout;
-};
 
 beforeAll(async () => {
   k = kube(inject('kubeconfig'));

@@ -1,8 +1,8 @@
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { binDir } from '../cluster/binaries.ts';
+import { kubectl, run } from '../support/cluster-cli.ts';
 import { installCrd, type Kube, kube } from '../support/kube.ts';
 
 // The chart's RBAC, applied to the real API server and asked, verb by verb,
@@ -13,16 +13,6 @@ const clusterWide = `rbac-cluster-${suffix}`;
 const namespaced = `rbac-ns-${suffix}`;
 const watched = `rbac-watched-${suffix}`;
 let k: Kube;
-
-function run(command: string, args: string[], input?: string): SpawnSyncReturns<string> {
-  return spawnSync(command, args, {
-    input,
-    encoding: 'utf8',
-    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
-  });
-}
-const kubectl = (args: string[], input?: string) =>
-  run(inject('kubectl'), ['--kubeconfig', inject('kubeconfig'), ...args], input);
 
 function install(release: string, namespace: string, values: string[] = []): void {
   const rendered = run(`${binDir()}/helm`, [
