@@ -4,3 +4,4 @@ export * from './errors.ts';
 export * from './identity/index.ts';
 export * from './provisioning/index.ts';
 export * from './redaction.ts';
+export * from './store-tls.ts';

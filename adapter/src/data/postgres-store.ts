@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { z } from 'zod';
 import { StoreUnavailableError, ValidationError } from '../errors.ts';
+import { postgresConnection, type StoreTls } from '../store-tls.ts';
 import { migrate } from './migrations.ts';
 import {
   canonicalRecord,
@@ -27,6 +28,8 @@ const DEFAULT_PAGE: Page = { limit: 100, offset: 0 };
 /** Options for an instance's store: its URL (the instance's own login) and schema. */
 export interface PostgresStoreOptions {
   url: string;
+  /** TLS as the URL says by default. */
+  tls?: StoreTls;
   schema: string;
   maxConnections?: number;
   applicationName?: string;
@@ -50,7 +53,7 @@ export class PostgresStore implements TradingStore {
     this.pool =
       pool ??
       new pg.Pool({
-        connectionString: options.url,
+        ...postgresConnection(options.url, options.tls),
         max: options.maxConnections ?? 10,
         connectionTimeoutMillis: 3000,
         options: `-c search_path=${pg.escapeIdentifier(options.schema)}`,

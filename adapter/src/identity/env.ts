@@ -13,6 +13,7 @@ export const ENGINE_ENV = {
   grpcPort: 'GRPC_PORT',
   postgresUrl: 'POSTGRES_URL',
   redisUrl: 'REDIS_URL',
+  redisCaFile: 'REDIS_CA_FILE',
   postgresSchema: 'POSTGRES_SCHEMA',
   redisNamespace: 'REDIS_NAMESPACE',
   maxPositionSize: 'MAX_POSITION_SIZE',

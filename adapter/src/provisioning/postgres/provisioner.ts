@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { AdminCapabilityError, ConvergenceError, StoreUnavailableError } from '../../errors.ts';
+import { postgresConnection, postgresTls, type StoreTls } from '../../store-tls.ts';
 import type { LoginCheck } from '../credentials.ts';
 import { classifyPostgresError, isConcurrentCatalogUpdate } from './failures.ts';
 import type { ObservedPostgres, PostgresAction, PostgresTenant } from './model.ts';
@@ -60,10 +61,16 @@ export class PostgresProvisioner {
 
   constructor(
     adminUrl: string,
-    options: { max?: number; lockTimeoutMs?: number; statementTimeoutMs?: number } = {},
+    options: {
+      max?: number;
+      lockTimeoutMs?: number;
+      statementTimeoutMs?: number;
+      /** TLS as the admin connection uses it; what the URL says by default. */
+      tls?: StoreTls;
+    } = {},
   ) {
     this.pool = new pg.Pool({
-      connectionString: adminUrl,
+      ...postgresConnection(adminUrl, options.tls ?? postgresTls(adminUrl, 'admin URL')),
       max: options.max ?? 4,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
@@ -259,8 +266,8 @@ async function withRetries(work: () => Promise<void>, attempts = 8): Promise<voi
 
 /**
  * Logs in as the tenant with its own password: the proof that the
- * credentials work. The admin URL is reused with the tenant's credentials
- * swapped in, so what it says about TLS (sslmode, sslrootcert) holds here too.
+ * credentials work. The admin pool's settings are reused with the tenant's
+ * credentials swapped in, so the admin connection's TLS holds here too.
  */
 export async function checkPostgresLogin(
   admin: pg.PoolConfig,

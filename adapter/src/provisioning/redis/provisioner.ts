@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { AdminCapabilityError, OwnershipError, StoreUnavailableError } from '../../errors.ts';
+import { redisTls, redisTlsOptions, type StoreTls } from '../../store-tls.ts';
 import { type LoginCheck, redisPasswordHash } from '../credentials.ts';
 import { TENANT_COMMAND_RULES } from './commands.ts';
 import {
@@ -40,10 +41,11 @@ export class RedisProvisioner {
   readonly admin: Redis;
   private canonical: Promise<string> | undefined;
 
-  constructor(adminUrl: string) {
+  /** `tls`: TLS as the admin connection uses it; what the URL says by default. */
+  constructor(adminUrl: string, tls: StoreTls = redisTls(adminUrl, 'admin URL')) {
     this.admin = new Redis(
       adminUrl,
-      failFastOptions({ connectionName: 'trading-engine-operator' }),
+      failFastOptions({ connectionName: 'trading-engine-operator', ...redisTlsOptions(tls) }),
     );
     this.admin.on('error', () => {}); // reported by the command that needs the connection
   }
@@ -269,10 +271,14 @@ export function commandFor(
   }
 }
 
-/** Logs in as the tenant's user: the proof that its credentials work. */
+/**
+ * Logs in as the tenant's user: the proof that its credentials work. The
+ * admin connection's TLS holds here too.
+ */
 export async function checkRedisLogin(
   url: string,
   tenant: Pick<RedisTenant, 'user' | 'password'>,
+  tls: StoreTls = redisTls(url, 'admin URL'),
 ): Promise<LoginCheck> {
   const { hostname, port } = new URL(url);
   const client = new Redis(
@@ -282,15 +288,20 @@ export async function checkRedisLogin(
       username: tenant.user,
       password: tenant.password,
       retryStrategy: () => null,
+      ...redisTlsOptions(tls),
     }),
   );
-  client.on('error', () => {});
+  // ioredis rejects with "Connection is closed"; the error event says why (a certificate, a reset).
+  let cause: Error | undefined;
+  client.on('error', (error: Error) => {
+    cause ??= error;
+  });
   try {
     await client.connect();
     await client.ping();
     return { ok: true };
   } catch (error) {
-    const message = (error as Error).message;
+    const message = (cause ?? (error as Error)).message;
     return { ok: false, badCredentials: /WRONGPASS|NOPERM|NOAUTH/.test(message), reason: message };
   } finally {
     client.disconnect();
