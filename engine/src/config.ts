@@ -7,6 +7,10 @@ import {
   type Environment,
   type Identity,
   parseEnvironment,
+  postgresTls,
+  readCaFile,
+  redisTls,
+  type StoreTls,
 } from '@tse/adapter';
 import { z } from 'zod';
 
@@ -33,6 +37,9 @@ export interface EngineConfig {
   grpcPort: number;
   postgresUrl: string | undefined;
   redisUrl: string | undefined;
+  /** TLS to each store: PostgreSQL's from its URL (sslmode, sslrootcert), Redis' from rediss:// and REDIS_CA_FILE. */
+  postgresTls: StoreTls;
+  redisTls: StoreTls;
   /** How long SIGTERM may take before the process gives up waiting (ms). */
   shutdownTimeoutMs: number;
   /** Instance-wide risk limits (MAX_POSITION_SIZE, MAX_DAILY_LOSS); unset means none. */
@@ -73,6 +80,7 @@ const schema = z.object({
   [ENGINE_ENV.redisUrl]: z
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
     .optional(),
+  [ENGINE_ENV.redisCaFile]: z.string().optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   [ENGINE_ENV.maxPositionSize]: z
     .string()
@@ -99,6 +107,8 @@ const IDENTITY_VARIABLES = {
  */
 export function loadConfig(env: NodeJS.ProcessEnv): EngineConfig {
   const values = parseEnvironment(schema, env);
+  const redisCaFile = values[ENGINE_ENV.redisCaFile];
+  const redisCa = redisCaFile ? readCaFile(redisCaFile, ENGINE_ENV.redisCaFile) : undefined;
   const identity = deriveIdentityAs(
     {
       serviceName: values[ENGINE_ENV.serviceName] ?? DEFAULT_SERVICE_NAME,
@@ -117,10 +127,22 @@ export function loadConfig(env: NodeJS.ProcessEnv): EngineConfig {
     grpcPort: values[ENGINE_ENV.grpcPort],
     postgresUrl: values[ENGINE_ENV.postgresUrl],
     redisUrl: values[ENGINE_ENV.redisUrl],
+    postgresTls: storeTls(postgresTls, values[ENGINE_ENV.postgresUrl], ENGINE_ENV.postgresUrl),
+    redisTls: storeTls(redisTls, values[ENGINE_ENV.redisUrl], ENGINE_ENV.redisUrl, redisCa),
     shutdownTimeoutMs: values.SHUTDOWN_TIMEOUT_MS,
     limits: Object.freeze({
       maxPositionSize: values[ENGINE_ENV.maxPositionSize] ?? null,
       maxDailyLoss: values[ENGINE_ENV.maxDailyLoss] ?? null,
     }),
   });
+}
+
+/** A store's TLS from its URL; plaintext when there is no URL (the in-memory store). */
+function storeTls(
+  read: (url: string, field: string, ca?: string) => StoreTls,
+  url: string | undefined,
+  field: string,
+  ca?: string,
+): StoreTls {
+  return url ? read(url, field, ca) : { mode: 'disable' };
 }

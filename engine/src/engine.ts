@@ -46,6 +46,7 @@ export async function startEngine(
   const lock = config.postgresUrl
     ? new InstanceLock({
         url: config.postgresUrl,
+        tls: config.postgresTls,
         schema: config.identity.postgresSchema,
         instance: config.identity.instanceName,
         status,

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ValidationError } from '@tse/adapter';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
@@ -90,6 +93,40 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SERVICE_INSTANCE_NAME: 'select' })).toThrow(
       /^POSTGRES_SCHEMA \(derived from instanceName "select"/,
     );
+  });
+
+  it('reads TLS to the stores from the URLs and the Redis CA file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tse-engine-ca-'));
+    try {
+      const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+      writeFileSync(join(dir, 'ca.crt'), ca);
+      const config = loadConfig({
+        POSTGRES_URL: `postgres://u:p@db/app?sslmode=verify-full&sslrootcert=${join(dir, 'ca.crt')}`,
+        REDIS_URL: 'rediss://u:p@cache:6380',
+        REDIS_CA_FILE: join(dir, 'ca.crt'),
+      });
+      expect(config.postgresTls).toEqual({ mode: 'verify-full', ca });
+      expect(config.redisTls).toEqual({ mode: 'verify-full', ca });
+      expect(loadConfig({}).postgresTls).toEqual({ mode: 'disable' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    [{ POSTGRES_URL: 'postgres://u:S3cret@db/app?sslmode=prefer' }, 'POSTGRES_URL sslmode'],
+    [{ REDIS_URL: 'rediss://u:S3cret@cache', REDIS_CA_FILE: '/nowhere.crt' }, 'REDIS_CA_FILE'],
+    [{ REDIS_URL: 'redis://u:S3cret@cache', REDIS_CA_FILE: '/etc/os-release' }, 'REDIS_CA_FILE CA'],
+  ])('refuses TLS settings that cannot hold: %j', (env, field) => {
+    let caught: unknown;
+    try {
+      loadConfig(env);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ValidationError);
+    expect((caught as ValidationError).field).toBe(field);
+    expect((caught as Error).message).not.toContain('S3cret');
   });
 
   it('is read once into a value nothing can change', () => {

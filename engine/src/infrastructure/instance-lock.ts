@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { engineLockStatements } from '@tse/adapter';
+import { engineLockStatements, postgresConnection, type StoreTls } from '@tse/adapter';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { EngineStatus } from '../status.ts';
@@ -26,6 +26,7 @@ export class InstanceLock {
   private stopped = false;
   private attempting = false;
   private readonly url: string;
+  private readonly tls: StoreTls | undefined;
   private readonly statements: { create: string; take: string };
   private readonly status: EngineStatus;
   private readonly log: Logger;
@@ -35,6 +36,8 @@ export class InstanceLock {
 
   constructor(options: {
     url: string;
+    /** TLS as the URL says by default. */
+    tls?: StoreTls;
     schema: string;
     instance: string;
     status: EngineStatus;
@@ -45,6 +48,7 @@ export class InstanceLock {
     heartbeatMs?: number;
   }) {
     this.url = options.url;
+    this.tls = options.tls;
     this.statements = engineLockStatements(options.schema);
     this.status = options.status;
     this.log = options.log;
@@ -100,7 +104,7 @@ export class InstanceLock {
 
   private async connect(): Promise<pg.Client> {
     const client = new pg.Client({
-      connectionString: this.url,
+      ...postgresConnection(this.url, this.tls),
       application_name: hostname().slice(0, 63),
       connectionTimeoutMillis: 3000,
       keepAlive: true,

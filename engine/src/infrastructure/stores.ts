@@ -6,6 +6,7 @@ import {
   type NamespacedCache,
   PostgresStore,
   RedisCache,
+  redisTlsOptions,
   type TradingStore,
 } from '@tse/adapter';
 import { Redis } from 'ioredis';
@@ -44,6 +45,7 @@ export class Stores {
     if (config.postgresUrl) {
       const postgres = new PostgresStore({
         url: config.postgresUrl,
+        tls: config.postgresTls,
         schema: postgresSchema,
         applicationName: config.identity.instanceName,
       });
@@ -66,7 +68,10 @@ export class Stores {
     if (config.redisUrl) {
       this.redis = new Redis(
         config.redisUrl,
-        failFastOptions({ connectionName: config.identity.instanceName }),
+        failFastOptions({
+          connectionName: config.identity.instanceName,
+          ...redisTlsOptions(config.redisTls),
+        }),
       );
       this.redis.on('error', () => {}); // the watch loop reports the state
       this.cache = new RedisCache(this.redis, redisNamespace);
