@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { parseEnvironment } from '@tse/adapter';
+import { parseEnvironment, postgresTls, redisTls } from '@tse/adapter';
 import { z } from 'zod';
 
 /** The operator's settings, from its environment, validated once at start. */
@@ -7,6 +7,9 @@ export interface OperatorConfig {
   kubeconfig: string | undefined;
   postgresAdminUrl: string | undefined;
   redisAdminUrl: string | undefined;
+  /** PEM CA bundles that sign the default stores' server certificates. */
+  postgresAdminCa: string | undefined;
+  redisAdminCa: string | undefined;
   /** Namespaces to watch; empty means all. */
   watchNamespaces: string[];
   concurrency: number;
@@ -29,6 +32,8 @@ const schema = z.object({
   REDIS_ADMIN_URL: z
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
     .optional(),
+  POSTGRES_ADMIN_CA: z.string().optional(),
+  REDIS_ADMIN_CA: z.string().optional(),
   WATCH_NAMESPACES: z
     .string()
     .default('')
@@ -72,10 +77,17 @@ const schema = z.object({
 /** Reads the operator's configuration; a bad value throws a ValidationError naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv): OperatorConfig {
   const values = parseEnvironment(schema, env);
+  // Settings that contradict each other stop the operator here, not every reconcile.
+  if (values.POSTGRES_ADMIN_URL)
+    postgresTls(values.POSTGRES_ADMIN_URL, 'POSTGRES_ADMIN_URL', values.POSTGRES_ADMIN_CA);
+  if (values.REDIS_ADMIN_URL)
+    redisTls(values.REDIS_ADMIN_URL, 'REDIS_ADMIN_URL', values.REDIS_ADMIN_CA);
   return Object.freeze({
     kubeconfig: values.KUBECONFIG,
     postgresAdminUrl: values.POSTGRES_ADMIN_URL,
     redisAdminUrl: values.REDIS_ADMIN_URL,
+    postgresAdminCa: values.POSTGRES_ADMIN_CA,
+    redisAdminCa: values.REDIS_ADMIN_CA,
     watchNamespaces: values.WATCH_NAMESPACES,
     concurrency: values.MAX_CONCURRENT_RECONCILES,
     resyncSeconds: values.RESYNC_PERIOD_SECONDS,

@@ -56,8 +56,8 @@ export async function startOperator(
   );
   const writer = new KubeWriter(kc);
   const admin = new AdminConnections(kc, {
-    postgres: config.postgresAdminUrl,
-    redis: config.redisAdminUrl,
+    postgres: { url: config.postgresAdminUrl, ca: config.postgresAdminCa },
+    redis: { url: config.redisAdminUrl, ca: config.redisAdminCa },
   });
   const events = new EventRecorder(kc, { component: 'trading-engine-operator', log });
   const queue = new WorkQueue({

@@ -50,6 +50,33 @@ describe('buildDeployment', () => {
     ).toBe('lh-credentials');
   });
 
+  it("mounts the stores' CA bundles read-only when the Secret holds them, and names the Redis one", () => {
+    expect(deployment.spec?.template.spec?.volumes).toBeUndefined();
+    expect(container?.volumeMounts).toBeUndefined();
+    expect(env.REDIS_CA_FILE).toBeUndefined();
+    const withCas = buildDeployment(lh, { ...inputs, storeCas: { postgres: true, redis: true } });
+    expect(withCas.spec?.template.spec?.volumes).toEqual([
+      {
+        name: 'store-cas',
+        secret: {
+          secretName: 'lh-credentials',
+          items: [
+            { key: 'postgres-ca.crt', path: 'postgres-ca.crt' },
+            { key: 'redis-ca.crt', path: 'redis-ca.crt' },
+          ],
+          defaultMode: 0o444,
+        },
+      },
+    ]);
+    const engine = withCas.spec?.template.spec?.containers[0];
+    expect(engine?.volumeMounts).toEqual([
+      { name: 'store-cas', mountPath: '/var/run/secrets/trading.tse.io/tls', readOnly: true },
+    ]);
+    expect(engine?.env?.find((e) => e.name === 'REDIS_CA_FILE')?.value).toBe(
+      '/var/run/secrets/trading.tse.io/tls/redis-ca.crt',
+    );
+  });
+
   it("keeps the operator's own labels out of the user's pod labels", () => {
     const object = instance(
       'l',
@@ -136,6 +163,34 @@ describe('buildCredentialsSecret', () => {
     const redis = new URL(secretValue(secret, 'REDIS_URL') ?? '');
     expect(decodeURIComponent(redis.username)).toBe('trading_system:LH');
     expect(decodeURIComponent(redis.password)).toBe('r:pw');
+  });
+
+  it("carries the admin connection's TLS into the URLs, with the CA bundles beside them", () => {
+    const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const tls = buildCredentialsSecret(
+      lh,
+      {
+        host: 'pg.db',
+        port: 5432,
+        user: 'u',
+        password: 'p',
+        database: 'trading',
+        tls: { mode: 'verify-full', ca },
+      },
+      { host: 'redis.db', port: 6380, user: 'r', password: 'q', tls: { mode: 'verify-full', ca } },
+    );
+    const postgres = new URL(secretValue(tls, 'POSTGRES_URL') ?? '');
+    expect(Object.fromEntries(postgres.searchParams)).toEqual({
+      sslmode: 'verify-full',
+      sslrootcert: '/var/run/secrets/trading.tse.io/tls/postgres-ca.crt',
+    });
+    expect(secretValue(tls, 'REDIS_URL')).toMatch(/^rediss:\/\/r:q@redis\.db:6380$/);
+    expect(secretValue(tls, 'postgres-ca.crt')).toBe(ca);
+    expect(secretValue(tls, 'redis-ca.crt')).toBe(ca);
+    // without TLS: plain URLs and no CA keys
+    expect(new URL(secretValue(secret, 'POSTGRES_URL') ?? '').search).toBe('');
+    expect(secretValue(secret, 'REDIS_URL')).toMatch(/^redis:\/\//);
+    expect(Object.keys(secret.data ?? {})).not.toContain('postgres-ca.crt');
   });
 
   it('has a checksum that changes with its data only', () => {

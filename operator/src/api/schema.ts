@@ -73,6 +73,13 @@ const secretRef = z
       .min(1)
       .default('url')
       .describe('Key of the Secret holding the admin connection URL.'),
+    caKey: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Key of the same Secret holding the PEM CA bundle that signs the store's server certificate. The operator and the engines verify the server with it (the URL must ask for TLS: sslmode=verify-full, verify-ca or require; rediss://).",
+      ),
   })
   .describe(
     "An admin connection URL in a Secret; by default the operator's own admin connection is used.",

@@ -1,9 +1,9 @@
-import type { V1Deployment, V1EnvVar } from '@kubernetes/client-node';
+import type { V1Deployment, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { ENGINE_ENV, ENGINE_PORTS, type Identity } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { credentialsSecretName, ownedMetadata, selectorLabels } from './metadata.ts';
 import { riskEnvironment } from './risk.ts';
-import { SECRET_KEYS } from './secret.ts';
+import { CA_MOUNT_PATH, caFile, SECRET_KEYS } from './secret.ts';
 
 /** The pod-template annotation whose change rolls the pods when the credentials change. */
 export const CHECKSUM_ANNOTATION = 'trading.tse.io/credentials-checksum';
@@ -13,6 +13,8 @@ export interface DeploymentInputs {
   identity: Identity;
   image: string;
   credentialsChecksum: string;
+  /** Which stores' CA bundles the credentials Secret holds. */
+  storeCas?: { postgres: boolean; redis: boolean };
 }
 
 /**
@@ -29,6 +31,7 @@ export function buildDeployment(
   const selector = selectorLabels(instance);
   const metadata = ownedMetadata(instance, instance.metadata.name);
   const secret = credentialsSecretName(instance);
+  const cas = caVolume(secret, inputs.storeCas);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -59,6 +62,7 @@ export function buildDeployment(
           ...(spec.pod?.nodeSelector && { nodeSelector: spec.pod.nodeSelector }),
           ...(spec.pod?.tolerations && { tolerations: spec.pod.tolerations }),
           ...(spec.pod?.affinity && { affinity: spec.pod.affinity }),
+          ...(cas && { volumes: [cas.volume] }),
           containers: [
             {
               name: 'engine',
@@ -89,6 +93,7 @@ export function buildDeployment(
                 failureThreshold: 2,
               },
               ...(spec.resources && { resources: spec.resources }),
+              ...(cas && { volumeMounts: [cas.mount] }),
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
@@ -126,8 +131,33 @@ export function engineEnvironment(
     value(ENGINE_ENV.redisNamespace, identity.redisNamespace),
     fromSecret(ENGINE_ENV.postgresUrl, SECRET_KEYS.postgresUrl),
     fromSecret(ENGINE_ENV.redisUrl, SECRET_KEYS.redisUrl),
+    // PostgreSQL's CA is named by the URL's sslrootcert; a Redis URL has no such parameter.
+    ...(inputs.storeCas?.redis ? [value(ENGINE_ENV.redisCaFile, caFile(SECRET_KEYS.redisCa))] : []),
     ...riskEnvironment(instance.spec.risk),
   ];
+}
+
+/** The stores' CA bundles from the credentials Secret, read-only; none when there are none. */
+function caVolume(
+  secret: string,
+  cas: DeploymentInputs['storeCas'],
+): { volume: V1Volume; mount: V1VolumeMount } | undefined {
+  const keys = [
+    ...(cas?.postgres ? [SECRET_KEYS.postgresCa] : []),
+    ...(cas?.redis ? [SECRET_KEYS.redisCa] : []),
+  ];
+  if (keys.length === 0) return undefined;
+  return {
+    volume: {
+      name: 'store-cas',
+      secret: {
+        secretName: secret,
+        items: keys.map((key) => ({ key, path: key })),
+        defaultMode: 0o444,
+      },
+    },
+    mount: { name: 'store-cas', mountPath: CA_MOUNT_PATH, readOnly: true },
+  };
 }
 
 /** The tag of an image reference (`latest` when it has none; the digest when pinned by one). */

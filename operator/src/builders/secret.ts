@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
+import { postgresTlsParameters, type StoreTls } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { credentialsSecretName, ownedMetadata } from './metadata.ts';
 
@@ -11,6 +12,8 @@ export interface StoreLogin {
   password: string;
   /** PostgreSQL only. */
   database?: string;
+  /** How the admin connection reaches the store: the engine does the same. */
+  tls?: StoreTls;
 }
 
 /** The keys of the credentials Secret. */
@@ -21,11 +24,22 @@ export const SECRET_KEYS = {
   postgresPassword: 'postgres-password',
   redisUser: 'redis-username',
   redisPassword: 'redis-password',
+  postgresCa: 'postgres-ca.crt',
+  redisCa: 'redis-ca.crt',
 } as const;
 
+/** Where the engine container finds the stores' CA bundles (keys of the credentials Secret). */
+export const CA_MOUNT_PATH = '/var/run/secrets/trading.tse.io/tls';
+
+/** The path of one CA bundle in the engine container. */
+export function caFile(key: typeof SECRET_KEYS.postgresCa | typeof SECRET_KEYS.redisCa): string {
+  return `${CA_MOUNT_PATH}/${key}`;
+}
+
 /**
- * The instance's own credentials: connection URLs the engine reads, and the
- * generated passwords (the source of truth for provisioning).
+ * The instance's own credentials: connection URLs the engine reads, the
+ * generated passwords (the source of truth for provisioning) and the CA
+ * bundles the URLs' TLS settings point to.
  */
 export function buildCredentialsSecret(
   instance: TradingEngineInstance,
@@ -37,7 +51,14 @@ export function buildCredentialsSecret(
   );
   postgresUrl.username = encodeURIComponent(postgres.user);
   postgresUrl.password = encodeURIComponent(postgres.password);
-  const redisUrl = new URL(`redis://${redis.host}:${redis.port}`);
+  const postgresTls = postgres.tls ?? { mode: 'disable' };
+  for (const [name, value] of Object.entries(
+    postgresTlsParameters(postgresTls, caFile(SECRET_KEYS.postgresCa)),
+  ))
+    postgresUrl.searchParams.set(name, value);
+  const redisTls = redis.tls ?? { mode: 'disable' };
+  const redisScheme = redisTls.mode === 'disable' ? 'redis' : 'rediss';
+  const redisUrl = new URL(`${redisScheme}://${redis.host}:${redis.port}`);
   redisUrl.username = encodeURIComponent(redis.user);
   redisUrl.password = encodeURIComponent(redis.password);
   const values: Record<string, string> = {
@@ -47,6 +68,8 @@ export function buildCredentialsSecret(
     [SECRET_KEYS.postgresPassword]: postgres.password,
     [SECRET_KEYS.redisUser]: redis.user,
     [SECRET_KEYS.redisPassword]: redis.password,
+    ...(postgresTls.ca && { [SECRET_KEYS.postgresCa]: postgresTls.ca }),
+    ...(redisTls.ca && { [SECRET_KEYS.redisCa]: redisTls.ca }),
   };
   return {
     apiVersion: 'v1',

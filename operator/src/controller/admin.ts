@@ -1,5 +1,13 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { PostgresProvisioner, RedisProvisioner, redactUrl, TseError } from '@tse/adapter';
+import {
+  PostgresProvisioner,
+  postgresTls,
+  RedisProvisioner,
+  redactUrl,
+  redisTls,
+  type StoreTls,
+  TseError,
+} from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 
 /** An admin Secret that is missing or holds no usable URL. */
@@ -10,11 +18,20 @@ export class AdminSecretError extends TseError {
 /** One store's admin connection and the key that tells which instances share it. */
 export interface AdminTarget {
   url: string;
+  /** What the URL (and the CA beside it) says about TLS: the engines reach the store the same way. */
+  tls: StoreTls;
   /** host:port/database for PostgreSQL, host:port for Redis. */
   storeKey: string;
 }
 
-type Ref = { name: string; key: string } | undefined;
+/** An admin connection as configured: a URL and the CA bundle that may go with it. */
+export interface AdminSource {
+  url?: string;
+  ca?: string;
+}
+
+type Ref = { name: string; key: string; caKey?: string } | undefined;
+type Store = 'PostgreSQL' | 'Redis';
 
 /**
  * The admin connections instances are provisioned through: the operator's
@@ -23,12 +40,12 @@ type Ref = { name: string; key: string } | undefined;
  */
 export class AdminConnections {
   private readonly api: CoreV1Api;
-  private readonly defaults: { postgres?: string; redis?: string };
+  private readonly defaults: { postgres: AdminSource; redis: AdminSource };
   private readonly postgresProvisioners = new Map<string, PostgresProvisioner>();
   private readonly redisProvisioners = new Map<string, RedisProvisioner>();
   private readonly resolved = new Map<string, string>();
 
-  constructor(kc: KubeConfig, defaults: { postgres?: string; redis?: string }) {
+  constructor(kc: KubeConfig, defaults: { postgres: AdminSource; redis: AdminSource }) {
     this.api = kc.makeApiClient(CoreV1Api);
     this.defaults = defaults;
   }
@@ -38,23 +55,29 @@ export class AdminConnections {
     instance: TradingEngineInstance,
   ): Promise<{ postgres: AdminTarget; redis: AdminTarget }> {
     const namespace = instance.metadata.namespace;
-    const postgresUrl = await this.url(
-      namespace,
-      instance.spec.postgres.adminSecretRef,
-      this.defaults.postgres,
-      'PostgreSQL',
-      'spec.postgres.adminSecretRef',
-    );
-    const redisUrl = await this.url(
-      namespace,
-      instance.spec.redis.adminSecretRef,
-      this.defaults.redis,
-      'Redis',
-      'spec.redis.adminSecretRef',
-    );
+    const [postgres, redis] = await Promise.all([
+      this.source(
+        namespace,
+        instance.spec.postgres.adminSecretRef,
+        this.defaults.postgres,
+        'PostgreSQL',
+        'spec.postgres.adminSecretRef',
+      ),
+      this.source(
+        namespace,
+        instance.spec.redis.adminSecretRef,
+        this.defaults.redis,
+        'Redis',
+        'spec.redis.adminSecretRef',
+      ),
+    ]);
     return {
-      postgres: { url: postgresUrl, storeKey: postgresKey(postgresUrl) },
-      redis: { url: redisUrl, storeKey: redisKey(redisUrl) },
+      postgres: {
+        url: postgres.url,
+        tls: adminTls(postgresTls, postgres),
+        storeKey: postgresKey(postgres.url),
+      },
+      redis: { url: redis.url, tls: adminTls(redisTls, redis), storeKey: redisKey(redis.url) },
     };
   }
 
@@ -70,25 +93,27 @@ export class AdminConnections {
       return url ? toKey(url) : `secret:${instance.metadata.namespace}/${ref?.name}`;
     };
     return {
-      postgres: key(instance.spec.postgres.adminSecretRef, this.defaults.postgres, postgresKey),
-      redis: key(instance.spec.redis.adminSecretRef, this.defaults.redis, redisKey),
+      postgres: key(instance.spec.postgres.adminSecretRef, this.defaults.postgres.url, postgresKey),
+      redis: key(instance.spec.redis.adminSecretRef, this.defaults.redis.url, redisKey),
     };
   }
 
-  postgres(url: string): PostgresProvisioner {
-    let provisioner = this.postgresProvisioners.get(url);
+  postgres(target: Pick<AdminTarget, 'url' | 'tls'>): PostgresProvisioner {
+    const key = poolKey(target);
+    let provisioner = this.postgresProvisioners.get(key);
     if (!provisioner) {
-      provisioner = new PostgresProvisioner(url);
-      this.postgresProvisioners.set(url, provisioner);
+      provisioner = new PostgresProvisioner(target.url, { tls: target.tls });
+      this.postgresProvisioners.set(key, provisioner);
     }
     return provisioner;
   }
 
-  redis(url: string): RedisProvisioner {
-    let provisioner = this.redisProvisioners.get(url);
+  redis(target: Pick<AdminTarget, 'url' | 'tls'>): RedisProvisioner {
+    const key = poolKey(target);
+    let provisioner = this.redisProvisioners.get(key);
     if (!provisioner) {
-      provisioner = new RedisProvisioner(url);
-      this.redisProvisioners.set(url, provisioner);
+      provisioner = new RedisProvisioner(target.url, target.tls);
+      this.redisProvisioners.set(key, provisioner);
     }
     return provisioner;
   }
@@ -98,19 +123,22 @@ export class AdminConnections {
     await Promise.allSettled([...this.redisProvisioners.values()].map((p) => p.close()));
   }
 
-  private async url(
+  private async source(
     namespace: string,
     ref: Ref,
-    fallback: string | undefined,
-    store: string,
+    fallback: AdminSource,
+    store: Store,
     field: string,
-  ): Promise<string> {
+  ): Promise<{ url: string; ca?: string; where: string }> {
     if (!ref) {
-      if (!fallback)
+      if (!fallback.url)
         throw new AdminSecretError(
           `no ${store} admin connection: set ${field} or configure the operator's default`,
         );
-      return fallback;
+      const where = `the operator's default ${store} admin URL`;
+      return fallback.ca
+        ? { url: fallback.url, ca: fallback.ca, where }
+        : { url: fallback.url, where };
     }
     let secret: Awaited<ReturnType<CoreV1Api['readNamespacedSecret']>>;
     try {
@@ -120,16 +148,40 @@ export class AdminConnections {
         throw new AdminSecretError(`${field}: Secret ${namespace}/${ref.name} does not exist`);
       throw error;
     }
-    const encoded = secret.data?.[ref.key];
-    if (!encoded)
+    const value = (key: string) => {
+      const encoded = secret.data?.[key];
+      if (!encoded)
+        throw new AdminSecretError(`${field}: Secret ${namespace}/${ref.name} has no key "${key}"`);
+      return Buffer.from(encoded, 'base64').toString('utf8');
+    };
+    const where = `${field}: Secret ${namespace}/${ref.name} key "${ref.key}"`;
+    const url = value(ref.key).trim();
+    checkAdminUrl(url, store, where);
+    if (new URL(url).searchParams.has('sslrootcert'))
+      // A file of the operator's: an instance must not make the operator read its files.
       throw new AdminSecretError(
-        `${field}: Secret ${namespace}/${ref.name} has no key "${ref.key}"`,
+        `${where}: sslrootcert names a file in the operator's filesystem; put the CA bundle in the Secret and name its key in caKey`,
       );
-    const url = Buffer.from(encoded, 'base64').toString('utf8').trim();
-    checkAdminUrl(url, store, `${field}: Secret ${namespace}/${ref.name} key "${ref.key}"`);
     this.resolved.set(`${namespace}/${ref.name}/${ref.key}`, url);
-    return url;
+    return ref.caKey ? { url, ca: value(ref.caKey), where } : { url, where };
   }
+}
+
+/** An admin connection's TLS; a URL and CA that contradict each other are the Secret's fault. */
+function adminTls(
+  read: (url: string, field: string, ca?: string) => StoreTls,
+  source: { url: string; ca?: string; where: string },
+): StoreTls {
+  try {
+    return read(source.url, source.where, source.ca);
+  } catch (error) {
+    throw new AdminSecretError((error as Error).message, { cause: error });
+  }
+}
+
+/** Provisioners are shared by connection: the same URL with another CA is another connection. */
+function poolKey(target: Pick<AdminTarget, 'url' | 'tls'>): string {
+  return `${target.url}\n${target.tls.ca ?? ''}`;
 }
 
 /**

@@ -204,6 +204,10 @@ export class InstanceReconciler {
             identity,
             image: instance.spec.image ?? this.deps.engineImage,
             credentialsChecksum: secretChecksum(secret),
+            storeCas: {
+              postgres: secretValue(secret, SECRET_KEYS.postgresCa) !== undefined,
+              redis: secretValue(secret, SECRET_KEYS.redisCa) !== undefined,
+            },
           }),
           deployment,
         );
@@ -299,7 +303,7 @@ export class InstanceReconciler {
       .filter((pod) => pod.metadata?.labels?.[INSTANCE_LABEL] === name);
     let holder: string | undefined;
     if (pods.length > 0) {
-      const { pool } = this.deps.admin.postgres(admin.url);
+      const { pool } = this.deps.admin.postgres(admin);
       try {
         holder = (await findActiveEngines(pool, [identity.postgresSchema])).get(
           identity.postgresSchema,
@@ -415,12 +419,14 @@ export class InstanceReconciler {
       user: identity.postgresSchema,
       password: secretValue(live, SECRET_KEYS.postgresPassword) || generatePassword(),
       database: postgresUrl.pathname.slice(1) || 'postgres',
+      tls: admin.postgres.tls,
     };
     const redis: StoreLogin = {
       host: redisHost,
       port: redisPort,
       user: identity.redisNamespace,
       password: secretValue(live, SECRET_KEYS.redisPassword) || generatePassword(),
+      tls: admin.redis.tls,
     };
     return this.ensureOwned(buildCredentialsSecret(instance, postgres, redis), live);
   }
@@ -431,7 +437,7 @@ export class InstanceReconciler {
     admin: AdminTarget,
     secret: V1Secret,
   ): Promise<StoreOutcome> {
-    const provisioner = this.deps.admin.postgres(admin.url);
+    const provisioner = this.deps.admin.postgres(admin);
     try {
       const tenant = postgresTenant(identity, {
         password: secretValue(secret, SECRET_KEYS.postgresPassword) ?? '',
@@ -475,7 +481,7 @@ export class InstanceReconciler {
     admin: AdminTarget,
     secret: V1Secret,
   ): Promise<StoreOutcome> {
-    const provisioner = this.deps.admin.redis(admin.url);
+    const provisioner = this.deps.admin.redis(admin);
     try {
       const tenant = redisTenant(identity, {
         password: secretValue(secret, SECRET_KEYS.redisPassword) ?? '',
@@ -494,7 +500,7 @@ export class InstanceReconciler {
       }
       // Redis reports the password hash it holds, so a converged user needs no login to be known good.
       if (result.actions.length > 0 || !this.verifiedRedis.has(keyOf(instance))) {
-        const login = await checkRedisLogin(admin.url, tenant);
+        const login = await checkRedisLogin(admin.url, tenant, admin.tls);
         if (!login.ok)
           return {
             ok: false,
@@ -618,7 +624,7 @@ export class InstanceReconciler {
         instance.metadata.namespace,
         credentialsSecretName(instance),
       );
-      const postgres = this.deps.admin.postgres(admin.postgres.url);
+      const postgres = this.deps.admin.postgres(admin.postgres);
       const tenant = postgresTenant(identity, {
         password: secretValue(secret, SECRET_KEYS.postgresPassword) ?? '',
         database: (await postgres.database()) || 'postgres',
@@ -626,7 +632,7 @@ export class InstanceReconciler {
         login: false,
         owner: keyOf(instance),
       });
-      const redis = this.deps.admin.redis(admin.redis.url);
+      const redis = this.deps.admin.redis(admin.redis);
       const user = redisTenant(identity, {
         password: secretValue(secret, SECRET_KEYS.redisPassword) ?? generatePassword(),
         enabled: false,
