@@ -195,6 +195,41 @@ describe('credentials', () => {
     );
   });
 
+  it("an admin URL that names a file of the operator's, or contradicts its CA, is refused saying why", async () => {
+    await k.core.createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: { name: 'tls-admin' },
+        stringData: {
+          postgres: `postgres://admin:${MALFORMED_PASSWORD}@db:5432/app?sslmode=verify-full&sslrootcert=/var/run/secrets/kubernetes.io/serviceaccount/token`,
+          redis: `redis://admin:${MALFORMED_PASSWORD}@cache:6379`,
+          'ca.crt': '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+        },
+      },
+    });
+    await apply(namespace, 'readfile', {
+      instanceName: `${namespace}-engine-RF`,
+      postgres: { adminSecretRef: { name: 'tls-admin', key: 'postgres' } },
+    });
+    await apply(namespace, 'plainca', {
+      instanceName: `${namespace}-engine-PC`,
+      redis: { adminSecretRef: { name: 'tls-admin', key: 'redis', caKey: 'ca.crt' } },
+    });
+    const readFile = await waitForCondition(k, namespace, 'readfile', 'Ready', 'False', {
+      reason: 'AdminSecretMissing',
+    });
+    expect(condition(readFile, 'Ready')?.message).toMatch(
+      /tls-admin key "postgres": sslrootcert names a file in the operator's filesystem; put the CA bundle in the Secret and name its key in caKey/,
+    );
+    const plain = await waitForCondition(k, namespace, 'plainca', 'Ready', 'False', {
+      reason: 'AdminSecretMissing',
+    });
+    expect(condition(plain, 'Ready')?.message).toMatch(
+      /tls-admin key "redis" "redis:\/\/" is invalid: a CA is given, so TLS must be on: use a rediss:\/\/ URL/,
+    );
+    expect(await eventReasons(namespace, 'plainca')).toContain('AdminSecretMissing');
+  });
+
   it('appear in no log line, Event or status this run produced', async () => {
     const passwords = new Set([MALFORMED_PASSWORD]);
     for (const url of [database.url, inject('redisUrl')]) {

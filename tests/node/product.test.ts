@@ -1,7 +1,13 @@
 // The product as users run it, on a real node: the chart installed with the
 // built images, the operator as pods, the seed's instances as engine pods
 // whose kubelet probes decide readiness, traffic through Services.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { postgresConnection, postgresTls } from '@tse/adapter';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createPki } from '../cluster/pki.ts';
 import {
   applyExamples,
   EXAMPLES_NAMESPACE,
@@ -10,7 +16,9 @@ import {
   SYSTEM_NAMESPACE,
 } from '../support/install.ts';
 import { fetchInNode, getJson, helm, kubectl, ok } from '../support/node-tools.ts';
+import { findPostgresBinaries, type StoreServer, startLocalPostgres } from '../support/postgres.ts';
 import { waitFor } from '../support/processes.ts';
+import { findRedisServer, startLocalRedis } from '../support/redis.ts';
 
 const SYSTEM = SYSTEM_NAMESPACE;
 const TRADING = EXAMPLES_NAMESPACE;
@@ -348,5 +356,119 @@ describe('installed with helm on a real node', () => {
         intervalMs: 500,
       },
     );
+  });
+});
+
+describe('stores that accept TLS only', () => {
+  // A PostgreSQL and a Redis on the node's link, certificates for that address
+  // signed by a CA the pods know only through the admin Secret: the engine
+  // pods must reach both over verified TLS, or never become Ready.
+  const dir = mkdtempSync(join(tmpdir(), 'tse-node-tls-'));
+  let postgres: StoreServer;
+  let redis: StoreServer;
+  let hostIp: string;
+
+  beforeAll(async () => {
+    hostIp = new URL(inject('stores').postgres).hostname;
+    const pki = createPki(dir, [hostIp]);
+    const binaries = findPostgresBinaries();
+    const redisServer = findRedisServer();
+    if (!binaries || !redisServer) throw new Error('no PostgreSQL or Redis server binaries');
+    [postgres, redis] = await Promise.all([
+      startLocalPostgres(binaries, {
+        tls: {
+          cert: readFileSync(pki.serving.cert, 'utf8'),
+          key: readFileSync(pki.serving.key, 'utf8'),
+        },
+        // Only the node's networks of this run (pods leave the node masqueraded as it).
+        alsoListen: { address: hostIp, allow: '10.213.0.0/16' },
+      }),
+      startLocalRedis(redisServer, {
+        tls: { ...pki.serving, ca: pki.caCert },
+        alsoListen: { address: hostIp },
+      }),
+    ]);
+    const onLink = (url: string, parameters: Record<string, string> = {}) => {
+      const parsed = new URL(url);
+      parsed.hostname = hostIp;
+      parsed.search = new URLSearchParams(parameters).toString();
+      return parsed.toString();
+    };
+    ok(
+      kubectl([
+        '-n',
+        TRADING,
+        'create',
+        'secret',
+        'generic',
+        'tls-stores',
+        `--from-literal=postgres=${onLink(postgres.url, { sslmode: 'verify-full' })}`,
+        `--from-literal=redis=${onLink(redis.url)}`,
+        `--from-file=ca.crt=${pki.caCert}`,
+      ]),
+    );
+    ok(
+      kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'trading.tse.io/v1alpha1',
+          kind: 'TradingEngineInstance',
+          metadata: { name: 'secure', namespace: TRADING },
+          spec: {
+            instanceName: 'trading-system-engine-Secure',
+            postgres: {
+              adminSecretRef: { name: 'tls-stores', key: 'postgres', caKey: 'ca.crt' },
+              deletionPolicy: 'Delete',
+            },
+            redis: {
+              adminSecretRef: { name: 'tls-stores', key: 'redis', caKey: 'ca.crt' },
+              deletionPolicy: 'Delete',
+            },
+          },
+        }),
+      ),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    kubectl(['-n', TRADING, 'delete', 'tei', 'secure', '--timeout=120s']);
+    kubectl(['-n', TRADING, 'delete', 'secret', 'tls-stores']);
+    await Promise.allSettled([postgres?.stop(), redis?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('makes the instance Ready with its engine on verified TLS to both, the CA mounted from its Secret', async () => {
+    await waitForReady('secure');
+    expect(await healthOnceServed('secure')).toMatchObject({
+      status: 'healthy',
+      instance: 'trading-system-engine-Secure',
+      role: 'active',
+    });
+    const secret = getJson<{ data: Record<string, string> }>([
+      'secret',
+      'secure-credentials',
+      '-n',
+      TRADING,
+    ]);
+    const value = (key: string) => Buffer.from(secret.data[key] ?? '', 'base64').toString();
+    expect(Object.fromEntries(new URL(value('POSTGRES_URL')).searchParams)).toEqual({
+      sslmode: 'verify-full',
+      sslrootcert: '/var/run/secrets/trading.tse.io/tls/postgres-ca.crt',
+    });
+    expect(value('REDIS_URL')).toMatch(/^rediss:\/\//);
+    expect(value('redis-ca.crt')).toBe(readFileSync(join(dir, 'ca.crt'), 'utf8'));
+    // Every session of the tenant's role is encrypted (the server refuses others anyway).
+    const admin = new pg.Client(postgresConnection(postgres.url, postgresTls(postgres.url, 'url')));
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ ssl: boolean }>(
+        'select s.ssl from pg_stat_ssl s join pg_stat_activity a using (pid) where a.usename = $1',
+        ['trading_system_engine_secure'],
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.every((row) => row.ssl)).toBe(true);
+    } finally {
+      await admin.end();
+    }
   });
 });

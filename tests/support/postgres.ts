@@ -91,7 +91,13 @@ export async function startLocalPostgres(
     if (owner) for (const file of [cert, key]) chownSync(file, owner.uid, owner.gid);
     writeFileSync(
       join(data, 'pg_hba.conf'),
-      'local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n',
+      [
+        'local all all scram-sha-256',
+        'hostssl all all 127.0.0.1/32 scram-sha-256',
+        ...(alsoListen ? [`hostssl all all ${alsoListen.allow} scram-sha-256`] : []),
+        'hostnossl all all 0.0.0.0/0 reject',
+        '',
+      ].join('\n'),
     );
     tlsFlags.push('-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`);
   }

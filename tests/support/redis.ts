@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -19,21 +19,44 @@ export function findRedisServer(): string | undefined {
 
 /**
  * Starts a throw-away Redis on a free loopback port with a password on the
- * default user, no persistence, in a temporary directory.
+ * default user, no persistence, in a temporary directory. With `tls`, the
+ * port speaks TLS only (the URL is rediss://, verified against `tls.ca`).
  */
 export async function startLocalRedis(
   binary: string,
-  options: { port?: number; password?: string; alsoListen?: { address: string } } = {},
+  options: {
+    port?: number;
+    password?: string;
+    alsoListen?: { address: string };
+    /** PEM files: the server's certificate and key, and the CA that signed them. */
+    tls?: { cert: string; key: string; ca: string };
+  } = {},
 ): Promise<StoreServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tse-redis-'));
   const password = options.password ?? randomBytes(12).toString('hex');
   const port = options.port ?? (await freePort());
+  const { tls } = options;
+  const listen = tls
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        tls.cert,
+        '--tls-key-file',
+        tls.key,
+        '--tls-ca-cert-file',
+        tls.ca,
+        '--tls-auth-clients',
+        'no',
+      ]
+    : ['--port', String(port)];
   const server = spawnGuarded(
     'redis-server',
     binary,
     [
-      '--port',
-      String(port),
+      ...listen,
       '--bind',
       '127.0.0.1',
       ...(options.alsoListen ? [options.alsoListen.address] : []),
@@ -48,8 +71,9 @@ export async function startLocalRedis(
     ],
     { cleanup: [dir] },
   );
-  const url = `redis://default:${password}@127.0.0.1:${port}`;
-  await waitFor('Redis to answer PING', () => canPing(url), { process: server });
+  const url = `${tls ? 'rediss' : 'redis'}://default:${password}@127.0.0.1:${port}`;
+  const ca = tls && readFileSync(tls.ca, 'utf8');
+  await waitFor('Redis to answer PING', () => canPing(url, ca || undefined), { process: server });
   return {
     url,
     describe: `local Redis (${binary}) on 127.0.0.1:${port}`,
@@ -57,8 +81,9 @@ export async function startLocalRedis(
   };
 }
 
-async function canPing(url: string): Promise<true | undefined> {
+async function canPing(url: string, ca?: string): Promise<true | undefined> {
   const client = new Redis(url, {
+    ...(ca && { tls: { ca } }),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
