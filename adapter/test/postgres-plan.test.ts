@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { OwnershipError } from '../src/errors.ts';
 import {
+  databasesLeftOpen,
   legacyRoleComment,
   managedRoleComment,
+  missingCapabilities,
   type ObservedPostgres,
   type PostgresTenant,
   planPostgres,
@@ -151,6 +153,64 @@ describe('planPostgres', () => {
     expect(() => planPostgres(tenant({ database: 'other' }), converged())).toThrow(
       /not created for this instance/,
     );
+  });
+});
+
+describe('PUBLIC CONNECT on the other databases of the server', () => {
+  const open = converged({ openToPublic: ['other_app', 'postgres'] });
+  const revoke = { revokePublicConnect: true };
+
+  it('revokes it on each, when the policy says so', () => {
+    expect(planPostgres(tenant(), open, revoke)).toEqual([
+      { type: 'revokePublicOtherDatabase', database: 'other_app' },
+      { type: 'revokePublicOtherDatabase', database: 'postgres' },
+    ]);
+    expect(databasesLeftOpen(open, revoke)).toEqual([]);
+  });
+
+  it('only reports them by default, and changes nothing', () => {
+    expect(planPostgres(tenant(), open)).toEqual([]);
+    expect(planPostgres(tenant(), open, { revokePublicConnect: false })).toEqual([]);
+    expect(databasesLeftOpen(open)).toEqual(['other_app', 'postgres']);
+  });
+
+  it('plans nothing once none is open, and reports nothing', () => {
+    const closed = converged({ openToPublic: [] });
+    expect(planPostgres(tenant(), closed, revoke)).toEqual([]);
+    expect(databasesLeftOpen(closed)).toEqual([]);
+  });
+
+  it('revokes after the tenant has its own CONNECT on its database', () => {
+    const plan = planPostgres(
+      tenant(),
+      { canConnect: false, canCreateInPublic: false, openToPublic: ['postgres'] },
+      revoke,
+    );
+    expect(types(plan).indexOf('grantConnect')).toBeLessThan(
+      types(plan).indexOf('revokePublicOtherDatabase'),
+    );
+  });
+
+  it('quotes the database name', () => {
+    expect(
+      statementsFor({ type: 'revokePublicOtherDatabase', database: 'o"db' }, tenant()),
+    ).toEqual(['REVOKE CONNECT, TEMPORARY ON DATABASE "o""db" FROM PUBLIC']);
+  });
+
+  it('names the databases an admin that is not superuser does not own', () => {
+    const admin = {
+      superuser: false,
+      createRole: true,
+      createOnDatabase: true,
+      ownsDatabase: true,
+    };
+    expect(missingCapabilities(admin)).toEqual([]);
+    const missing = missingCapabilities({ ...admin, unownedDatabases: ['other_app', 'postgres'] });
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toMatch(
+      /^ownership of database "other_app", "postgres" \(to revoke CONNECT/,
+    );
+    expect(missingCapabilities({ ...admin, superuser: true, unownedDatabases: ['x'] })).toEqual([]);
   });
 });
 

@@ -10,6 +10,8 @@ export interface OperatorConfig {
   /** PEM CA bundles that sign the default stores' server certificates. */
   postgresAdminCa: string | undefined;
   redisAdminCa: string | undefined;
+  /** Revoke CONNECT and TEMPORARY from PUBLIC on the PostgreSQL server's other databases (else warn). */
+  postgresRevokePublicConnect: boolean;
   /** Namespaces to watch; empty means all. */
   watchNamespaces: string[];
   concurrency: number;
@@ -29,6 +31,9 @@ const schema = z.object({
   POSTGRES_ADMIN_URL: z
     .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
     .optional(),
+  POSTGRES_REVOKE_PUBLIC_CONNECT: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false'),
   REDIS_ADMIN_URL: z
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
     .optional(),
@@ -88,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): OperatorConfig {
     redisAdminUrl: values.REDIS_ADMIN_URL,
     postgresAdminCa: values.POSTGRES_ADMIN_CA,
     redisAdminCa: values.REDIS_ADMIN_CA,
+    postgresRevokePublicConnect: values.POSTGRES_REVOKE_PUBLIC_CONNECT === 'true',
     watchNamespaces: values.WATCH_NAMESPACES,
     concurrency: values.MAX_CONCURRENT_RECONCILES,
     resyncSeconds: values.RESYNC_PERIOD_SECONDS,

@@ -111,6 +111,7 @@ export async function startOperator(
     metrics,
     log,
     engineImage: config.engineImage,
+    postgresPolicy: { revokePublicConnect: config.postgresRevokePublicConnect },
     resyncMs: config.resyncSeconds * 1000,
   });
 

@@ -185,6 +185,34 @@ describe('bad input', () => {
   });
 });
 
+describe('other databases open to PUBLIC', () => {
+  it('are named in one Warning per instance, across resyncs, and provisioning still succeeds', async () => {
+    // The server's postgres and template1 keep PUBLIC's default CONNECT: POSTGRES_REVOKE_PUBLIC_CONNECT is off.
+    await waitForProvisioned(k, namespace, 'lh');
+    const warnings = async () =>
+      (
+        await k.core.listNamespacedEvent({
+          namespace,
+          fieldSelector: 'involvedObject.name=lh,reason=DatabasesOpenToPublic',
+        })
+      ).items;
+    const [warning, ...more] = await warnings();
+    expect(more).toEqual([]);
+    expect(warning).toMatchObject({ type: 'Warning' });
+    expect(warning?.message).toMatch(/"postgres"/);
+    expect(warning?.message).toMatch(/"template1"/);
+    expect(warning?.message).not.toContain(`"${database.name}"`);
+    expect(warning?.message).toContain('postgres.revokePublicConnect=true');
+    // Two resyncs later (5 s each), still the one Warning.
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
+    expect(await warnings()).toHaveLength(1);
+    // Advice, not failure: on fake nodes no engine trades, so Ready waits only for one.
+    const instance = await getInstance(k, namespace, 'lh');
+    expect(condition(instance, 'DatabaseReady')?.status).toBe('True');
+    expect(condition(instance, 'Ready')?.reason).toBe('NoActiveEngine');
+  });
+});
+
 describe('a converged cluster', () => {
   it(
     `sees no writes, no DDL and no ACL SETUSER for ${QUIET_SECONDS}s of resyncs`,

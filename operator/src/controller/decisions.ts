@@ -56,6 +56,29 @@ export function readyCondition(conditions: ConditionInput[]): ConditionInput {
   return { type: 'Ready', status: 'False', reason: blocking.reason, message: blocking.message };
 }
 
+/**
+ * The Warning for the server's other databases that PUBLIC (so this
+ * instance's role too) may connect to, or undefined when there is nothing new
+ * to say: `told` is the `key` of the last one given to this instance, so it is
+ * said once per change of the databases, not on every resync.
+ */
+export function openDatabasesWarning(
+  databases: string[],
+  told: string | undefined,
+): { key: string; reason: string; message: string } | undefined {
+  const key = [...databases].sort().join('\n');
+  if (databases.length === 0 || key === told) return undefined;
+  const names = key
+    .split('\n')
+    .map((name) => `"${name}"`)
+    .join(', ');
+  return {
+    key,
+    reason: 'DatabasesOpenToPublic',
+    message: `PUBLIC may connect to PostgreSQL database ${names} on this server, so this instance's role (and every other role) can log in there. Either set the operator chart value postgres.revokePublicConnect=true (POSTGRES_REVOKE_PUBLIC_CONNECT) to have them revoked, or run REVOKE CONNECT, TEMPORARY ON DATABASE <name> FROM PUBLIC yourself, granting CONNECT by name to the roles that need it`,
+  };
+}
+
 function pascal(code: string): string {
   return code
     .toLowerCase()

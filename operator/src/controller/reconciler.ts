@@ -15,6 +15,7 @@ import {
   generatePassword,
   type Identity,
   OwnershipError,
+  type PostgresPolicy,
   postgresTenant,
   redisTenant,
   refusalOf,
@@ -50,7 +51,13 @@ import type { ControllerMetrics } from '../runtime/metrics.ts';
 import type { ReconcileResult } from '../runtime/workqueue.ts';
 import { type AdminConnections, AdminSecretError, type AdminTarget } from './admin.ts';
 import { type ConditionInput, findCondition, mergeConditions } from './conditions.ts';
-import { readyCondition, type StoreOutcome, storeCondition, storeFailure } from './decisions.ts';
+import {
+  openDatabasesWarning,
+  readyCondition,
+  type StoreOutcome,
+  storeCondition,
+  storeFailure,
+} from './decisions.ts';
 import { driftPatch, isDerivative } from './drift.ts';
 import { keyOf, resolveIdentity } from './identity.ts';
 import { ForeignObjectError, foreignObjectRefusal } from './ownership.ts';
@@ -87,6 +94,8 @@ export interface ReconcilerDependencies {
   metrics: ControllerMetrics;
   log: Logger;
   engineImage: string;
+  /** Server-wide PostgreSQL choices: whether PUBLIC's CONNECT on other databases is revoked. */
+  postgresPolicy?: PostgresPolicy;
   /** How often a converged instance is looked at again (stores re-checked, drift repaired). */
   resyncMs: number;
   now?: () => Date;
@@ -445,7 +454,7 @@ export class InstanceReconciler {
         connectionLimit: instance.spec.postgres.connectionLimit,
         owner: keyOf(instance),
       });
-      const result = await provisioner.ensure(tenant);
+      const result = await provisioner.ensure(tenant, { policy: this.deps.postgresPolicy ?? {} });
       this.countActions('postgres', result.actions);
       if (result.actions.length > 0) {
         this.deps.events.record(
@@ -455,6 +464,7 @@ export class InstanceReconciler {
           `PostgreSQL: ${result.actions.map((a) => a.type).join(', ')} for schema ${tenant.schema}`,
         );
       }
+      this.warnOpenDatabases(instance, result.openToPublic ?? []);
       if (result.actions.length > 0 || !result.loginVerified) {
         const login = await checkPostgresLogin(provisioner.pool.options, tenant);
         if (!login.ok)
@@ -474,6 +484,19 @@ export class InstanceReconciler {
       return storeFailure(error, 'postgres');
     }
   }
+
+  /** Advice, not failure: the instance stays Ready; told once per change of the databases. */
+  private warnOpenDatabases(instance: TradingEngineInstance, databases: string[]): void {
+    const key = keyOf(instance);
+    const warning = openDatabasesWarning(databases, this.toldOpenDatabases.get(key));
+    if (databases.length === 0) this.toldOpenDatabases.delete(key);
+    if (!warning) return;
+    this.toldOpenDatabases.set(key, warning.key);
+    this.deps.events.record(target(instance), 'Warning', warning.reason, warning.message);
+  }
+
+  /** Per instance, the other databases open to PUBLIC it was last warned about. */
+  private readonly toldOpenDatabases = new Map<string, string>();
 
   private async provisionRedis(
     instance: TradingEngineInstance,
@@ -663,6 +686,7 @@ export class InstanceReconciler {
       this.deps.events.record(target(instance), 'Normal', 'Finalized', message);
     }
     this.verifiedRedis.delete(keyOf(instance));
+    this.toldOpenDatabases.delete(keyOf(instance));
     await this.deps.writer.setFinalizers(
       instance.metadata.namespace,
       instance.metadata.name,

@@ -63,6 +63,20 @@ export interface ObservedPostgres {
   canCreateInPublic: boolean;
   /** PUBLIC holds CONNECT or TEMPORARY on the database: any role of the server could log in to it. */
   publicCanConnect?: boolean;
+  /**
+   * The server's other databases that PUBLIC may connect to (template0 and
+   * those that allow no connections aside): any tenant role could log in there.
+   */
+  openToPublic?: string[];
+}
+
+/** Server-wide choices that are the operator's, not an instance's. */
+export interface PostgresPolicy {
+  /**
+   * Revoke CONNECT and TEMPORARY from PUBLIC on the server's other databases
+   * too. Off by default: other applications may rely on PUBLIC's CONNECT.
+   */
+  revokePublicConnect?: boolean;
 }
 
 /** One step towards the desired state; executors turn each into one statement. */
@@ -76,6 +90,7 @@ export type PostgresAction =
   | { type: 'grantConnect' }
   | { type: 'revokePublicCreate' }
   | { type: 'revokePublicDatabase' }
+  | { type: 'revokePublicOtherDatabase'; database: string }
   | { type: 'terminateSessions' }
   | { type: 'dropSchema' }
   | { type: 'dropRole' };

@@ -4,6 +4,7 @@ import {
   managedRoleComment,
   type ObservedPostgres,
   type PostgresAction,
+  type PostgresPolicy,
   type PostgresTenant,
 } from './model.ts';
 
@@ -16,6 +17,7 @@ import {
 export function planPostgres(
   desired: PostgresTenant,
   observed: ObservedPostgres,
+  policy: PostgresPolicy = {},
 ): PostgresAction[] {
   const actions: PostgresAction[] = [];
   const { role } = observed;
@@ -38,8 +40,23 @@ export function planPostgres(
   if (!role || !observed.canConnect) actions.push({ type: 'grantConnect' });
   if (observed.publicCanConnect) actions.push({ type: 'revokePublicDatabase' });
   if (observed.canCreateInPublic) actions.push({ type: 'revokePublicCreate' });
+  if (policy.revokePublicConnect)
+    for (const database of observed.openToPublic ?? [])
+      actions.push({ type: 'revokePublicOtherDatabase', database });
   if (role?.canLogin && !desired.login) actions.push({ type: 'terminateSessions' });
   return actions;
+}
+
+/**
+ * The server's other databases PUBLIC may still connect to, for the operator
+ * to warn about: none when the policy revokes PUBLIC's CONNECT there (the
+ * plan does that instead).
+ */
+export function databasesLeftOpen(
+  observed: ObservedPostgres,
+  policy: PostgresPolicy = {},
+): string[] {
+  return policy.revokePublicConnect ? [] : [...(observed.openToPublic ?? [])];
 }
 
 /** The steps that drop an instance's schema and role, and nothing else. */

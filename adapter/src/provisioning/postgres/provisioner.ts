@@ -3,8 +3,8 @@ import { AdminCapabilityError, ConvergenceError, StoreUnavailableError } from '.
 import { postgresConnection, postgresTls, type StoreTls } from '../../store-tls.ts';
 import type { LoginCheck } from '../credentials.ts';
 import { classifyPostgresError, isConcurrentCatalogUpdate } from './failures.ts';
-import type { ObservedPostgres, PostgresAction, PostgresTenant } from './model.ts';
-import { planPostgres, planPostgresRemoval } from './plan.ts';
+import type { ObservedPostgres, PostgresAction, PostgresPolicy, PostgresTenant } from './model.ts';
+import { databasesLeftOpen, planPostgres, planPostgresRemoval } from './plan.ts';
 import { ADMIN_CAPABILITIES, missingCapabilities } from './preflight.ts';
 import { statementsFor } from './statements.ts';
 
@@ -23,6 +23,10 @@ select r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplicati
             else false end as can_create_in_public,
        has_database_privilege('public', current_database(), 'CONNECT')
          or has_database_privilege('public', current_database(), 'TEMPORARY') as public_can_connect,
+       array(select d.datname::text from pg_database d
+              where d.datallowconn and d.datname not in ('template0', current_database())
+                and has_database_privilege('public', d.oid, 'CONNECT')
+              order by d.datname) as open_to_public,
        current_database() as database
   from (select $1::name as name) wanted
   left join pg_roles r on r.rolname = wanted.name`;
@@ -36,6 +40,7 @@ select r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplicati
 const SHARED_ROW_ACTIONS = new Set<PostgresAction['type']>([
   'grantConnect',
   'revokePublicDatabase',
+  'revokePublicOtherDatabase',
   'revokePublicCreate',
 ]);
 let sharedRowTurn: Promise<unknown> = Promise.resolve();
@@ -50,6 +55,8 @@ export interface ProvisionResult {
   statements: string[];
   /** True when a login with the tenant's password was seen to work before any change. */
   loginVerified?: boolean;
+  /** Other databases of the server PUBLIC may connect to, left so by the policy: worth a warning. */
+  openToPublic?: string[];
 }
 
 /**
@@ -110,6 +117,7 @@ export class PostgresProvisioner {
       canConnect: row.can_connect === true,
       canCreateInPublic: row.can_create_in_public === true,
       publicCanConnect: row.public_can_connect === true,
+      openToPublic: Array.isArray(row.open_to_public) ? (row.open_to_public as string[]) : [],
     };
     if (typeof row.schema_owner === 'string') observed.schemaOwner = row.schema_owner;
     if (typeof row.rolcanlogin === 'boolean') {
@@ -137,19 +145,30 @@ export class PostgresProvisioner {
    * Brings the tenant to the desired state; a converged tenant runs no
    * statement. After a change the result is read back: a plan that would
    * still act means something undoes it, and that is an error, not success.
+   * `policy` says what else is done server-wide (PUBLIC's CONNECT on the
+   * other databases); what it leaves is reported in `openToPublic`.
    */
   async ensure(
     tenant: PostgresTenant,
-    options: { stopAfter?: number } = {},
+    options: { stopAfter?: number; policy?: PostgresPolicy } = {},
   ): Promise<ProvisionResult> {
+    const { policy = {} } = options;
     const observed = await this.observe(tenant, () =>
       checkPostgresLogin(this.pool.options, tenant),
     );
-    const actions = planPostgres(tenant, observed);
-    if (actions.length > 0) await this.preflight();
-    const result = await this.apply(tenant, actions, options.stopAfter);
+    const actions = planPostgres(tenant, observed, policy);
+    if (actions.length > 0) await this.preflight(otherDatabasesOf(actions));
+    const result: ProvisionResult = {
+      ...(await this.apply(tenant, actions, options.stopAfter)),
+      openToPublic: databasesLeftOpen(observed, policy),
+    };
     if (result.statements.length > 0 && options.stopAfter === undefined) {
-      const remaining = planPostgres(tenant, await this.observe(tenant));
+      const remaining = planPostgres(tenant, await this.observe(tenant), policy);
+      const stillOpen = otherDatabasesOf(remaining);
+      if (stillOpen.length > 0)
+        throw new ConvergenceError(
+          `PUBLIC still has CONNECT on database ${stillOpen.map((name) => `"${name}"`).join(', ')} after REVOKE CONNECT, TEMPORARY ... FROM PUBLIC: a grant by another grantor remains; revoke it as that grantor`,
+        );
       if (remaining.length > 0)
         throw new ConvergenceError(
           `PostgreSQL tenant "${tenant.role}" still needs ${remaining.map((a) => a.type).join(', ')} after provisioning`,
@@ -164,27 +183,36 @@ export class PostgresProvisioner {
   }
 
   /**
-   * Checks, once per pool, that the admin connection can do what
-   * provisioning needs; says everything that is missing at once.
+   * Checks that the admin connection can do what provisioning needs,
+   * including revoking PUBLIC's CONNECT on `databases` (other databases of
+   * the server); says everything that is missing at once. Without other
+   * databases the answer is kept for the pool's life.
    */
-  async preflight(): Promise<void> {
-    this.capable ??= this.query<Record<string, boolean>>(ADMIN_CAPABILITIES).then(({ rows }) => {
-      const row = rows[0] ?? {};
-      const missing = missingCapabilities({
-        superuser: row.superuser === true,
-        createRole: row.create_role === true,
-        createOnDatabase: row.create_on_database === true,
-        ownsDatabase: row.owns_database === true,
-      });
-      if (missing.length > 0)
-        throw new AdminCapabilityError(
-          `the PostgreSQL admin connection lacks ${missing.join('; ')}; grant these or use a superuser`,
-        );
-    });
+  async preflight(databases: string[] = []): Promise<void> {
+    if (databases.length > 0) return this.checkCapabilities(databases);
+    this.capable ??= this.checkCapabilities([]);
     this.capable.catch(() => {
       this.capable = undefined;
     });
     return this.capable;
+  }
+
+  private async checkCapabilities(databases: string[]): Promise<void> {
+    const { rows } = await this.query<Record<string, unknown>>(ADMIN_CAPABILITIES, [databases]);
+    const row = rows[0] ?? {};
+    const missing = missingCapabilities({
+      superuser: row.superuser === true,
+      createRole: row.create_role === true,
+      createOnDatabase: row.create_on_database === true,
+      ownsDatabase: row.owns_database === true,
+      unownedDatabases: Array.isArray(row.unowned_databases)
+        ? (row.unowned_databases as string[])
+        : [],
+    });
+    if (missing.length > 0)
+      throw new AdminCapabilityError(
+        `the PostgreSQL admin connection lacks ${missing.join('; ')}; grant these or use a superuser`,
+      );
   }
 
   private capable: Promise<void> | undefined;
@@ -250,6 +278,13 @@ export class PostgresProvisioner {
       client.release();
     }
   }
+}
+
+/** The other databases whose PUBLIC CONNECT the actions revoke. */
+function otherDatabasesOf(actions: PostgresAction[]): string[] {
+  return actions.flatMap((action) =>
+    action.type === 'revokePublicOtherDatabase' ? [action.database] : [],
+  );
 }
 
 /** Runs `work` again while another process rewrites the same catalog row. */

@@ -32,6 +32,8 @@ export function statementsFor(action: PostgresAction, tenant: PostgresTenant): s
       return [`GRANT CONNECT ON DATABASE ${id(tenant.database)} TO ${role}`];
     case 'revokePublicDatabase':
       return [`REVOKE CONNECT, TEMPORARY ON DATABASE ${id(tenant.database)} FROM PUBLIC`];
+    case 'revokePublicOtherDatabase':
+      return [`REVOKE CONNECT, TEMPORARY ON DATABASE ${id(action.database)} FROM PUBLIC`];
     case 'revokePublicCreate':
       return [`REVOKE CREATE ON SCHEMA public FROM PUBLIC, ${role}`];
     case 'terminateSessions':
