@@ -102,6 +102,7 @@ export async function startOperator(
     secrets: owned(source.secrets),
     pods: owned(source.pods),
     podDisruptionBudgets: owned(source.podDisruptionBudgets),
+    networkPolicies: owned(source.networkPolicies),
   };
   const reconciler = new InstanceReconciler({
     caches,
@@ -149,6 +150,7 @@ export async function startOperator(
   // A pod that comes, goes or changes readiness may change who trades.
   caches.pods.on(toOwner);
   caches.podDisruptionBudgets.on(toOwner);
+  caches.networkPolicies.on(toOwner);
 
   let monitorTimer: NodeJS.Timeout | undefined;
   const watchServiceMonitors = async () => {
@@ -189,6 +191,7 @@ export async function startOperator(
       caches.secrets.start(),
       caches.pods.start(),
       caches.podDisruptionBudgets.start(),
+      caches.networkPolicies.start(),
     ]);
     await watchServiceMonitors().catch((error) =>
       log.warn({ err: error }, 'could not look for the ServiceMonitor CRD'),
@@ -224,6 +227,7 @@ export async function startOperator(
           caches.secrets,
           caches.pods,
           caches.podDisruptionBudgets,
+          caches.networkPolicies,
           caches.serviceMonitors,
         ].map((cache) => cache?.stop()),
       );

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildDeployment, CHECKSUM_ANNOTATION, imageTag } from '../src/builders/deployment.ts';
+import { buildNetworkPolicy } from '../src/builders/network-policy.ts';
 import {
   buildPodDisruptionBudget,
   wantsPodDisruptionBudget,
@@ -92,9 +93,26 @@ describe('buildDeployment', () => {
     expect(labels?.['trading.tse.io/role']).toBeUndefined();
   });
 
-  it('probes liveness over HTTP and readiness through the standard gRPC health service', () => {
-    expect(container?.livenessProbe?.httpGet?.path).toBe('/api/v1/health/live');
+  it('probes liveness over HTTP on the management port and readiness through the standard gRPC health service', () => {
+    expect(container?.livenessProbe?.httpGet).toEqual({
+      path: '/api/v1/health/live',
+      port: 'management',
+    });
+    expect(container?.startupProbe?.httpGet?.port).toBe('management');
     expect(container?.readinessProbe?.grpc).toEqual({ port: 50053, service: '' });
+    expect(container?.ports?.map((p) => [p.name, p.containerPort])).toEqual([
+      ['http', 8083],
+      ['grpc', 50053],
+      ['management', 8084],
+    ]);
+  });
+
+  it('gives the engine its API tokens from the Secret', () => {
+    expect(env).toMatchObject({
+      API_TOKEN: 'api-token',
+      API_READ_TOKEN: 'api-read-token',
+      MANAGEMENT_PORT: '8084',
+    });
   });
 
   it('rolls the pods when the credentials change', () => {
@@ -154,6 +172,7 @@ describe('buildCredentialsSecret', () => {
       database: 'trading',
     },
     { host: 'redis.db', port: 6379, user: 'trading_system:LH', password: 'r:pw' },
+    { trade: 'trade-token', read: 'read-token' },
   );
 
   it('holds URLs with the credentials escaped', () => {
@@ -178,6 +197,7 @@ describe('buildCredentialsSecret', () => {
         tls: { mode: 'verify-full', ca },
       },
       { host: 'redis.db', port: 6380, user: 'r', password: 'q', tls: { mode: 'verify-full', ca } },
+      { trade: 't', read: 'r' },
     );
     const postgres = new URL(secretValue(tls, 'POSTGRES_URL') ?? '');
     expect(Object.fromEntries(postgres.searchParams)).toEqual({
@@ -217,10 +237,15 @@ describe('buildService and buildServiceMonitor', () => {
     expect(pods.metadata?.labels?.['trading.tse.io/service']).toBe('pods');
   });
 
-  it('expose HTTP and gRPC, and scrape /metrics on the http port', () => {
+  it('expose the trading API to clients, and scrape /metrics on the management port of every engine', () => {
     expect(buildService(lh).spec?.ports?.map((p) => [p.name, p.port])).toEqual([
       ['http', 8083],
       ['grpc', 50053],
+    ]);
+    expect(buildPodsService(lh).spec?.ports?.map((p) => [p.name, p.port])).toEqual([
+      ['http', 8083],
+      ['grpc', 50053],
+      ['management', 8084],
     ]);
     const monitor = buildServiceMonitor(
       instance('m', withSpec({ monitoring: { serviceMonitor: { labels: { release: 'prom' } } } })),
@@ -232,8 +257,42 @@ describe('buildService and buildServiceMonitor', () => {
       },
     });
     expect(monitor.spec).toMatchObject({
-      endpoints: [{ port: 'http', path: '/metrics', interval: '30s' }],
+      endpoints: [{ port: 'management', path: '/metrics', interval: '30s' }],
     });
+  });
+});
+
+describe('buildNetworkPolicy', () => {
+  it('admits no one to the trading ports and the monitoring namespace to the management port by default', () => {
+    expect(buildNetworkPolicy(lh).spec).toEqual({
+      podSelector: { matchLabels: { 'trading.tse.io/instance': 'lh' } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+          ],
+          ports: [{ protocol: 'TCP', port: 8084 }],
+        },
+      ],
+    });
+  });
+
+  it('admits the named clients to the trading ports only', () => {
+    const traders = [{ podSelector: { matchLabels: { app: 'trader' } } }];
+    const policy = buildNetworkPolicy(
+      instance('t', withSpec({ networkPolicy: { clients: traders, monitoring: [] } })),
+    );
+    expect(policy.spec.ingress).toEqual([
+      {
+        from: traders,
+        ports: [
+          { protocol: 'TCP', port: 8083 },
+          { protocol: 'TCP', port: 50053 },
+        ],
+      },
+    ]);
+    expect(policy.metadata?.ownerReferences?.[0]?.controller).toBe(true);
   });
 });
 

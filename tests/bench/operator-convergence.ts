@@ -202,6 +202,7 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
             user: identity.redisNamespace,
             password: redisPassword,
           },
+          { trade: generatePassword(), read: generatePassword() },
         );
         await objects.patch(
           secret,

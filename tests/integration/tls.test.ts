@@ -168,6 +168,7 @@ describe('an engine given the URLs the operator writes', () => {
         password,
         tls: redisAdmin.tls,
       },
+      { trade: generatePassword(), read: generatePassword() },
     );
     // The pod would find the CA bundles at the Secret's mount; here they are in the test's directory.
     const postgresUrl = new URL(secretValue(secret, 'POSTGRES_URL') ?? '');

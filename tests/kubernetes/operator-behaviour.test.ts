@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { aclSetuserCount, apiserverWrites, ddlCount } from '../support/counters.ts';
@@ -97,6 +99,59 @@ describe('changes', () => {
         ? true
         : undefined;
     });
+  });
+
+  it('keep a NetworkPolicy for the engines: put back when edited, opened to named clients, removed when turned off', async () => {
+    const policy = {
+      group: 'networking.k8s.io',
+      version: 'v1',
+      namespace,
+      plural: 'networkpolicies',
+    };
+    type Policy = { spec: { ingress: { from?: unknown[]; ports?: unknown[] }[] } };
+    const read = () =>
+      (k.custom.getNamespacedCustomObject({ ...policy, name: 'lh' }) as Promise<Policy>).catch(
+        (error) => {
+          if ((error as { code?: number }).code === 404) return undefined;
+          throw error;
+        },
+      );
+    const patchInstance = (body: object) =>
+      k.custom.patchNamespacedCustomObject(
+        { ...TEI, namespace, name: 'lh', body },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    const monitoringOnly = [
+      {
+        from: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+        ],
+        ports: [{ protocol: 'TCP', port: 8084 }],
+      },
+    ];
+    const created = await waitFor('the NetworkPolicy', async () => (await read()) ?? undefined);
+    expect(created.spec.ingress).toEqual(monitoringOnly);
+    // Someone opens it to everyone: an ingress rule without peers admits every source.
+    await k.custom.patchNamespacedCustomObject(
+      { ...policy, name: 'lh', body: [{ op: 'replace', path: '/spec/ingress', value: [{}] }] },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+    await waitFor('the operator to put it back', async () =>
+      isDeepStrictEqual((await read())?.spec.ingress, monitoringOnly) ? true : undefined,
+    );
+    const traders = [{ podSelector: { matchLabels: { app: 'trader' } } }];
+    await patchInstance({ spec: { networkPolicy: { clients: traders } } });
+    await waitFor('the named clients on the trading ports', async () =>
+      isDeepStrictEqual((await read())?.spec.ingress[0]?.from, traders) ? true : undefined,
+    );
+    await patchInstance({ spec: { networkPolicy: { enabled: false } } });
+    await waitFor('the NetworkPolicy to be gone', async () =>
+      (await read()) === undefined ? true : undefined,
+    );
+    await patchInstance({ spec: { networkPolicy: null } });
+    await waitFor('the NetworkPolicy back by default', async () =>
+      (await read()) ? true : undefined,
+    );
   });
 
   it('bring back a dropped login role and ACL user at the next resync', async () => {

@@ -79,6 +79,10 @@ const used: [string, string][] = [
   ['create', 'poddisruptionbudgets.policy'],
   ['patch', 'poddisruptionbudgets.policy'],
   ['watch', 'poddisruptionbudgets.policy'],
+  ['create', 'networkpolicies.networking.k8s.io'],
+  ['patch', 'networkpolicies.networking.k8s.io'],
+  ['watch', 'networkpolicies.networking.k8s.io'],
+  ['delete', 'networkpolicies.networking.k8s.io'],
 ];
 const unused: [string, string][] = [
   ['delete', 'secrets'],
@@ -91,6 +95,7 @@ const unused: [string, string][] = [
   ['create', 'tradingengineinstances.trading.tse.io'],
   ['delete', 'pods'],
   ['delete', 'poddisruptionbudgets.policy'],
+  ['update', 'networkpolicies.networking.k8s.io'],
   ['patch', 'events'],
   ['create', 'serviceaccounts/token'],
   ['escalate', 'roles.rbac.authorization.k8s.io'],

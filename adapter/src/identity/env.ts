@@ -14,6 +14,9 @@ export const ENGINE_ENV = {
   postgresUrl: 'POSTGRES_URL',
   redisUrl: 'REDIS_URL',
   redisCaFile: 'REDIS_CA_FILE',
+  apiToken: 'API_TOKEN',
+  apiReadToken: 'API_READ_TOKEN',
+  managementPort: 'MANAGEMENT_PORT',
   postgresSchema: 'POSTGRES_SCHEMA',
   redisNamespace: 'REDIS_NAMESPACE',
   maxPositionSize: 'MAX_POSITION_SIZE',
@@ -21,7 +24,7 @@ export const ENGINE_ENV = {
 } as const;
 
 /** The engine's default ports, shared by the engine, the operator's Service and probes. */
-export const ENGINE_PORTS = { http: 8083, grpc: 50053 } as const;
+export const ENGINE_PORTS = { http: 8083, grpc: 50053, management: 8084 } as const;
 
 /** The environments an engine may declare. */
 export const ENVIRONMENTS = [

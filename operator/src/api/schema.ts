@@ -158,6 +158,80 @@ const redis = z
   })
   .describe("The instance's Redis ACL user and key namespace.");
 
+const labelSelector = z
+  .object({
+    matchLabels: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('Labels the object must have.'),
+    matchExpressions: z
+      .array(
+        z
+          .object({
+            key: z.string().min(1).describe('The label key.'),
+            operator: z
+              .enum(['In', 'NotIn', 'Exists', 'DoesNotExist'])
+              .describe('How the key relates to the values.'),
+            values: z
+              .array(z.string().describe('A label value.'))
+              .max(64)
+              .optional()
+              .describe('Values for In and NotIn.'),
+          })
+          .describe('One label requirement.'),
+      )
+      .max(16)
+      .optional()
+      .describe('Label requirements, all of which must hold.'),
+  })
+  .describe('A Kubernetes label selector.');
+
+const networkPeer = z
+  .object({
+    podSelector: labelSelector
+      .optional()
+      .describe(
+        "Pods (in the instance's namespace, or in the namespaces namespaceSelector picks).",
+      ),
+    namespaceSelector: labelSelector.optional().describe('Namespaces; alone, every pod in them.'),
+  })
+  .describe('Who may connect, as in a NetworkPolicy peer (an empty peer matches nothing here).')
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.podSelector) || has(self.namespaceSelector)',
+        message: 'a peer needs a podSelector or a namespaceSelector',
+      },
+    ],
+  });
+
+const MONITORING_NAMESPACE = [
+  { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+];
+
+const networkPolicy = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Create a NetworkPolicy for the engine pods. Turning it off deletes the operator's policy: every pod that can reach the engines may then try the trading API (it still needs the instance's token).",
+      ),
+    clients: z
+      .array(networkPeer)
+      .max(32)
+      .default([])
+      .describe('Who may call the trading API (HTTP and gRPC ports). None by default.'),
+    monitoring: z
+      .array(networkPeer)
+      .max(32)
+      .default(MONITORING_NAMESPACE)
+      .describe(
+        "Who may read health and metrics on the management port; the namespace named monitoring by default. The kubelet's probes come from the node and are always admitted.",
+      ),
+  })
+  .describe("Which pods may reach the engines' ports.");
+
 export const instanceSpec = z
   .object({
     serviceName: z
@@ -250,6 +324,11 @@ export const instanceSpec = z
       })
       .default({ serviceMonitor: { enabled: true, interval: '30s' } })
       .describe('Prometheus scraping.'),
+    networkPolicy: networkPolicy.default({
+      enabled: true,
+      clients: [],
+      monitoring: MONITORING_NAMESPACE,
+    }),
     paused: z
       .boolean()
       .default(false)

@@ -72,16 +72,17 @@ export function buildDeployment(
               ports: [
                 { name: 'http', containerPort: ENGINE_PORTS.http, protocol: 'TCP' },
                 { name: 'grpc', containerPort: ENGINE_PORTS.grpc, protocol: 'TCP' },
+                { name: 'management', containerPort: ENGINE_PORTS.management, protocol: 'TCP' },
               ],
-              // Liveness over HTTP, readiness over the standard gRPC health
-              // service: both of the engine's surfaces answer kubelet.
+              // Liveness over HTTP on the management port, readiness over the
+              // standard gRPC health service: neither needs the API token.
               startupProbe: {
-                httpGet: { path: '/api/v1/health/live', port: 'http' },
+                httpGet: { path: '/api/v1/health/live', port: 'management' },
                 periodSeconds: 1,
                 failureThreshold: 60,
               },
               livenessProbe: {
-                httpGet: { path: '/api/v1/health/live', port: 'http' },
+                httpGet: { path: '/api/v1/health/live', port: 'management' },
                 periodSeconds: 10,
                 timeoutSeconds: 2,
                 failureThreshold: 3,
@@ -127,10 +128,13 @@ export function engineEnvironment(
     value(ENGINE_ENV.version, instance.spec.version ?? imageTag(inputs.image)),
     value(ENGINE_ENV.httpPort, String(ENGINE_PORTS.http)),
     value(ENGINE_ENV.grpcPort, String(ENGINE_PORTS.grpc)),
+    value(ENGINE_ENV.managementPort, String(ENGINE_PORTS.management)),
     value(ENGINE_ENV.postgresSchema, identity.postgresSchema),
     value(ENGINE_ENV.redisNamespace, identity.redisNamespace),
     fromSecret(ENGINE_ENV.postgresUrl, SECRET_KEYS.postgresUrl),
     fromSecret(ENGINE_ENV.redisUrl, SECRET_KEYS.redisUrl),
+    fromSecret(ENGINE_ENV.apiToken, SECRET_KEYS.apiToken),
+    fromSecret(ENGINE_ENV.apiReadToken, SECRET_KEYS.apiReadToken),
     // PostgreSQL's CA is named by the URL's sslrootcert; a Redis URL has no such parameter.
     ...(inputs.storeCas?.redis ? [value(ENGINE_ENV.redisCaFile, caFile(SECRET_KEYS.redisCa))] : []),
     ...riskEnvironment(instance.spec.risk),

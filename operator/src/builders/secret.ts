@@ -26,7 +26,15 @@ export const SECRET_KEYS = {
   redisPassword: 'redis-password',
   postgresCa: 'postgres-ca.crt',
   redisCa: 'redis-ca.crt',
+  apiToken: 'api-token',
+  apiReadToken: 'api-read-token',
 } as const;
+
+/** The engine's API credentials: the trading grant and the read-only one. */
+export interface ApiTokens {
+  trade: string;
+  read: string;
+}
 
 /** Where the engine container finds the stores' CA bundles (keys of the credentials Secret). */
 export const CA_MOUNT_PATH = '/var/run/secrets/trading.tse.io/tls';
@@ -38,13 +46,15 @@ export function caFile(key: typeof SECRET_KEYS.postgresCa | typeof SECRET_KEYS.r
 
 /**
  * The instance's own credentials: connection URLs the engine reads, the
- * generated passwords (the source of truth for provisioning) and the CA
- * bundles the URLs' TLS settings point to.
+ * generated passwords (the source of truth for provisioning), the CA
+ * bundles the URLs' TLS settings point to, and the API tokens the engine
+ * requires of its clients.
  */
 export function buildCredentialsSecret(
   instance: TradingEngineInstance,
   postgres: StoreLogin,
   redis: StoreLogin,
+  api: ApiTokens,
 ): V1Secret {
   const postgresUrl = new URL(
     `postgres://${postgres.host}:${postgres.port}/${encodeURIComponent(postgres.database ?? 'postgres')}`,
@@ -68,6 +78,8 @@ export function buildCredentialsSecret(
     [SECRET_KEYS.postgresPassword]: postgres.password,
     [SECRET_KEYS.redisUser]: redis.user,
     [SECRET_KEYS.redisPassword]: redis.password,
+    [SECRET_KEYS.apiToken]: api.trade,
+    [SECRET_KEYS.apiReadToken]: api.read,
     ...(postgresTls.ca && { [SECRET_KEYS.postgresCa]: postgresTls.ca }),
     ...(redisTls.ca && { [SECRET_KEYS.redisCa]: redisTls.ca }),
   };

@@ -22,7 +22,7 @@ export function buildServiceMonitor(
     spec: {
       selector: { matchLabels: { ...selectorLabels(instance), [SERVICE_KIND_LABEL]: 'pods' } },
       namespaceSelector: { matchNames: [instance.metadata.namespace] },
-      endpoints: [{ port: 'http', path: '/metrics', interval: settings.interval }],
+      endpoints: [{ port: 'management', path: '/metrics', interval: settings.interval }],
     },
   };
 }

@@ -4,7 +4,7 @@ import type { TradingEngineInstance } from '../api/schema.ts';
 import { MANAGED_BY, ownedMetadata, ROLE_LABEL, selectorLabels } from './metadata.ts';
 
 /**
- * The engine's Service: HTTP (health, API, metrics) and gRPC, to the active
+ * The engine's Service: the trading API over HTTP and gRPC, to the active
  * engine only (standbys refuse writes until they take over).
  */
 export function buildService(instance: TradingEngineInstance): V1Service {
@@ -16,7 +16,7 @@ export function buildService(instance: TradingEngineInstance): V1Service {
       type: 'ClusterIP',
       // managed-by too: a look-alike pod must carry the label the operator watches, so it is seen and stripped of the role.
       selector: { ...selectorLabels(instance), ...MANAGED_BY, [ROLE_LABEL]: 'active' },
-      ports: enginePorts(),
+      ports: tradingPorts(),
     },
   };
 }
@@ -31,8 +31,8 @@ export function podsServiceName(instance: TradingEngineInstance): string {
 
 /**
  * A headless Service of every engine pod, active and standby: what the
- * ServiceMonitor scrapes (a standby's health matters too) and how a client
- * finds a particular engine.
+ * ServiceMonitor scrapes on the management port (a standby's health matters
+ * too) and how a client finds a particular engine.
  */
 export function buildPodsService(instance: TradingEngineInstance): V1Service {
   return {
@@ -43,13 +43,21 @@ export function buildPodsService(instance: TradingEngineInstance): V1Service {
       type: 'ClusterIP',
       clusterIP: 'None',
       selector: selectorLabels(instance),
-      ports: enginePorts(),
+      ports: [
+        ...tradingPorts(),
+        {
+          name: 'management',
+          port: ENGINE_PORTS.management,
+          targetPort: 'management',
+          protocol: 'TCP',
+        },
+      ],
     },
   };
 }
 
-/** The engine's ports, as both Services expose them. */
-function enginePorts(): V1ServicePort[] {
+/** The trading API's ports, as both Services expose them. */
+function tradingPorts(): V1ServicePort[] {
   return [
     { name: 'http', port: ENGINE_PORTS.http, targetPort: 'http', protocol: 'TCP' },
     {

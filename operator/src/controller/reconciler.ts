@@ -31,6 +31,7 @@ import {
 } from '../api/schema.ts';
 import { buildDeployment } from '../builders/deployment.ts';
 import { credentialsSecretName, INSTANCE_LABEL, ROLE_LABEL } from '../builders/metadata.ts';
+import { buildNetworkPolicy, type NetworkPolicy } from '../builders/network-policy.ts';
 import {
   buildPodDisruptionBudget,
   wantsPodDisruptionBudget,
@@ -82,6 +83,7 @@ export interface Caches {
   /** The engine pods (label-scoped): their roles are labelled from the holder of each instance's lock. */
   pods: WatchedKind<V1Pod>;
   podDisruptionBudgets: WatchedKind<V1PodDisruptionBudget>;
+  networkPolicies: WatchedKind<NetworkPolicy>;
   /** Present while the Prometheus Operator's ServiceMonitor CRD exists. */
   serviceMonitors?: WatchedKind<KubernetesObject>;
 }
@@ -233,6 +235,7 @@ export class InstanceReconciler {
             buildPodDisruptionBudget(instance),
             this.deps.caches.podDisruptionBudgets.get(namespace, name),
           );
+        await this.ensureNetworkPolicy(instance);
         await this.ensureServiceMonitor(instance);
       } catch (error) {
         return this.refuseForeign(instance, identity, error);
@@ -437,7 +440,12 @@ export class InstanceReconciler {
       password: secretValue(live, SECRET_KEYS.redisPassword) || generatePassword(),
       tls: admin.redis.tls,
     };
-    return this.ensureOwned(buildCredentialsSecret(instance, postgres, redis), live);
+    // Kept like the passwords: removing one from the Secret rotates it (and rolls the pods).
+    const api = {
+      trade: secretValue(live, SECRET_KEYS.apiToken) || generatePassword(),
+      read: secretValue(live, SECRET_KEYS.apiReadToken) || generatePassword(),
+    };
+    return this.ensureOwned(buildCredentialsSecret(instance, postgres, redis, api), live);
   }
 
   private async provisionPostgres(
@@ -546,6 +554,26 @@ export class InstanceReconciler {
 
   private readonly verifiedRedis = new Set<string>();
   private readonly written = new RecentWrites();
+
+  /** The engines' NetworkPolicy while it is enabled; ours is deleted when it is turned off. */
+  private async ensureNetworkPolicy(instance: TradingEngineInstance): Promise<void> {
+    const desired = buildNetworkPolicy(instance);
+    const live = this.deps.caches.networkPolicies.get(
+      instance.metadata.namespace,
+      instance.metadata.name,
+    );
+    if (instance.spec.networkPolicy.enabled) {
+      await this.ensureOwned(desired, live);
+      return;
+    }
+    if (live && !foreignObjectRefusal(desired, live)) {
+      this.deps.log.info(
+        { kind: 'NetworkPolicy', name: desired.metadata?.name },
+        'deleting: turned off',
+      );
+      await this.deps.writer.delete(live);
+    }
+  }
 
   private async ensureServiceMonitor(instance: TradingEngineInstance): Promise<void> {
     const monitors = this.deps.caches.serviceMonitors;

@@ -13,6 +13,16 @@ import { API_VERSION, GROUP, type InstanceStatus, KIND, PLURAL, VERSION } from '
 import { FIELD_MANAGER } from '../builders/metadata.ts';
 
 /**
+ * Kinds whose typed client models rename fields (a NetworkPolicy rule's
+ * `from` is `_from`): they are sent and read as plain JSON, so that no field
+ * is dropped by a serializer that does not know it.
+ */
+export const PLAIN_JSON_KINDS: Record<string, { group: string; version: string; plural: string }> =
+  {
+    NetworkPolicy: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies' },
+  };
+
+/**
  * The operator's writes: server-side apply under its own field manager,
  * status through the /status subresource, finalizers with a JSON patch that
  * tests the list it replaces.
@@ -56,7 +66,7 @@ export class KubeWriter {
         return (await this.policy.patchNamespacedPodDisruptionBudget(request, json)) as T;
       default: {
         const [group, version] = (object.apiVersion ?? '').split('/') as [string, string];
-        const plural = `${kind.toLowerCase()}s`;
+        const plural = PLAIN_JSON_KINDS[kind]?.plural ?? `${kind.toLowerCase()}s`;
         return (await this.custom.patchNamespacedCustomObject(
           { group, version, plural, ...request },
           json,
@@ -67,7 +77,14 @@ export class KubeWriter {
 
   /** Reads an object from the API server (not a cache); undefined when it does not exist. */
   async read<T extends KubernetesObject>(object: T): Promise<T | undefined> {
+    const plain = PLAIN_JSON_KINDS[object.kind ?? ''];
     try {
+      if (plain)
+        return (await this.custom.getNamespacedCustomObject({
+          ...plain,
+          namespace: object.metadata?.namespace ?? '',
+          name: object.metadata?.name ?? '',
+        })) as T;
       return (await this.objects.read({
         apiVersion: object.apiVersion ?? '',
         kind: object.kind ?? '',
@@ -82,9 +99,39 @@ export class KubeWriter {
     }
   }
 
+  /**
+   * Deletes an object the caller has checked is ours, if it is still the one
+   * it read (a precondition on its uid). False when it is already gone.
+   */
+  async delete<T extends KubernetesObject>(object: T): Promise<boolean> {
+    this.count(object.kind ?? 'unknown');
+    try {
+      await this.objects.delete(object, undefined, undefined, undefined, undefined, undefined, {
+        preconditions: { uid: object.metadata?.uid },
+      });
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) return false;
+      throw error;
+    }
+  }
+
   /** Server-side applies an object, taking ownership of the fields it sets. */
   async apply<T extends KubernetesObject>(object: T): Promise<T> {
     this.count(object.kind ?? 'unknown');
+    const plain = PLAIN_JSON_KINDS[object.kind ?? ''];
+    if (plain)
+      return (await this.custom.patchNamespacedCustomObject(
+        {
+          ...plain,
+          namespace: object.metadata?.namespace ?? '',
+          name: object.metadata?.name ?? '',
+          body: object,
+          fieldManager: FIELD_MANAGER,
+          force: true,
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      )) as T;
     return this.objects.patch(
       object,
       undefined,

@@ -12,7 +12,9 @@ import {
   type V1Secret,
   type V1Service,
 } from '@kubernetes/client-node';
+import type { NetworkPolicy } from '../builders/network-policy.ts';
 import type { ResourceSource } from './informer.ts';
+import { PLAIN_JSON_KINDS } from './kube.ts';
 
 const scoped = (namespace: string, cluster: string, namespaced: string) =>
   namespace ? namespaced.replace('{ns}', namespace) : cluster;
@@ -89,5 +91,22 @@ export function sources(kc: KubeConfig) {
         ? policy.listNamespacedPodDisruptionBudget({ namespace, labelSelector })
         : policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector }),
   };
-  return { customSource, deployments, services, secrets, pods, podDisruptionBudgets };
+  // Read as plain JSON, like the writer sends it: the typed model renames `from`.
+  const { group, version, plural } = PLAIN_JSON_KINDS.NetworkPolicy as {
+    group: string;
+    version: string;
+    plural: string;
+  };
+  const networkPolicies = customSource('NetworkPolicy', group, version, plural) as ResourceSource<
+    KubernetesObject & NetworkPolicy
+  >;
+  return {
+    customSource,
+    deployments,
+    services,
+    secrets,
+    pods,
+    podDisruptionBudgets,
+    networkPolicies,
+  };
 }
