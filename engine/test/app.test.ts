@@ -129,6 +129,15 @@ describe('the health endpoints', () => {
     expect(write.statusCode).toBe(503);
     // The client is told why, without the hosts and driver errors behind it.
     expect(write.json().message).toBe('writes are refused while PostgreSQL is down');
+    const read = await app.inject({
+      url: '/api/v1/orders',
+      headers: { authorization: bearer(TOKENS.read) },
+    });
+    expect(read.statusCode).toBe(503);
+    expect(read.json()).toEqual({
+      error: 'Service Unavailable',
+      message: 'postgres is unavailable',
+    });
   });
 });
 
