@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bearerToken } from '../src/access/auth.ts';
+import { peerAddress } from '../src/access/limits.ts';
 import { type Engine, startEngine } from '../src/engine.ts';
 import { loadProtos } from '../src/grpc/server.ts';
 import { accessTable } from '../src/http/app.ts';
@@ -477,5 +479,28 @@ describe('the log', () => {
     const text = JSON.stringify(log.lines);
     expect(log.lines.length).toBeGreaterThan(3);
     for (const token of [TOKENS.trade, TOKENS.read, wrong]) expect(text).not.toContain(token);
+  });
+});
+
+describe('the parts of a credential and a client', () => {
+  it.each([
+    ['Bearer abc', 'abc'],
+    ['bearer abc', 'abc'],
+    ['Bearer  abc ', 'abc'],
+    ['Bearer', undefined],
+    ['Bearer a b', undefined],
+    ['Basic abc', undefined],
+    ['abc', undefined],
+  ])('reads the token of %j as %j', (header, token) => {
+    expect(bearerToken(header)).toBe(token);
+  });
+
+  it.each([
+    ['127.0.0.1:5123', '127.0.0.1'],
+    ['ipv4:10.0.0.1:80', '10.0.0.1'],
+    ['[::1]:5123', '::1'],
+    ['ipv6:[fe80::1]:443', 'fe80::1'],
+  ])('keys the peer %s by its address %s', (peer, address) => {
+    expect(peerAddress(peer)).toBe(address);
   });
 });

@@ -8,7 +8,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
-import { type Access, type Grant, REFUSALS } from '../access/auth.ts';
+import { type Access, type Admission, type Grant, REFUSALS } from '../access/auth.ts';
 import { HTTP_BODY_LIMIT_BYTES } from '../access/limits.ts';
 import { NotFoundError } from '../application/trading.ts';
 import { DomainError } from '../domain/errors.ts';
@@ -197,6 +197,11 @@ export async function buildManagementApp(deps: {
     bodyLimit: 1024,
   });
   app.setErrorHandler((error, request, reply) => {
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500)
+      return reply
+        .code(status)
+        .send({ error: STATUS_CODES[status], message: (error as Error).message });
     request.log.error({ err: error }, 'unexpected error');
     return reply
       .code(500)
@@ -212,10 +217,7 @@ function accessOf(route: { config?: unknown }): Record<string, Grant | undefined
 }
 
 /** 401 with a Bearer challenge, 403, or 429 with Retry-After: nothing else said, nothing done. */
-function refuse(
-  reply: FastifyReply,
-  admission: Exclude<Awaited<ReturnType<Access['admit']>>, { ok: true }>,
-) {
+function refuse(reply: FastifyReply, admission: Exclude<Admission, { ok: true }>) {
   if (admission.reason === 'rate_limited')
     return reply
       .code(429)
