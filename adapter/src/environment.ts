@@ -19,7 +19,13 @@ export function parseEnvironment<S extends z.ZodObject>(
   const issue = parsed.error.issues[0];
   const variable = String(issue?.path[0] ?? 'environment');
   const value = given[variable];
-  // A URL's password must not reach the error that says the URL is wrong.
-  const shown = isSecretVariable(variable) && value !== undefined ? redactUrl(value) : value;
+  // A URL's password must not reach the error that says the URL is wrong; a
+  // token or password that is not a URL is not shown at all.
+  const shown =
+    isSecretVariable(variable) && value !== undefined
+      ? /URL/i.test(variable)
+        ? redactUrl(value)
+        : '***'
+      : value;
   throw new ValidationError(variable, shown, issue?.message ?? 'is invalid');
 }

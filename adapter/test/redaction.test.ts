@@ -34,4 +34,18 @@ describe('parseEnvironment', () => {
       ).not.toContain('S3cret');
     }
   });
+
+  it('shows no part of a token that breaks a rule', () => {
+    const schema = z.object({ API_TOKEN: z.string().min(32, 'must be at least 32 characters') });
+    let caught: unknown;
+    try {
+      parseEnvironment(schema, { API_TOKEN: 'short-S3cret' });
+    } catch (error) {
+      caught = error;
+    }
+    expect((caught as Error).message).toBe(
+      'API_TOKEN "***" is invalid: must be at least 32 characters',
+    );
+    expect(JSON.stringify({ ...(caught as object) })).not.toContain('S3cret');
+  });
 });

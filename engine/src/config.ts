@@ -11,6 +11,7 @@ import {
   readCaFile,
   redisTls,
   type StoreTls,
+  ValidationError,
 } from '@tse/adapter';
 import { z } from 'zod';
 
@@ -35,6 +36,16 @@ export interface EngineConfig {
   version: string;
   httpPort: number;
   grpcPort: number;
+  /** Health and /metrics, unauthenticated, apart from the trading API. */
+  managementPort: number;
+  /** The trading grant's bearer token (API_TOKEN); undefined runs the API open (never in production or kubernetes). */
+  apiToken: string | undefined;
+  /** The read-only grant's bearer token (API_READ_TOKEN). */
+  apiReadToken: string | undefined;
+  /** Requests and RPCs per second each client (token, else address) may make; 0 turns the limit off. */
+  rateLimitPerSecond: number;
+  /** Order event streams (gRPC) open at once; one more is refused. */
+  maxEventStreams: number;
   postgresUrl: string | undefined;
   redisUrl: string | undefined;
   /** TLS to each store: PostgreSQL's from its URL (sslmode, sslrootcert), Redis' from rediss:// and REDIS_CA_FILE. */
@@ -53,6 +64,19 @@ const port = () =>
     .int({ error: PORT_RULE })
     .min(0, { error: PORT_RULE })
     .max(65535, { error: PORT_RULE });
+
+/** The shortest token accepted: 32 characters (e.g. `openssl rand -hex 32` gives 64). */
+export const MIN_TOKEN_LENGTH = 32;
+const TOKEN_RULE = `must be at least ${MIN_TOKEN_LENGTH} characters`;
+const token = () => z.string().min(MIN_TOKEN_LENGTH, { error: TOKEN_RULE }).optional();
+
+/** The environments where an engine without API_TOKEN refuses to start. */
+export const TOKEN_REQUIRED_IN: readonly Environment[] = ['production', 'kubernetes'];
+
+/** Per-client rate limit by default: requests (HTTP) and calls (gRPC) per second. */
+export const DEFAULT_RATE_LIMIT_PER_SECOND = 100;
+/** Order event streams open at once by default. */
+export const DEFAULT_MAX_EVENT_STREAMS = 64;
 
 const schema = z.object({
   [ENGINE_ENV.serviceName]: z.string().optional(),
@@ -74,6 +98,15 @@ const schema = z.object({
   [ENGINE_ENV.version]: z.string().min(1).default('0.1.0'),
   [ENGINE_ENV.httpPort]: port().default(ENGINE_PORTS.http),
   [ENGINE_ENV.grpcPort]: port().default(ENGINE_PORTS.grpc),
+  [ENGINE_ENV.managementPort]: port().default(ENGINE_PORTS.management),
+  [ENGINE_ENV.apiToken]: token(),
+  [ENGINE_ENV.apiReadToken]: token(),
+  RATE_LIMIT_PER_SECOND: z.coerce
+    .number()
+    .int()
+    .min(0, { error: 'must be a whole number, 0 for no limit' })
+    .default(DEFAULT_RATE_LIMIT_PER_SECOND),
+  MAX_EVENT_STREAMS: z.coerce.number().int().min(1).default(DEFAULT_MAX_EVENT_STREAMS),
   [ENGINE_ENV.postgresUrl]: z
     .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
     .optional(),
@@ -107,6 +140,27 @@ const IDENTITY_VARIABLES = {
  */
 export function loadConfig(env: NodeJS.ProcessEnv): EngineConfig {
   const values = parseEnvironment(schema, env);
+  const environment = values[ENGINE_ENV.environment];
+  const apiToken = values[ENGINE_ENV.apiToken];
+  const apiReadToken = values[ENGINE_ENV.apiReadToken];
+  if (!apiToken && TOKEN_REQUIRED_IN.includes(environment))
+    throw new ValidationError(
+      ENGINE_ENV.apiToken,
+      '',
+      `must be set when ${ENGINE_ENV.environment} is ${environment}: an engine there never serves its trading API unauthenticated`,
+    );
+  if (apiReadToken && !apiToken)
+    throw new ValidationError(
+      ENGINE_ENV.apiReadToken,
+      '***',
+      `needs ${ENGINE_ENV.apiToken} as well: a read-only token alone would leave writes open`,
+    );
+  if (apiReadToken && apiReadToken === apiToken)
+    throw new ValidationError(
+      ENGINE_ENV.apiReadToken,
+      '***',
+      `must differ from ${ENGINE_ENV.apiToken}: the same token cannot be both grants`,
+    );
   const redisCaFile = values[ENGINE_ENV.redisCaFile];
   const redisCa = redisCaFile ? readCaFile(redisCaFile, ENGINE_ENV.redisCaFile) : undefined;
   const identity = deriveIdentityAs(
@@ -120,11 +174,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): EngineConfig {
   );
   return Object.freeze({
     identity: Object.freeze(identity),
-    environment: values[ENGINE_ENV.environment],
+    environment,
     logLevel: LOG_LEVELS[values[ENGINE_ENV.logLevel]],
     version: values[ENGINE_ENV.version],
     httpPort: values[ENGINE_ENV.httpPort],
     grpcPort: values[ENGINE_ENV.grpcPort],
+    managementPort: values[ENGINE_ENV.managementPort],
+    apiToken,
+    apiReadToken,
+    rateLimitPerSecond: values.RATE_LIMIT_PER_SECOND,
+    maxEventStreams: values.MAX_EVENT_STREAMS,
     postgresUrl: values[ENGINE_ENV.postgresUrl],
     redisUrl: values[ENGINE_ENV.redisUrl],
     postgresTls: storeTls(postgresTls, values[ENGINE_ENV.postgresUrl], ENGINE_ENV.postgresUrl),

@@ -2,11 +2,13 @@ import { EventEmitter } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
+import { Access } from './access/auth.ts';
+import { RateLimit, StreamGate } from './access/limits.ts';
 import { TradingService } from './application/trading.ts';
 import type { EngineConfig } from './config.ts';
 import { closeGrpc, createGrpcServer, listenGrpc } from './grpc/server.ts';
 import { tradingGrpcService } from './grpc/trading.ts';
-import { buildApp } from './http/app.ts';
+import { buildApp, buildManagementApp } from './http/app.ts';
 import { tradingRoutes } from './http/trading.ts';
 import { InstanceLock } from './infrastructure/instance-lock.ts';
 import { Stores } from './infrastructure/stores.ts';
@@ -19,11 +21,13 @@ export interface Engine {
   config: EngineConfig;
   logger: Logger;
   app: FastifyInstance;
+  /** Health and /metrics on the management port. */
+  management: FastifyInstance;
   grpc: grpc.Server;
   status: EngineStatus;
   stores: Stores;
   trading: TradingService;
-  ports: { http: number; grpc: number };
+  ports: { http: number; grpc: number; management: number };
   /** Stops taking work, lets in-flight HTTP and gRPC calls finish, closes the stores. */
   stop(): Promise<void>;
 }
@@ -75,16 +79,40 @@ export async function startEngine(
     onPublishError: (error) =>
       logger.warn({ err: error }, 'order event not published: Redis is unavailable'),
   });
-  const app = await buildApp({ logger, status, stores, metrics, routes: [tradingRoutes(trading)] });
-  const grpcServer = createGrpcServer(status, logger, [
-    tradingGrpcService({
-      trading,
-      store: () => stores.store,
-      status,
-      refusal: () => status.writeRefusal(),
-      events: orderEvents,
-    }),
-  ]);
+  const access = new Access(
+    { trade: config.apiToken, read: config.apiReadToken },
+    new RateLimit(config.rateLimitPerSecond),
+  );
+  if (access.open)
+    logger.warn(
+      { environment: config.environment },
+      'API_TOKEN is not set: the trading API is open to anyone who can reach this engine',
+    );
+  const app = await buildApp({
+    logger,
+    status,
+    stores,
+    metrics,
+    access,
+    routes: [tradingRoutes(trading)],
+  });
+  const management = await buildManagementApp({ logger, status, metrics });
+  const grpcServer = createGrpcServer(
+    status,
+    logger,
+    [
+      tradingGrpcService({
+        trading,
+        store: () => stores.store,
+        status,
+        refusal: () => status.writeRefusal(),
+        events: orderEvents,
+        access,
+        streams: new StreamGate(config.maxEventStreams),
+      }),
+    ],
+    { access, watches: new StreamGate(config.maxEventStreams) },
+  );
 
   status.on('change', (ready) =>
     logger.info(
@@ -92,16 +120,19 @@ export async function startEngine(
       ready ? 'engine is ready' : 'engine is not ready',
     ),
   );
+  await management.listen({ host, port: config.managementPort });
   await app.listen({ host, port: config.httpPort });
   lock?.start();
   const grpcPort = await listenGrpc(grpcServer, host, config.grpcPort);
-  const address = app.server.address();
-  const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
+  const httpPort = boundPort(app, config.httpPort);
+  const managementPort = boundPort(management, config.managementPort);
   const { identity } = config;
   logger.info(
     {
       http_port: httpPort,
       grpc_port: grpcPort,
+      management_port: managementPort,
+      authentication: access.open ? 'none' : config.apiReadToken ? 'trade, read' : 'trade',
       postgres_schema: identity.postgresSchema,
       redis_namespace: identity.redisNamespace,
       version: config.version,
@@ -115,6 +146,8 @@ export async function startEngine(
       logger.info('shutting down: not ready, finishing in-flight calls');
       status.beginShutdown();
       await Promise.all([app.close(), closeGrpc(grpcServer, config.shutdownTimeoutMs)]);
+      // Probes and scrapes are answered (not ready) until the API has drained.
+      await management.close();
       await lock?.stop();
       await stores.close();
       logger.info('shut down');
@@ -125,11 +158,18 @@ export async function startEngine(
     config,
     logger,
     app,
+    management,
     grpc: grpcServer,
     status,
     stores,
     trading,
-    ports: { http: httpPort, grpc: grpcPort },
+    ports: { http: httpPort, grpc: grpcPort, management: managementPort },
     stop,
   };
+}
+
+/** The port a listening app is bound to (the configured one unless that was 0). */
+function boundPort(app: FastifyInstance, configured: number): number {
+  const address = app.server.address();
+  return typeof address === 'object' && address ? address.port : configured;
 }

@@ -16,7 +16,21 @@ export function createLogger(config: EngineConfig, destination?: DestinationStre
       },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      redact: ['req.headers.authorization', '*.password', '*.postgresUrl', '*.redisUrl'],
+      // Tokens never reach a log line: not from a request's headers, not from the configuration.
+      redact: [
+        'req.headers.authorization',
+        'headers.authorization',
+        '*.headers.authorization',
+        'authorization',
+        '*.authorization',
+        '*.password',
+        '*.postgresUrl',
+        '*.redisUrl',
+        'apiToken',
+        'apiReadToken',
+        '*.apiToken',
+        '*.apiReadToken',
+      ],
     },
     destination,
   );

@@ -83,11 +83,13 @@ export class EngineStatus extends EventEmitter<{ change: [ready: boolean] }> {
     return this.standbyReason ?? this.gates.values().next().value;
   }
 
-  /** Why this engine refuses writes now (PostgreSQL down, standing by), or undefined. */
+  /**
+   * Why this engine refuses writes now (PostgreSQL down, standing by), or
+   * undefined. Told to clients: PostgreSQL's own reason (hosts, driver
+   * errors) stays in the health report and the log.
+   */
   writeRefusal(): string | undefined {
-    if (!this.stores.writable()) {
-      return `writes are refused while PostgreSQL is down: ${this.stores.snapshot().postgres.reason ?? 'no answer'}`;
-    }
+    if (!this.stores.writable()) return 'writes are refused while PostgreSQL is down';
     const held = this.heldReason();
     return held && `writes are refused: ${held}`;
   }

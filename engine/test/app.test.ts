@@ -1,16 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/http/app.ts';
+import { Access } from '../src/access/auth.ts';
+import { RateLimit } from '../src/access/limits.ts';
+import { buildApp, buildManagementApp } from '../src/http/app.ts';
 import { Stores } from '../src/infrastructure/stores.ts';
 import { createLogger } from '../src/logger.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { EngineStatus } from '../src/status.ts';
-import { config, logLines } from './helpers.ts';
+import { bearer, config, logLines, TOKENS } from './helpers.ts';
 
-const opened: { app: FastifyInstance; stores: Stores }[] = [];
+const opened: { apps: FastifyInstance[]; stores: Stores }[] = [];
 afterEach(async () => {
-  for (const { app, stores } of opened.splice(0)) {
-    await app.close();
+  for (const { apps, stores } of opened.splice(0)) {
+    for (const app of apps) await app.close();
     await stores.close();
   }
 });
@@ -21,9 +23,12 @@ async function engineApp(env: Record<string, string> = {}) {
   const logger = createLogger(cfg, log.stream);
   const stores = new Stores(cfg, logger, { checkIntervalMs: 50 });
   const status = new EngineStatus(cfg, stores);
-  const app = await buildApp({ logger, status, stores, metrics: createMetrics(cfg) });
-  opened.push({ app, stores });
-  return { app, status, stores, log };
+  const metrics = createMetrics(cfg);
+  const access = new Access({ trade: cfg.apiToken, read: cfg.apiReadToken }, new RateLimit(0));
+  const app = await buildApp({ logger, status, stores, metrics, access });
+  const management = await buildManagementApp({ logger, status, metrics });
+  opened.push({ apps: [app, management], stores });
+  return { app, management, status, stores, log };
 }
 
 describe('the health endpoints', () => {
@@ -115,41 +120,52 @@ describe('the health endpoints', () => {
     expect(body.status).toBe('degraded');
     expect(body.ready).toBe(false);
     expect(body.reasons[0]).toMatch(/^postgres is down: .*ECONNREFUSED/);
-    const write = await app.inject({ method: 'POST', url: '/api/v1/orders', payload: {} });
+    const write = await app.inject({
+      method: 'POST',
+      url: '/api/v1/orders',
+      payload: {},
+      headers: { authorization: bearer(TOKENS.trade) },
+    });
     expect(write.statusCode).toBe(503);
-    expect(write.json().message).toMatch(/writes are refused while PostgreSQL is down/);
+    // The client is told why, without the hosts and driver errors behind it.
+    expect(write.json().message).toBe('writes are refused while PostgreSQL is down');
+    const read = await app.inject({
+      url: '/api/v1/orders',
+      headers: { authorization: bearer(TOKENS.read) },
+    });
+    expect(read.statusCode).toBe(503);
+    expect(read.json()).toEqual({
+      error: 'Service Unavailable',
+      message: 'postgres is unavailable',
+    });
   });
 });
 
 describe('the metrics endpoint', () => {
   it('labels every series with the instance identity and counts requests by route template', async () => {
-    const { app } = await engineApp({
+    const { app, management } = await engineApp({
       SERVICE_INSTANCE_NAME: 'trading-system-engine-LH',
       ENVIRONMENT: 'testing',
     });
     await app.inject({ url: '/api/v1/health' });
     await app.inject({ url: '/no/such/route' });
-    for (const url of ['/metrics', '/api/v1/metrics']) {
-      const text = (await app.inject({ url })).body;
-      const identity =
-        'service_name="trading-system-engine",instance_name="trading-system-engine-LH",environment="testing"';
-      expect(text).toContain(
-        `http_requests_total{method="GET",route="/api/v1/health",status_code="200",${identity}} 1`,
-      );
-      expect(text).toMatch(
-        /http_requests_total\{method="GET",route="unmatched",status_code="404",/,
-      );
-      expect(text).toMatch(
-        new RegExp(`process_cpu_user_seconds_total\\{${identity.replaceAll('"', '\\"')}\\}`),
-      );
-      const series = text.split('\n').filter((line) => line && !line.startsWith('#'));
-      expect(series.every((line) => line.includes(identity))).toBe(true);
-    }
+    const text = (await management.inject({ url: '/metrics' })).body;
+    const identity =
+      'service_name="trading-system-engine",instance_name="trading-system-engine-LH",environment="testing"';
+    expect(text).toContain(
+      `http_requests_total{method="GET",route="/api/v1/health",status_code="200",${identity}} 1`,
+    );
+    expect(text).toMatch(/http_requests_total\{method="GET",route="unmatched",status_code="404",/);
+    expect(text).toMatch(
+      new RegExp(`process_cpu_user_seconds_total\\{${identity.replaceAll('"', '\\"')}\\}`),
+    );
+    const series = text.split('\n').filter((line) => line && !line.startsWith('#'));
+    expect(series.every((line) => line.includes(identity))).toBe(true);
   });
 
   it('uses no label that Prometheus sets on targets, so a scrape keeps the identity as it is', async () => {
-    const { app } = await engineApp({ SERVICE_INSTANCE_NAME: 'trading-system-engine-LH' });
-    const text = (await app.inject({ url: '/metrics' })).body;
+    const { management } = await engineApp({ SERVICE_INSTANCE_NAME: 'trading-system-engine-LH' });
+    const text = (await management.inject({ url: '/metrics' })).body;
     const labelNames = new Set([...text.matchAll(/[{,]([a-zA-Z_]\w*)="/g)].map((m) => m[1]));
     for (const target of [
       'instance',
@@ -166,8 +182,8 @@ describe('the metrics endpoint', () => {
   });
 
   it('names no gauge *_total, as promtool requires', async () => {
-    const { app } = await engineApp();
-    const text = (await app.inject({ url: '/metrics' })).body;
+    const { management } = await engineApp();
+    const text = (await management.inject({ url: '/metrics' })).body;
     const gauges = [...text.matchAll(/^# TYPE (\S+) gauge$/gm)].map((m) => m[1]);
     expect(gauges).toContain('engine_ready');
     expect(gauges.filter((name) => name?.endsWith('_total'))).toEqual([]);

@@ -5,6 +5,20 @@ import { ValidationError } from '@tse/adapter';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 
+const TRADE = 't'.repeat(32);
+const READ = 'r'.repeat(40);
+
+/** The ValidationError loadConfig throws for an environment. */
+function refusal(env: Record<string, string>): ValidationError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ValidationError) return error;
+    throw error;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(Object.keys(env))}`);
+}
+
 describe('loadConfig', () => {
   it('runs as the singleton when no instance name is set', () => {
     const config = loadConfig({});
@@ -19,7 +33,48 @@ describe('loadConfig', () => {
       logLevel: 'info',
       httpPort: 8083,
       grpcPort: 50053,
+      managementPort: 8084,
+      apiToken: undefined,
+      apiReadToken: undefined,
+      rateLimitPerSecond: 100,
+      maxEventStreams: 64,
     });
+  });
+
+  it('reads the tokens and the management port', () => {
+    expect(
+      loadConfig({ API_TOKEN: TRADE, API_READ_TOKEN: READ, MANAGEMENT_PORT: '9000' }),
+    ).toMatchObject({ apiToken: TRADE, apiReadToken: READ, managementPort: 9000 });
+  });
+
+  it.each(['production', 'kubernetes'])(
+    'refuses to start in %s without API_TOKEN, naming it and the rule',
+    (environment) => {
+      const error = refusal({ ENVIRONMENT: environment });
+      expect(error.field).toBe('API_TOKEN');
+      expect(error.message).toBe(
+        `API_TOKEN "" is invalid: must be set when ENVIRONMENT is ${environment}: an engine there never serves its trading API unauthenticated`,
+      );
+    },
+  );
+
+  it.each(['development', 'testing', 'docker'])(
+    'runs open in %s without API_TOKEN',
+    (environment) => {
+      expect(loadConfig({ ENVIRONMENT: environment }).apiToken).toBeUndefined();
+    },
+  );
+
+  it.each([
+    [{ API_READ_TOKEN: READ }, 'API_READ_TOKEN', /needs API_TOKEN as well/],
+    [{ API_TOKEN: TRADE, API_READ_TOKEN: TRADE }, 'API_READ_TOKEN', /must differ from API_TOKEN/],
+    [{ API_TOKEN: 'short-S3cret' }, 'API_TOKEN', /must be at least 32 characters/],
+    [{ API_TOKEN: TRADE, API_READ_TOKEN: 'short-S3cret' }, 'API_READ_TOKEN', /at least 32/],
+  ])('refuses tokens that cannot hold: %j, without showing them', (env, field, rule) => {
+    const error = refusal(env);
+    expect(error.field).toBe(field);
+    expect(error.message).toMatch(rule);
+    expect(JSON.stringify({ ...error, message: error.message })).not.toMatch(/S3cret|tttt|rrrr/);
   });
 
   it('treats an empty instance name as the singleton', () => {
@@ -64,7 +119,9 @@ describe('loadConfig', () => {
   it.each(['development', 'testing', 'production', 'docker', 'kubernetes'])(
     'accepts ENVIRONMENT %s',
     (environment) => {
-      expect(loadConfig({ ENVIRONMENT: environment }).environment).toBe(environment);
+      expect(loadConfig({ ENVIRONMENT: environment, API_TOKEN: TRADE }).environment).toBe(
+        environment,
+      );
     },
   );
 
@@ -73,6 +130,8 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /must be one of trace, debug/],
     [{ HTTP_PORT: 'http' }, 'HTTP_PORT', /whole number from 0 to 65535/],
     [{ GRPC_PORT: '70000' }, 'GRPC_PORT', /65535/],
+    [{ MANAGEMENT_PORT: '-1' }, 'MANAGEMENT_PORT', /whole number from 0 to 65535/],
+    [{ RATE_LIMIT_PER_SECOND: '-1' }, 'RATE_LIMIT_PER_SECOND', /0 for no limit/],
     [{ POSTGRES_URL: 'mysql://x' }, 'POSTGRES_URL', /postgres:\/\/ URL/],
     [{ SERVICE_INSTANCE_NAME: 'bad name' }, 'SERVICE_INSTANCE_NAME', /letters, digits/],
     [{ POSTGRES_SCHEMA: 'public' }, 'POSTGRES_SCHEMA', /must not be "public"/],

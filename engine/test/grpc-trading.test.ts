@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Engine, startEngine } from '../src/engine.ts';
 import { loadProtos } from '../src/grpc/server.ts';
-import { config, logLines } from './helpers.ts';
+import { config, logLines, TOKENS, withToken } from './helpers.ts';
 
 type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 let engine: Engine;
@@ -16,6 +16,7 @@ beforeAll(async () => {
   trading = new protos.tse.engine.v1.Trading(
     `127.0.0.1:${engine.ports.grpc}`,
     grpc.credentials.createInsecure(),
+    { interceptors: [withToken(TOKENS.trade)] },
   ) as unknown as Client;
 });
 

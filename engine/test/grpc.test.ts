@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Engine, startEngine } from '../src/engine.ts';
 import { loadProtos } from '../src/grpc/server.ts';
-import { config, logLines } from './helpers.ts';
+import { config, logLines, TOKENS, withToken } from './helpers.ts';
 
 type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 let engine: Engine;
@@ -22,14 +22,14 @@ beforeAll(async () => {
     tse: { engine: { v1: { Instance: grpc.ServiceClientConstructor } } };
   };
   const address = `127.0.0.1:${engine.ports.grpc}`;
+  // The health service answers without a token: kubelet's probe has none.
   health = new protos.grpc.health.v1.Health(
     address,
     grpc.credentials.createInsecure(),
   ) as unknown as Client;
-  instance = new protos.tse.engine.v1.Instance(
-    address,
-    grpc.credentials.createInsecure(),
-  ) as unknown as Client;
+  instance = new protos.tse.engine.v1.Instance(address, grpc.credentials.createInsecure(), {
+    interceptors: [withToken(TOKENS.read)],
+  }) as unknown as Client;
 });
 
 afterAll(async () => {

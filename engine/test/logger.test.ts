@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { startEngine } from '../src/engine.ts';
-import { config, logLines } from './helpers.ts';
+import { bearer, config, logLines, TOKENS } from './helpers.ts';
 
 describe('the engine log', () => {
   it('carries the identity on every line of a run', async () => {
@@ -17,7 +17,10 @@ describe('the engine log', () => {
       },
     );
     await fetch(`http://127.0.0.1:${engine.ports.http}/api/v1/health`);
-    await fetch(`http://127.0.0.1:${engine.ports.http}/api/v1/orders`, { method: 'POST' });
+    await fetch(`http://127.0.0.1:${engine.ports.http}/api/v1/orders`, {
+      method: 'POST',
+      headers: { authorization: bearer(TOKENS.trade) },
+    });
     await engine.stop();
     expect(log.lines.length).toBeGreaterThan(4);
     for (const line of log.lines) {

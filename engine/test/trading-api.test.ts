@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Engine, startEngine } from '../src/engine.ts';
-import { config, logLines } from './helpers.ts';
+import { bearer, config, logLines, TOKENS } from './helpers.ts';
 
 const engines: Engine[] = [];
 afterEach(async () => {
@@ -17,6 +17,7 @@ async function engine(env: Record<string, string> = {}) {
     const response = await started.app.inject({
       method: method as 'GET',
       url,
+      headers: { authorization: bearer(TOKENS.trade) },
       ...(payload !== undefined && { payload: payload as object }),
     });
     return { status: response.statusCode, body: response.json() };

@@ -26,6 +26,7 @@ export async function engineHealthBench(argv: string[]): Promise<Record<string, 
       SERVICE_INSTANCE_NAME: 'trading-system-engine-LH',
       HTTP_PORT: '0',
       GRPC_PORT: '0',
+      MANAGEMENT_PORT: '0',
     }),
     {
       host: '127.0.0.1',
@@ -72,7 +73,7 @@ export async function engineHealthBench(argv: string[]): Promise<Record<string, 
   const metricsRenders: number[] = [];
   for (let i = 0; i < 200; i++) {
     const { seconds } = await timed(() =>
-      fetch(`http://127.0.0.1:${engine.ports.http}/metrics`).then((r) => r.text()),
+      fetch(`http://127.0.0.1:${engine.ports.management}/metrics`).then((r) => r.text()),
     );
     metricsRenders.push(seconds * 1000);
   }

@@ -104,7 +104,7 @@ describe('the engine process on real stores', () => {
     await admin.connect();
     await admin.query('BEGIN');
     await admin.query(`LOCK TABLE ${identity.postgresSchema}.orders IN ACCESS EXCLUSIVE MODE`);
-    const slow = fetch(`${engine.url}/api/v1/orders`);
+    const slow = fetch(`${engine.url}/api/v1/orders`, { headers: engine.headers });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const exit = engine.signal('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -126,6 +126,12 @@ describe('the engine process on real stores', () => {
       /ENVIRONMENT "staging" is invalid: must be one of development/,
     );
   });
+
+  it('refuses to start in kubernetes without API_TOKEN, naming it and the rule', async () => {
+    await expect(startEngineProcess({ ENVIRONMENT: 'kubernetes', API_TOKEN: '' })).rejects.toThrow(
+      /API_TOKEN "" is invalid: must be set when ENVIRONMENT is kubernetes/,
+    );
+  });
 });
 
 describe('trading on real stores', () => {
@@ -140,11 +146,7 @@ describe('trading on real stores', () => {
       POSTGRES_URL: withCredentials(database.url, identity.postgresSchema, password),
     };
     const post = (engine: EngineProcess, path: string, body: unknown) =>
-      fetch(`${engine.url}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      }).then((r) => r.json());
+      engine.post(path, body).then((r) => r.json());
 
     const first = await startEngineProcess(env);
     running.push(first);
@@ -217,11 +219,7 @@ describe('one engine per instance', () => {
       return body.role === 'standby' ? body : undefined;
     });
     expect(standby).toMatchObject({ status: 'healthy', ready: true, role: 'standby' });
-    const refused = await fetch(`${second.url}/api/v1/market-data`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: '{"instrument_id":"X","price":1}',
-    });
+    const refused = await second.post('/api/v1/market-data', { instrument_id: 'X', price: 1 });
     expect(refused.status).toBe(503);
     expect(await refused.text()).toContain('another engine holds the lock');
 
@@ -307,17 +305,26 @@ describe('one engine per instance', () => {
     const b = await startEngineProcess(await provision('apart-b'));
     running.push(a, b);
     await Promise.all([ready(a), ready(b)]);
-    const post = (engine: EngineProcess, path: string, body: unknown) =>
-      fetch(`${engine.url}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
+    const post = (engine: EngineProcess, path: string, body: unknown) => engine.post(path, body);
     await post(a, '/api/v1/market-data', { instrument_id: 'BTC-USD', price: 100 });
     await post(a, '/api/v1/orders', { instrument_id: 'BTC-USD', side: 'buy', quantity: 1 });
     expect(((await a.get('/api/v1/orders')).body.orders as unknown[]).length).toBe(1);
     expect((await b.get('/api/v1/orders')).body.orders).toEqual([]);
     expect((await b.get('/api/v1/positions')).body.positions).toEqual([]);
+    // Neither instance's token opens the other: b's token reads nothing of a and writes nothing to it.
+    const crossed = await fetch(`${a.url}/api/v1/orders`, { headers: b.headers });
+    expect(crossed.status).toBe(401);
+    expect(crossed.headers.get('www-authenticate')).toBe('Bearer');
+    const write = await fetch(`${a.url}/api/v1/orders`, {
+      method: 'POST',
+      headers: { ...b.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ instrument_id: 'BTC-USD', side: 'buy', quantity: 1 }),
+    });
+    expect(write.status).toBe(401);
+    expect(((await a.get('/api/v1/orders')).body.orders as unknown[]).length).toBe(1);
+    // Nothing either logged holds a token.
+    for (const engine of [a, b])
+      expect(JSON.stringify(engine.logs())).not.toMatch(new RegExp(`${a.token}|${b.token}`));
   });
 });
 
@@ -355,12 +362,7 @@ describe('order events', () => {
     subscriber.on('message', (_, message) => messages.push(JSON.parse(message)));
     await subscriber.connect();
     await subscriber.subscribe(`${identity.redisNamespace}:orders`);
-    const post = (path: string, body: unknown) =>
-      fetch(`${engine.url}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
+    const post = (path: string, body: unknown) => engine.post(path, body);
     await post('/api/v1/market-data', { instrument_id: 'BTC-USD', price: 100 });
     await post('/api/v1/orders', { instrument_id: 'BTC-USD', side: 'buy', quantity: 1 });
     await waitFor('the events', async () => (messages.length >= 2 ? true : undefined));

@@ -27,16 +27,19 @@ const alpha = `trading-system-engine-${uniquePrefix()}-Alpha`;
 const engines: { engine: EngineProcess; target: EndpointTarget }[] = [];
 let prometheus: PrometheusServer;
 
-/** An engine pod as a ServiceMonitor sees it: the Service is named after the instance. */
+/**
+ * An engine pod as a ServiceMonitor sees it: the Service is named after the
+ * instance, and /metrics is on its management port, which needs no token.
+ */
 async function enginePod(instance: string, pod: string, env: Record<string, string> = {}) {
   const engine = await startEngineProcess({ SERVICE_INSTANCE_NAME: instance, ...env });
   const target: EndpointTarget = {
-    address: new URL(engine.url).host,
+    address: new URL(engine.managementUrl).host,
     namespace: 'trading',
     service: instance.toLowerCase(),
     pod,
     container: 'engine',
-    port: 'http',
+    port: 'management',
   };
   engines.push({ engine, target });
 }
@@ -81,7 +84,11 @@ describe('a real Prometheus scraping engines through ServiceMonitor relabelling'
       expect(Object.keys(metric).filter((label) => label.startsWith('exported_'))).toEqual([]);
       expect(metric.service_name).toBe('trading-system-engine');
       expect(engines.map(({ target }) => target.address)).toContain(metric.instance);
-      expect(metric).toMatchObject({ namespace: 'trading', endpoint: 'http', container: 'engine' });
+      expect(metric).toMatchObject({
+        namespace: 'trading',
+        endpoint: 'management',
+        container: 'engine',
+      });
     }
   });
 

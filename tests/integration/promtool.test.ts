@@ -24,7 +24,7 @@ describe('promtool', () => {
   it('finds nothing to lint in the metrics of a running engine', async () => {
     const engine = await startEngineProcess({ SERVICE_INSTANCE_NAME: 'trading-system-engine-LH' });
     running.push(engine);
-    const text = await (await fetch(`${engine.url}/metrics`)).text();
+    const text = await (await fetch(`${engine.managementUrl}/metrics`)).text();
     expect(text).toContain('engine_active{');
     expect(promtool(['check', 'metrics'], text)).toEqual({ status: 0, output: '' });
   });

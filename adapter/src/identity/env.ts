@@ -11,6 +11,12 @@ export const ENGINE_ENV = {
   version: 'VERSION',
   httpPort: 'HTTP_PORT',
   grpcPort: 'GRPC_PORT',
+  /** Health and /metrics, never authenticated; kept apart from the trading API's port. */
+  managementPort: 'MANAGEMENT_PORT',
+  /** Bearer token of the trading grant: every route and RPC. */
+  apiToken: 'API_TOKEN',
+  /** Bearer token of the read-only grant: GET routes and read RPCs. */
+  apiReadToken: 'API_READ_TOKEN',
   postgresUrl: 'POSTGRES_URL',
   redisUrl: 'REDIS_URL',
   redisCaFile: 'REDIS_CA_FILE',

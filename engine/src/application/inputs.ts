@@ -11,6 +11,37 @@ import {
 import { z } from 'zod';
 
 // What clients send, validated at the edges (HTTP and gRPC share these).
+// Every string, list and map has a bound, so that no input costs more to
+// check, keep or log than its meaning needs.
+
+/** Instruments (`BTC-USD`): at most 64 characters. */
+export const MAX_INSTRUMENT_LENGTH = 64;
+/** Order and strategy ids (UUIDs, 36 characters): at most 64. */
+export const MAX_ID_LENGTH = 64;
+/** A decimal as text: at most 32 characters. */
+export const MAX_DECIMAL_LENGTH = 32;
+/** A strategy's name: at most 128 characters. */
+export const MAX_NAME_LENGTH = 128;
+/** A strategy's instruments: at most 100. */
+export const MAX_INSTRUMENTS = 100;
+/** A strategy's parameters: at most 32 keys of at most 64 characters, 4 KiB as JSON. */
+export const MAX_PARAMETER_KEYS = 32;
+export const MAX_PARAMETER_KEY_LENGTH = 64;
+export const MAX_PARAMETERS_BYTES = 4096;
+/** How far a listing may page: offset at most 1,000,000. */
+export const MAX_OFFSET = 1_000_000;
+
+const instrument = () => z.string().min(1).max(MAX_INSTRUMENT_LENGTH);
+const id = () => z.string().min(1).max(MAX_ID_LENGTH);
+
+/** An order or strategy id as a client names it (gRPC requests; HTTP paths are bounded by the router). */
+export const idInput = (field: string) =>
+  z
+    .string({ error: `${field} is required` })
+    .min(1, { error: `${field} is required` })
+    .max(MAX_ID_LENGTH, {
+      error: `${field} must be at most ${MAX_ID_LENGTH} characters`,
+    });
 
 /** A positive decimal, given as a number or a string; kept as a string so no binary float touches it. */
 const positive = (field: string) =>
@@ -20,13 +51,14 @@ const positive = (field: string) =>
     .pipe(
       z
         .string()
+        .max(MAX_DECIMAL_LENGTH, `${field} must be at most ${MAX_DECIMAL_LENGTH} characters`)
         .regex(/^\d+(\.\d{1,8})?$/, `${field} must be a positive decimal with at most 8 places`),
     )
     .refine((value) => Number(value) > 0, `${field} must be greater than 0`);
 
 export const newOrderInput = z
   .object({
-    instrument_id: z.string().min(1).max(64),
+    instrument_id: instrument(),
     side: z.enum(ORDER_SIDES, { error: `side must be one of ${ORDER_SIDES.join(', ')}` }),
     order_type: z
       .enum(ORDER_TYPES, { error: `order_type must be one of ${ORDER_TYPES.join(', ')}` })
@@ -37,7 +69,7 @@ export const newOrderInput = z
     quantity: positive('quantity'),
     price: positive('price').optional(),
     stop_price: positive('stop_price').optional(),
-    strategy_id: z.string().min(1).optional(),
+    strategy_id: id().optional(),
   })
   .strict()
   .superRefine((order, context) => {
@@ -65,12 +97,23 @@ export const newOrderInput = z
 
 export const newStrategyInput = z
   .object({
-    name: z.string().min(1).max(128),
+    name: z.string().min(1).max(MAX_NAME_LENGTH),
     strategy_type: z.enum(STRATEGY_TYPES, {
       error: `strategy_type must be one of ${STRATEGY_TYPES.join(', ')}`,
     }),
-    instruments: z.array(z.string().min(1).max(64)).min(1).max(100),
-    parameters: z.record(z.string(), z.unknown()).default({}),
+    instruments: z.array(instrument()).min(1).max(MAX_INSTRUMENTS),
+    parameters: z
+      .record(z.string().max(MAX_PARAMETER_KEY_LENGTH), z.unknown())
+      .refine((parameters) => Object.keys(parameters).length <= MAX_PARAMETER_KEYS, {
+        error: `parameters may have at most ${MAX_PARAMETER_KEYS} keys`,
+      })
+      .refine(
+        (parameters) => Buffer.byteLength(JSON.stringify(parameters)) <= MAX_PARAMETERS_BYTES,
+        {
+          error: `parameters must be at most ${MAX_PARAMETERS_BYTES} bytes as JSON`,
+        },
+      )
+      .default({}),
     max_position_size: positive('max_position_size').optional(),
     max_daily_loss: positive('max_daily_loss').optional(),
     max_leverage: positive('max_leverage').optional(),
@@ -78,27 +121,30 @@ export const newStrategyInput = z
   .strict();
 
 export const marketDataInput = z
-  .object({ instrument_id: z.string().min(1).max(64), price: positive('price') })
+  .object({ instrument_id: instrument(), price: positive('price') })
   .strict();
 
-// Listings: a page (limit 1-1000, offset) and equality filters.
+// Listings: a page (limit 1-1000, offset up to MAX_OFFSET) and equality filters.
 
-export const orderQuery = page.extend({
+const listing = page.extend({
+  offset: z.coerce.number().int().min(0).max(MAX_OFFSET).default(0),
+});
+export const orderQuery = listing.extend({
   status: z.enum(ORDER_STATUSES).optional(),
   side: z.enum(ORDER_SIDES).optional(),
-  strategy_id: z.string().min(1).optional(),
-  instrument_id: z.string().min(1).optional(),
+  strategy_id: id().optional(),
+  instrument_id: instrument().optional(),
 });
-export const tradeQuery = page.extend({
-  strategy_id: z.string().min(1).optional(),
-  instrument_id: z.string().min(1).optional(),
-  order_id: z.string().min(1).optional(),
+export const tradeQuery = listing.extend({
+  strategy_id: id().optional(),
+  instrument_id: instrument().optional(),
+  order_id: id().optional(),
 });
-export const positionQuery = page.extend({
-  strategy_id: z.string().min(1).optional(),
-  instrument_id: z.string().min(1).optional(),
+export const positionQuery = listing.extend({
+  strategy_id: id().optional(),
+  instrument_id: instrument().optional(),
 });
-export const strategyQuery = page.extend({ status: z.enum(STRATEGY_STATUSES).optional() });
+export const strategyQuery = listing.extend({ status: z.enum(STRATEGY_STATUSES).optional() });
 
 /** Splits a parsed query into its filter and its page. */
 export function split<Q extends { limit: number; offset: number }>(query: Q) {

@@ -2,7 +2,10 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
+import type { Access } from '../access/auth.ts';
+import { GRPC_MAX_RECEIVE_BYTES, type StreamGate } from '../access/limits.ts';
 import type { EngineStatus } from '../status.ts';
+import { guarded } from './guard.ts';
 
 const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
 const SERVING = 'SERVING';
@@ -29,17 +32,23 @@ const pick = (root: grpc.GrpcObject, path: string) =>
     .split('.')
     .reduce<unknown>((node, key) => (node as Package)[key], root) as grpc.ServiceClientConstructor;
 
+/** The streams a server refuses past: health watches (unauthenticated) counted apart from order events. */
+export const STREAMS_FULL = 'too many streams are open; try again later';
+
 /**
  * The engine's gRPC server: grpc.health.v1.Health following readiness (Check,
- * and Watch streams that see every change) and the Instance service.
+ * and Watch streams that see every change; unauthenticated, for probes) and
+ * the Instance service (read grant). Messages over GRPC_MAX_RECEIVE_BYTES
+ * are refused with RESOURCE_EXHAUSTED.
  */
 export function createGrpcServer(
   status: EngineStatus,
   log: Logger,
-  services: ((server: grpc.Server) => void)[] = [],
+  services: ((server: grpc.Server) => void)[],
+  guard: { access: Access; watches: StreamGate },
 ): grpc.Server {
   const protos = loadProtos(['grpc/health/v1/health.proto', 'tse/engine/v1/instance.proto']);
-  const server = new grpc.Server();
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': GRPC_MAX_RECEIVE_BYTES });
   // The trading service serves only on the active engine; a standby's engine ("") is healthy.
   const servingStatus = (service: string) =>
     status.ready() && (service !== 'tse.engine.v1.Trading' || status.role() === 'active')
@@ -66,6 +75,11 @@ export function createGrpcServer(
         call.write({ status: 'SERVICE_UNKNOWN' });
         return;
       }
+      const release = guard.watches.tryOpen();
+      if (!release) {
+        call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: STREAMS_FULL });
+        return;
+      }
       // A draining engine ends its watch streams so that shutdown is not held up by them.
       const send = () => {
         call.write({ status: servingStatus(call.request.service) });
@@ -73,26 +87,38 @@ export function createGrpcServer(
       };
       send();
       status.on('change', send);
-      call.on('cancelled', () => status.off('change', send));
-      call.on('close', () => status.off('change', send));
+      const stop = () => {
+        status.off('change', send);
+        release();
+      };
+      for (const event of ['cancelled', 'close', 'finish', 'error']) call.on(event, stop);
     },
   });
 
-  server.addService(pick(protos, 'tse.engine.v1.Instance').service, {
-    GetIdentity(_: unknown, callback: grpc.sendUnaryData<unknown>) {
-      const report = status.report();
-      callback(null, {
-        service_name: report.service,
-        instance_name: report.instance,
-        postgres_schema: report.postgres_schema,
-        redis_namespace: report.redis_namespace,
-        environment: report.environment,
-        version: report.version,
-        ready: report.ready,
-        status: report.status,
-      });
-    },
-  });
+  const instance = pick(protos, 'tse.engine.v1.Instance').service;
+  server.addService(
+    instance,
+    guarded(
+      instance,
+      {
+        GetIdentity(_: unknown, callback: grpc.sendUnaryData<unknown>) {
+          const report = status.report();
+          callback(null, {
+            service_name: report.service,
+            instance_name: report.instance,
+            postgres_schema: report.postgres_schema,
+            redis_namespace: report.redis_namespace,
+            environment: report.environment,
+            version: report.version,
+            ready: report.ready,
+            status: report.status,
+          });
+        },
+      },
+      guard.access,
+      new Set(['GetIdentity']),
+    ),
+  );
   for (const add of services) add(server);
   log.debug('gRPC services registered');
   return server;

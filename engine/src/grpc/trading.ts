@@ -2,7 +2,10 @@ import type { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { StoreUnavailableError, type TradingStore, ValidationError } from '@tse/adapter';
 import { ZodError, type z } from 'zod';
+import type { Access } from '../access/auth.ts';
+import type { StreamGate } from '../access/limits.ts';
 import {
+  idInput,
   marketDataInput,
   newOrderInput,
   newStrategyInput,
@@ -16,7 +19,8 @@ import { NotFoundError, type OrderEvent, type TradingService } from '../applicat
 import { DomainError } from '../domain/errors.ts';
 import { describeZodError } from '../http/app.ts';
 import type { EngineStatus } from '../status.ts';
-import { loadProtos } from './server.ts';
+import { guarded } from './guard.ts';
+import { loadProtos, STREAMS_FULL } from './server.ts';
 
 type Message = Record<string, unknown>;
 type Unary = (
@@ -32,7 +36,21 @@ export interface TradingGrpcDependencies {
   refusal: () => string | undefined;
   /** Emits `event` for every order event. */
   events: EventEmitter;
+  /** Who may call which RPC, and how often. */
+  access: Access;
+  /** Order event streams open at once. */
+  streams: StreamGate;
 }
+
+/** The RPCs the read-only grant may call; every other one (one added later too) needs the trading grant. */
+export const READ_RPCS: ReadonlySet<string> = new Set([
+  'GetOrder',
+  'ListOrders',
+  'ListTrades',
+  'ListPositions',
+  'ListStrategies',
+  'StreamOrderEvents',
+]);
 
 /** The gRPC Trading service: the HTTP API's operations, and a stream of order events. */
 export function tradingGrpcService(deps: TradingGrpcDependencies) {
@@ -67,72 +85,91 @@ export function tradingGrpcService(deps: TradingGrpcDependencies) {
       }),
     );
 
+  const id = (request: Message, field: string) => idInput(field).parse(request[field]);
+
+  const service = protos.tse.engine.v1.Trading.service;
   return (server: grpc.Server) => {
-    server.addService(protos.tse.engine.v1.Trading.service, {
-      PlaceOrder: unary((request) => deps.trading.placeOrder(newOrderInput.parse(request)), true),
-      CancelOrder: unary((request) => deps.trading.cancelOrder(String(request.order_id)), true),
-      GetOrder: unary(async (request) => {
-        const order = await deps.store().orders.get(String(request.order_id));
-        if (!order)
-          throw new NotFoundError(`order ${JSON.stringify(request.order_id)} does not exist`);
-        return order;
-      }),
-      ListOrders: unary(async (request) => {
-        const { filter, page } = listing(orderQuery, request);
-        return { orders: await deps.store().orders.list(filter, page) };
-      }),
-      ListTrades: unary(async (request) => {
-        const { filter, page } = listing(tradeQuery, request);
-        return { trades: await deps.store().trades.list(filter, page) };
-      }),
-      ListPositions: unary(async (request) => {
-        const { filter, page } = listing(positionQuery, request);
-        return { positions: await deps.store().positions.list(filter, page) };
-      }),
-      PublishMarketData: unary(async (request) => {
-        const { instrument_id, price } = marketDataInput.parse(request);
-        const { filled } = await deps.trading.marketData(instrument_id, price);
-        return {
-          instrument_id,
-          price: deps.trading.price(instrument_id),
-          filled_orders: filled.map((order) => order.order_id),
-        };
-      }, true),
-      CreateStrategy: unary(async (request) => {
-        const parameters = request.parameters ? JSON.parse(String(request.parameters)) : {};
-        return deps.trading.createStrategy(newStrategyInput.parse({ ...request, parameters }));
-      }, true),
-      StartStrategy: unary(
-        (request) => deps.trading.strategyCommand(String(request.strategy_id), 'start'),
-        true,
+    server.addService(
+      service,
+      guarded(
+        service,
+        {
+          PlaceOrder: unary(
+            (request) => deps.trading.placeOrder(newOrderInput.parse(request)),
+            true,
+          ),
+          CancelOrder: unary((request) => deps.trading.cancelOrder(id(request, 'order_id')), true),
+          GetOrder: unary(async (request) => {
+            const order = await deps.store().orders.get(id(request, 'order_id'));
+            if (!order)
+              throw new NotFoundError(`order ${JSON.stringify(request.order_id)} does not exist`);
+            return order;
+          }),
+          ListOrders: unary(async (request) => {
+            const { filter, page } = listing(orderQuery, request);
+            return { orders: await deps.store().orders.list(filter, page) };
+          }),
+          ListTrades: unary(async (request) => {
+            const { filter, page } = listing(tradeQuery, request);
+            return { trades: await deps.store().trades.list(filter, page) };
+          }),
+          ListPositions: unary(async (request) => {
+            const { filter, page } = listing(positionQuery, request);
+            return { positions: await deps.store().positions.list(filter, page) };
+          }),
+          PublishMarketData: unary(async (request) => {
+            const { instrument_id, price } = marketDataInput.parse(request);
+            const { filled } = await deps.trading.marketData(instrument_id, price);
+            return {
+              instrument_id,
+              price: deps.trading.price(instrument_id),
+              filled_orders: filled.map((order) => order.order_id),
+            };
+          }, true),
+          CreateStrategy: unary(async (request) => {
+            const parameters = request.parameters ? JSON.parse(String(request.parameters)) : {};
+            return deps.trading.createStrategy(newStrategyInput.parse({ ...request, parameters }));
+          }, true),
+          StartStrategy: unary(
+            (request) => deps.trading.strategyCommand(id(request, 'strategy_id'), 'start'),
+            true,
+          ),
+          StopStrategy: unary(
+            (request) => deps.trading.strategyCommand(id(request, 'strategy_id'), 'stop'),
+            true,
+          ),
+          PauseStrategy: unary(
+            (request) => deps.trading.strategyCommand(id(request, 'strategy_id'), 'pause'),
+            true,
+          ),
+          ListStrategies: unary(async (request) => {
+            const { filter, page } = listing(strategyQuery, request);
+            return { strategies: await deps.store().strategies.list(filter, page) };
+          }),
+          StreamOrderEvents(call: grpc.ServerWritableStream<Message, unknown>) {
+            const release = deps.streams.tryOpen();
+            if (!release) {
+              call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: STREAMS_FULL });
+              return;
+            }
+            const send = (event: OrderEvent) => call.write(toWire(event));
+            const end = () => {
+              if (deps.status.draining()) call.end();
+            };
+            deps.events.on('event', send);
+            deps.status.on('change', end);
+            const stop = () => {
+              deps.events.off('event', send);
+              deps.status.off('change', end);
+              release();
+            };
+            for (const event of ['cancelled', 'close', 'finish', 'error']) call.on(event, stop);
+          },
+        },
+        deps.access,
+        READ_RPCS,
       ),
-      StopStrategy: unary(
-        (request) => deps.trading.strategyCommand(String(request.strategy_id), 'stop'),
-        true,
-      ),
-      PauseStrategy: unary(
-        (request) => deps.trading.strategyCommand(String(request.strategy_id), 'pause'),
-        true,
-      ),
-      ListStrategies: unary(async (request) => {
-        const { filter, page } = listing(strategyQuery, request);
-        return { strategies: await deps.store().strategies.list(filter, page) };
-      }),
-      StreamOrderEvents(call: grpc.ServerWritableStream<Message, unknown>) {
-        const send = (event: OrderEvent) => call.write(toWire(event));
-        const end = () => {
-          if (deps.status.draining()) call.end();
-        };
-        deps.events.on('event', send);
-        deps.status.on('change', end);
-        const stop = () => {
-          deps.events.off('event', send);
-          deps.status.off('change', end);
-        };
-        call.on('cancelled', stop);
-        call.on('close', stop);
-      },
-    });
+    );
   };
 }
 
@@ -167,7 +204,8 @@ function toStatus(error: unknown): Partial<grpc.StatusObject> {
     return { code: grpc.status.NOT_FOUND, details: error.message };
   if (error instanceof DomainError)
     return { code: grpc.status.FAILED_PRECONDITION, details: error.message };
+  // The cause names hosts and drivers: the engine's log has it, the client does not.
   if (error instanceof StoreUnavailableError)
-    return { code: grpc.status.UNAVAILABLE, details: error.message };
+    return { code: grpc.status.UNAVAILABLE, details: `${error.store} is unavailable` };
   return { code: grpc.status.INTERNAL, details: 'unexpected error; see the engine log' };
 }

@@ -1,13 +1,21 @@
+import { STATUS_CODES } from 'node:http';
 import { StoreUnavailableError, TseError, ValidationError } from '@tse/adapter';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { type Access, type Admission, type Grant, REFUSALS } from '../access/auth.ts';
+import { HTTP_BODY_LIMIT_BYTES } from '../access/limits.ts';
 import { NotFoundError } from '../application/trading.ts';
 import { DomainError } from '../domain/errors.ts';
 import type { Stores } from '../infrastructure/stores.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { EngineStatus } from '../status.ts';
-import { healthRoutes } from './health.ts';
+import { HEALTH_PATHS, healthRoutes, metricsRoutes } from './health.ts';
 import { recordRoutes } from './records.ts';
 
 /** What the HTTP app is built from. */
@@ -16,16 +24,41 @@ export interface AppDependencies {
   status: EngineStatus;
   stores: Stores;
   metrics: EngineMetrics;
+  /** Who may call which route, and how often. */
+  access: Access;
   /** Further routes (the trading API) registered under /api/v1. */
   routes?: ((app: FastifyInstance) => void | Promise<void>)[];
 }
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const READS = new Set(['GET', 'HEAD']);
+/** Routes anyone may call: health, on the API's port as on the management port. */
+const PUBLIC_PATHS = new Set(['/health', ...HEALTH_PATHS]);
+
+/** A route of the API's port and the grant it needs (undefined: public). */
+export interface RouteAccess {
+  method: string;
+  url: string;
+  access: Grant | undefined;
+}
+const tables = new WeakMap<FastifyInstance, RouteAccess[]>();
+
+/** Every route the app registered, with the grant each needs: what the tests check, route by route. */
+export function accessTable(app: FastifyInstance): readonly RouteAccess[] {
+  return tables.get(app) ?? [];
+}
+
+/** The grant a route needs: none for health, `read` for GET and HEAD, `trade` for anything else. */
+export function routeAccess(method: string, url: string): Grant | undefined {
+  if (PUBLIC_PATHS.has(url)) return undefined;
+  return READS.has(method) ? 'read' : 'trade';
+}
 
 /**
- * Builds the engine's HTTP app without listening: health, metrics, the
- * trading routes, RED metrics per route template, errors mapped to statuses,
- * and writes refused with 503 while PostgreSQL cannot keep them.
+ * Builds the engine's HTTP app without listening: health, the trading routes
+ * behind bearer tokens and a rate limit, RED metrics per route template,
+ * errors mapped to statuses, and writes refused with 503 while PostgreSQL
+ * cannot keep them. Metrics are on the management app.
  */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
@@ -33,6 +66,28 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     // Requests are counted in metrics; a log line each would drown the useful ones.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    bodyLimit: HTTP_BODY_LIMIT_BYTES,
+  });
+
+  // Default deny: every route but health needs a token, whoever adds it.
+  const table: RouteAccess[] = [];
+  tables.set(app, table);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      const access = routeAccess(method, route.url);
+      table.push({ method, url: route.url, access });
+      route.config = {
+        ...(route.config as object),
+        access: { ...accessOf(route), [method]: access },
+      };
+    }
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    const config = request.routeOptions.config as { access?: Record<string, Grant | undefined> };
+    const needs = config.access?.[request.method];
+    if (!needs) return;
+    const admission = await deps.access.admit(request.headers.authorization, request.ip, needs);
+    if (!admission.ok) return refuse(reply, admission);
   });
 
   // RED metrics per route template. The labelled children are cached: label
@@ -100,20 +155,27 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       return reply.code(409).send({ error: 'Conflict', message: error.message, code: error.code });
     if (error instanceof NotFoundError)
       return reply.code(404).send({ error: 'Not Found', message: error.message });
-    if (error instanceof StoreUnavailableError)
-      return reply.code(503).send({ error: 'Service Unavailable', message: error.message });
+    if (error instanceof StoreUnavailableError) {
+      // The cause names hosts and drivers: the log gets it, the client does not.
+      request.log.warn({ err: error }, 'request failed: a store is unavailable');
+      return reply
+        .code(503)
+        .send({ error: 'Service Unavailable', message: `${error.store} is unavailable` });
+    }
     if (error instanceof TseError)
       return reply.code(409).send({ error: 'Conflict', message: error.message, code: error.code });
     const status = (error as { statusCode?: number }).statusCode;
-    if (status && status < 500)
-      return reply.code(status).send({ error: 'Bad Request', message: (error as Error).message });
+    if (status && status >= 400 && status < 500)
+      return reply
+        .code(status)
+        .send({ error: STATUS_CODES[status] ?? 'Bad Request', message: (error as Error).message });
     request.log.error({ err: error }, 'unexpected error');
     return reply
       .code(500)
       .send({ error: 'Internal Server Error', message: 'unexpected error; see the engine log' });
   });
 
-  await app.register(healthRoutes(deps));
+  await app.register(healthRoutes({ ...deps, legacy: true }));
   await app.register(
     recordRoutes(() => deps.stores.store),
     { prefix: '/api/v1' },
@@ -121,6 +183,52 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   for (const routes of deps.routes ?? [])
     await app.register(async (scope) => routes(scope), { prefix: '/api/v1' });
   return app;
+}
+
+/** The management port's app: health and /metrics, never authenticated, never rate limited. */
+export async function buildManagementApp(deps: {
+  logger: Logger;
+  status: EngineStatus;
+  metrics: EngineMetrics;
+}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024,
+  });
+  app.setErrorHandler((error, request, reply) => {
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500)
+      return reply
+        .code(status)
+        .send({ error: STATUS_CODES[status], message: (error as Error).message });
+    request.log.error({ err: error }, 'unexpected error');
+    return reply
+      .code(500)
+      .send({ error: 'Internal Server Error', message: 'unexpected error; see the engine log' });
+  });
+  await app.register(healthRoutes(deps));
+  await app.register(metricsRoutes(deps));
+  return app;
+}
+
+function accessOf(route: { config?: unknown }): Record<string, Grant | undefined> {
+  return (route.config as { access?: Record<string, Grant | undefined> } | undefined)?.access ?? {};
+}
+
+/** 401 with a Bearer challenge, 403, or 429 with Retry-After: nothing else said, nothing done. */
+function refuse(reply: FastifyReply, admission: Exclude<Admission, { ok: true }>) {
+  if (admission.reason === 'rate_limited')
+    return reply
+      .code(429)
+      .header('retry-after', String(admission.retryAfterSeconds))
+      .send({ error: 'Too Many Requests', message: REFUSALS.rate_limited });
+  if (admission.reason === 'forbidden')
+    return reply.code(403).send({ error: 'Forbidden', message: REFUSALS.forbidden });
+  return reply
+    .code(401)
+    .header('www-authenticate', 'Bearer')
+    .send({ error: 'Unauthorized', message: REFUSALS.unauthenticated });
 }
 
 /** One sentence per problem, naming the field: `quantity: must be greater than 0`. */

@@ -2,13 +2,19 @@ import type { FastifyInstance } from 'fastify';
 import type { EngineMetrics } from '../metrics.ts';
 import type { EngineStatus } from '../status.ts';
 
-/** Health for people and load balancers, liveness and readiness for probes, metrics for Prometheus. */
+/** The health paths, on both the API's port and the management port; never authenticated. */
+export const HEALTH_PATHS = ['/api/v1/health', '/api/v1/health/live', '/api/v1/health/ready'];
+
+/** Health for people and load balancers, liveness and readiness for probes. */
 export function healthRoutes({
   status,
   metrics,
+  legacy = false,
 }: {
   status: EngineStatus;
   metrics: EngineMetrics;
+  /** Also answer /health, the seed's path, kept on the API's port. */
+  legacy?: boolean;
 }) {
   return async (app: FastifyInstance) => {
     const health = async (_: unknown, reply: { code(code: number): unknown }) => {
@@ -16,7 +22,7 @@ export function healthRoutes({
       if (report.status === 'shutting_down') reply.code(503);
       return report;
     };
-    app.get('/health', health);
+    if (legacy) app.get('/health', health);
     app.get('/api/v1/health', health);
 
     app.get('/api/v1/health/live', async () => ({ status: 'alive' }));
@@ -27,16 +33,25 @@ export function healthRoutes({
         .code(report.ready ? 200 : 503)
         .send({ ready: report.ready, reasons: report.reasons });
     });
+  };
+}
 
-    const render = async (_: unknown, reply: { header(name: string, value: string): unknown }) => {
+/** Prometheus' scrape path, served on the management port only. */
+export function metricsRoutes({
+  status,
+  metrics,
+}: {
+  status: EngineStatus;
+  metrics: EngineMetrics;
+}) {
+  return async (app: FastifyInstance) => {
+    app.get('/metrics', async (_, reply) => {
       const report = status.report();
       metrics.ready.set(report.ready ? 1 : 0);
       for (const [name, state] of Object.entries(report.dependencies))
         metrics.dependencyUp.set({ dependency: name }, state.status === 'down' ? 0 : 1);
       reply.header('content-type', metrics.registry.contentType);
       return metrics.registry.metrics();
-    };
-    app.get('/metrics', render);
-    app.get('/api/v1/metrics', render);
+    });
   };
 }
