@@ -160,7 +160,7 @@ describe('the seed instances', () => {
         expect.objectContaining({ kind: 'TradingEngineInstance', name: seed.name }),
       ]);
       expect(monitor.spec.endpoints).toEqual([
-        expect.objectContaining({ port: 'http', path: '/metrics' }),
+        expect.objectContaining({ port: 'management', path: '/metrics' }),
       ]);
     },
   );
