@@ -1,21 +1,20 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { stringify } from 'yaml';
 import { cachedBinary } from '../cluster/binaries.ts';
 import { kube } from '../support/kube.ts';
-import { freePort, type Guarded, spawnGuarded, waitFor } from '../support/processes.ts';
+import { type Registry, startRegistry } from '../support/registry.ts';
 
 // The chart as users get it from a registry: packaged, pushed as an OCI
 // artifact to a real registry (CNCF distribution) and installed from there.
 const chart = fileURLToPath(new URL('../../helm/trading-engine-operator', import.meta.url));
 const namespace = `oci-${randomBytes(3).toString('hex')}`;
 const work = mkdtempSync(join(tmpdir(), 'tse-oci-'));
-let registry: Guarded;
+let registry: Registry;
 let address: string;
 
 /** helm, asynchronously: the registry's output is read by this process meanwhile. */
@@ -39,26 +38,8 @@ async function helm(...args: string[]) {
 }
 
 beforeAll(async () => {
-  const port = await freePort();
-  address = `127.0.0.1:${port}`;
-  const config = join(work, 'registry.yml');
-  writeFileSync(
-    config,
-    stringify({
-      version: 0.1,
-      log: { level: 'warn' },
-      storage: { filesystem: { rootdirectory: join(work, 'storage') } },
-      http: { addr: address },
-    }),
-  );
-  registry = spawnGuarded('registry', cachedBinary('registry'), ['serve', config], {
-    cleanup: [work],
-  });
-  await waitFor(
-    'the registry to answer /v2/',
-    async () => ((await fetch(`http://${address}/v2/`)).ok ? true : undefined),
-    { process: registry },
-  );
+  registry = await startRegistry();
+  address = registry.address;
   await kube(inject('kubeconfig')).core.createNamespace({
     body: { metadata: { name: namespace } },
   });
@@ -66,6 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registry?.stop();
+  rmSync(work, { recursive: true, force: true });
 });
 
 describe('the packaged chart', () => {

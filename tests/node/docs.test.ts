@@ -1,10 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runShellBlock, shellBlocks } from '../support/doc-blocks.ts';
 import { installCrd, installServiceMonitorCrd, kube } from '../support/kube.ts';
 
 // docs/install.md promises that its `sh` blocks run as written; this runs
@@ -12,11 +12,6 @@ import { installCrd, installServiceMonitorCrd, kube } from '../support/kube.ts';
 // real node, where the chart's operator and the engines run as pods.
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const page = readFileSync(join(root, 'docs/install.md'), 'utf8');
-
-/** The page's `sh` blocks, in order. */
-function shellBlocks(markdown: string): string[] {
-  return [...markdown.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1] ?? '');
-}
 
 /** The image references the page names, and the built images that stand for them. */
 function pageImages(): Map<string, string> {
@@ -77,13 +72,12 @@ afterAll(() => {
   kubectl('delete', 'namespace', 'trading-system', '--timeout=120s');
 });
 
-/** Runs one block in bash with the page's environment: the cluster, the tools, the admin URLs. */
-async function runBlock(block: string, cwd: string) {
+/** Runs one block with the page's environment: the cluster, the tools, the admin URLs. */
+function runBlock(block: string, cwd: string) {
   const stores = inject('stores');
-  const child = spawn('bash', ['-c', `set -euxo pipefail\n${block}`], {
+  return runShellBlock(block, {
     cwd,
     env: {
-      ...process.env,
       KUBECONFIG: inject('kubeconfig'),
       PATH: [dirname(inject('kubectl')), dirname(inject('helm')), process.env.PATH].join(':'),
       // As pods reach them; this machine reaches the same addresses.
@@ -91,16 +85,6 @@ async function runBlock(block: string, cwd: string) {
       REDIS_ADMIN_URL: stores.redis,
     },
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const [status] = (await once(child, 'close')) as [number | null];
-  return { status, stdout, stderr };
 }
 
 describe('docs/install.md', () => {
