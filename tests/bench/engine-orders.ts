@@ -21,8 +21,10 @@ export async function engineOrdersBench(argv: string[]): Promise<Record<string, 
     options: {
       seconds: { type: 'string', default: '10' },
       connections: { type: 'string', default: '16' },
+      rounds: { type: 'string', default: '2' },
     },
   });
+  const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
   const postgres = await providePostgres();
@@ -36,30 +38,100 @@ export async function engineOrdersBench(argv: string[]): Promise<Record<string, 
     );
     await provisioner.close();
     const token = randomBytes(32).toString('hex');
-    const engine = await startEngine(
-      loadConfig({
-        SERVICE_INSTANCE_NAME: identity.instanceName,
-        POSTGRES_URL: withCredentials(url, identity.postgresSchema, 'bench'),
-        HTTP_PORT: '0',
-        GRPC_PORT: '0',
-        MANAGEMENT_PORT: '0',
-        LOG_LEVEL: 'warn',
-        // Measured with authentication, as engines run; one client this fast is no abuse.
-        API_TOKEN: token,
-        RATE_LIMIT_PER_SECOND: '0',
-      }),
-      { host: '127.0.0.1', logDestination: new Writable({ write: (_, __, done) => done() }) },
+    const run = (auth: boolean) =>
+      measureOrders({
+        env: {
+          SERVICE_INSTANCE_NAME: identity.instanceName,
+          POSTGRES_URL: withCredentials(url, identity.postgresSchema, 'bench'),
+          // One client this fast is no abuse.
+          RATE_LIMIT_PER_SECOND: '0',
+          // Without a token the engine runs open (ENVIRONMENT development): what authentication costs.
+          ...(auth && { API_TOKEN: token }),
+        },
+        token: auth ? token : undefined,
+        connections,
+        seconds,
+      });
+    // Alternated, so that a machine growing busier does not favour one side.
+    const opens: Measured[] = [];
+    const authenticateds: Measured[] = [];
+    for (let round = 0; round < rounds; round++) {
+      opens.push(await run(false));
+      authenticateds.push(await run(true));
+    }
+    const open = mean(opens);
+    const authenticated = mean(authenticateds);
+    const stored = await adminQuery(
+      url,
+      `select count(*)::int as n from ${identity.postgresSchema}.orders`,
     );
+
+    const row = (api: string, auth: string, m: Measured['http']) => ({
+      api,
+      auth,
+      orders_per_s: m.rate,
+      p99_ms: m.p99,
+      errors: m.errors,
+    });
+    printTable(
+      `market orders that fill, persisted, ${connections} concurrent clients, ${seconds}s each, mean of ${rounds} alternated rounds`,
+      [
+        row('HTTP POST /api/v1/orders', 'none', open.http),
+        row('HTTP POST /api/v1/orders', 'bearer token', authenticated.http),
+        row('gRPC PlaceOrder', 'none', open.grpc),
+        row('gRPC PlaceOrder', 'bearer token', authenticated.grpc),
+      ],
+    );
+    console.log(`orders stored in ${identity.postgresSchema}.orders: ${stored.rows[0]?.n}`);
+    return {
+      http_orders_per_second: authenticated.http.rate,
+      http_p99_ms: authenticated.http.p99,
+      grpc_orders_per_second: authenticated.grpc.rate,
+      grpc_p99_ms: authenticated.grpc.p99,
+      http_orders_per_second_without_auth: open.http.rate,
+      grpc_orders_per_second_without_auth: open.grpc.rate,
+      http_auth_ratio: round(authenticated.http.rate / open.http.rate),
+      grpc_auth_ratio: round(authenticated.grpc.rate / open.grpc.rate),
+      orders_stored: stored.rows[0]?.n ?? 0,
+    };
+  } finally {
+    await postgres.stop();
+  }
+}
+
+interface Measured {
+  http: { rate: number; p99: number; errors: number };
+  grpc: { rate: number; p99: number; errors: number };
+}
+
+/** Starts an engine with `env`, drives orders through HTTP then gRPC, stops it. */
+async function measureOrders(options: {
+  env: Record<string, string>;
+  token: string | undefined;
+  connections: number;
+  seconds: number;
+}): Promise<Measured> {
+  const { connections, seconds } = options;
+  const engine = await startEngine(
+    loadConfig({
+      ...options.env,
+      HTTP_PORT: '0',
+      GRPC_PORT: '0',
+      MANAGEMENT_PORT: '0',
+      LOG_LEVEL: 'warn',
+    }),
+    { host: '127.0.0.1', logDestination: new Writable({ write: (_, __, done) => done() }) },
+  );
+  try {
     for (let i = 0; i < 100 && !engine.status.ready(); i++)
       await new Promise((resolve) => setTimeout(resolve, 100));
     await engine.trading.marketData('BTC-USD', '100');
-    const body = JSON.stringify({ instrument_id: 'BTC-USD', side: 'buy', quantity: '1' });
-
+    const authorization = options.token ? { authorization: `Bearer ${options.token}` } : {};
     const http = await autocannon({
       url: `http://127.0.0.1:${engine.ports.http}/api/v1/orders`,
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body,
+      headers: { 'content-type': 'application/json', ...authorization },
+      body: JSON.stringify({ instrument_id: 'BTC-USD', side: 'buy', quantity: '1' }),
       connections,
       duration: seconds,
     });
@@ -76,7 +148,7 @@ export async function engineOrdersBench(argv: string[]): Promise<Record<string, 
         (request: unknown, metadata: grpc.Metadata, callback: (error: Error | null) => void) => void
       >;
     const metadata = new grpc.Metadata();
-    metadata.set('authorization', `Bearer ${token}`);
+    if (options.token) metadata.set('authorization', `Bearer ${options.token}`);
     const latencies: number[] = [];
     let errors = 0;
     const deadline = Date.now() + seconds * 1000;
@@ -99,39 +171,31 @@ export async function engineOrdersBench(argv: string[]): Promise<Record<string, 
       }),
     );
     client.close();
-    const stored = await adminQuery(
-      url,
-      `select count(*)::int as n from ${identity.postgresSchema}.orders`,
-    );
-    await engine.stop();
-
-    const grpcRate = latencies.length / seconds;
-    printTable(
-      `market orders that fill, persisted, ${connections} concurrent clients, ${seconds}s each`,
-      [
-        {
-          api: 'HTTP POST /api/v1/orders',
-          orders_per_s: round(http.requests.average),
-          p99_ms: http.latency.p99,
-          errors: http.errors + http.non2xx,
-        },
-        {
-          api: 'gRPC PlaceOrder',
-          orders_per_s: round(grpcRate),
-          p99_ms: round(percentile(latencies, 99)),
-          errors,
-        },
-      ],
-    );
-    console.log(`orders stored in ${identity.postgresSchema}.orders: ${stored.rows[0]?.n}`);
     return {
-      http_orders_per_second: round(http.requests.average),
-      http_p99_ms: http.latency.p99,
-      grpc_orders_per_second: round(grpcRate),
-      grpc_p99_ms: round(percentile(latencies, 99)),
-      orders_stored: stored.rows[0]?.n ?? 0,
+      http: {
+        rate: round(http.requests.average),
+        p99: http.latency.p99,
+        errors: http.errors + http.non2xx,
+      },
+      grpc: {
+        rate: round(latencies.length / seconds),
+        p99: round(percentile(latencies, 99)),
+        errors,
+      },
     };
   } finally {
-    await postgres.stop();
+    await engine.stop();
   }
+}
+
+/** The mean of several measurements, side by side. */
+function mean(runs: Measured[]): Measured {
+  const average = (pick: (m: Measured) => number) =>
+    round(runs.reduce((sum, m) => sum + pick(m), 0) / runs.length);
+  const side = (key: 'http' | 'grpc') => ({
+    rate: average((m) => m[key].rate),
+    p99: average((m) => m[key].p99),
+    errors: runs.reduce((sum, m) => sum + m[key].errors, 0),
+  });
+  return { http: side('http'), grpc: side('grpc') };
 }
