@@ -9,6 +9,7 @@
 // the table (0 when everything is right).
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { ENGINE_PORTS } from '@tse/adapter';
 import { startCluster } from '../cluster/control-plane.ts';
 import { loadBuiltImages } from '../cluster/node/images.ts';
 import { startClusterStores } from '../cluster/stores.ts';
@@ -122,7 +123,7 @@ async function main(): Promise<boolean> {
   step('kubectl get pods -A -o wide');
   console.log(indent(kubectl('get', 'pods', '-A', '-o', 'wide')));
 
-  step('what each engine pod reports (GET /api/v1/health on the pod)');
+  step("what each engine pod reports (GET /api/v1/health on the pod's management port)");
   const rows: Record<string, string>[] = [];
   for (const instance of instances) {
     const identity = instance.status?.identity ?? {};
@@ -141,9 +142,12 @@ async function main(): Promise<boolean> {
       ) as { items: Pod[] }
     ).items;
     for (const pod of pods) {
-      const health = (await fetch(`http://${pod.status.podIP}:8083/api/v1/health`, {
-        signal: AbortSignal.timeout(5000),
-      }).then(
+      const health = (await fetch(
+        `http://${pod.status.podIP}:${ENGINE_PORTS.management}/api/v1/health`,
+        {
+          signal: AbortSignal.timeout(5000),
+        },
+      ).then(
         (response) => response.json(),
         (error: Error) => ({ status: `unreachable: ${error.message}` }),
       )) as Record<string, string>;
