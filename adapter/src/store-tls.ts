@@ -19,6 +19,21 @@ export interface StoreTls {
 /** The URL parameters that say something about TLS; node-postgres would act on each. */
 const POSTGRES_TLS_PARAMETERS = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'uselibpqcompat'];
 
+/**
+ * The only parameters a PostgreSQL URL may carry. node-postgres lets any
+ * parameter of the connection string override the options it is given
+ * (`ssl=0`, `host=/tmp`): one the URL slipped in would switch TLS off or
+ * send the password elsewhere while the URL still says verify-full.
+ */
+const POSTGRES_URL_PARAMETERS = new Set([
+  'sslmode',
+  'sslrootcert',
+  'sslcert',
+  'sslkey',
+  'application_name',
+  'connect_timeout',
+]);
+
 const POSTGRES_MODES: Record<string, TlsMode> = {
   disable: 'disable',
   require: 'require',
@@ -36,6 +51,13 @@ const POSTGRES_MODES: Record<string, TlsMode> = {
 export function postgresTls(url: string, field: string, ca?: string): StoreTls {
   if (ca !== undefined) checkPem(ca, field);
   const parameters = new URL(url).searchParams;
+  for (const name of parameters.keys())
+    if (!POSTGRES_URL_PARAMETERS.has(name))
+      throw new ValidationError(
+        `${field} parameter`,
+        name,
+        `is not supported (only ${[...POSTGRES_URL_PARAMETERS].join(', ')}): it could override TLS or the host the URL names`,
+      );
   const sslmode = parameters.get('sslmode') ?? 'disable';
   const mode = POSTGRES_MODES[sslmode];
   if (!mode)
@@ -75,7 +97,15 @@ export function postgresTls(url: string, field: string, ca?: string): StoreTls {
  */
 export function redisTls(url: string, field: string, ca?: string): StoreTls {
   if (ca !== undefined) checkPem(ca, field);
-  const secure = new URL(url).protocol === 'rediss:';
+  const parsed = new URL(url);
+  // ioredis lets a URL parameter override its options (`?tls=` turns TLS off, `?path=` dials a socket).
+  for (const name of parsed.searchParams.keys())
+    throw new ValidationError(
+      `${field} parameter`,
+      name,
+      'a Redis URL takes no parameters: TLS comes from rediss:// and the CA beside the URL',
+    );
+  const secure = parsed.protocol === 'rediss:';
   if (!secure && ca)
     throw new ValidationError(
       field,

@@ -126,3 +126,31 @@ describe('postgresTlsParameters', () => {
     });
   });
 });
+
+describe('URL parameters that would override TLS or the host', () => {
+  it.each([
+    ['postgres', pg('?sslmode=verify-full&ssl=0'), 'ssl'],
+    ['postgres', pg('?sslmode=verify-full&host=/tmp'), 'host'],
+    ['postgres', pg('?sslmode=verify-full&password=S3cret'), 'password'],
+    ['redis', 'rediss://a:S3cret@cache:6380?tls=', 'tls'],
+    ['redis', 'rediss://a:S3cret@cache:6380?path=/x.sock', 'path'],
+  ])('are refused in a %s URL: %s', (store, url, name) => {
+    let caught: unknown;
+    try {
+      if (store === 'postgres') postgresTls(url, 'url');
+      else redisTls(url, 'url');
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ValidationError);
+    expect((caught as ValidationError).field).toBe('url parameter');
+    expect((caught as ValidationError).value).toBe(name);
+    expect((caught as Error).message).not.toContain('S3cret');
+  });
+
+  it('are allowed when they only name the application or a timeout', () => {
+    expect(postgresTls(pg('?sslmode=require&application_name=x&connect_timeout=5'), 'url')).toEqual(
+      { mode: 'require' },
+    );
+  });
+});

@@ -57,6 +57,11 @@ export interface ProvisionResult {
   loginVerified?: boolean;
   /** Other databases of the server PUBLIC may connect to, left so by the policy: worth a warning. */
   openToPublic?: string[];
+  /**
+   * Why PUBLIC's CONNECT on other databases could not be revoked, when the
+   * policy asked for it: server-wide, so it never fails the tenant itself.
+   */
+  publicConnectError?: string;
 }
 
 /**
@@ -156,24 +161,58 @@ export class PostgresProvisioner {
     const observed = await this.observe(tenant, () =>
       checkPostgresLogin(this.pool.options, tenant),
     );
-    const actions = planPostgres(tenant, observed, policy);
-    if (actions.length > 0) await this.preflight(otherDatabasesOf(actions));
+    const planned = planPostgres(tenant, observed, policy);
+    // The tenant's own steps first, and alone: what is server-wide must not hold it up.
+    const actions = planned.filter((action) => !otherDatabasesOf([action]).length);
+    if (actions.length > 0) await this.preflight();
     const result: ProvisionResult = {
       ...(await this.apply(tenant, actions, options.stopAfter)),
       openToPublic: databasesLeftOpen(observed, policy),
     };
     if (result.statements.length > 0 && options.stopAfter === undefined) {
-      const remaining = planPostgres(tenant, await this.observe(tenant), policy);
-      const stillOpen = otherDatabasesOf(remaining);
-      if (stillOpen.length > 0)
-        throw new ConvergenceError(
-          `PUBLIC still has CONNECT on database ${stillOpen.map((name) => `"${name}"`).join(', ')} after REVOKE CONNECT, TEMPORARY ... FROM PUBLIC: a grant by another grantor remains; revoke it as that grantor`,
-        );
+      const remaining = planPostgres(tenant, await this.observe(tenant)).filter(
+        (action) => !otherDatabasesOf([action]).length,
+      );
       if (remaining.length > 0)
         throw new ConvergenceError(
           `PostgreSQL tenant "${tenant.role}" still needs ${remaining.map((a) => a.type).join(', ')} after provisioning`,
         );
     }
+    const others = otherDatabasesOf(planned);
+    if (others.length > 0 && options.stopAfter === undefined) {
+      try {
+        const revoked = await this.revokePublicConnect(tenant, others);
+        result.actions.push(...revoked.actions);
+        result.statements.push(...revoked.statements);
+      } catch (error) {
+        result.publicConnectError = (error as Error).message;
+        result.openToPublic = (await this.observe(tenant)).openToPublic ?? others;
+      }
+    }
+    return result;
+  }
+
+  /**
+   * Revokes PUBLIC's CONNECT and TEMPORARY on other databases of the server
+   * and reads it back. Throws what is missing (the admin must own them) or
+   * what remains (a grant by another grantor).
+   */
+  private async revokePublicConnect(
+    tenant: PostgresTenant,
+    databases: string[],
+  ): Promise<ProvisionResult> {
+    await this.preflight(databases);
+    const result = await this.apply(
+      tenant,
+      databases.map((database) => ({ type: 'revokePublicOtherDatabase', database }) as const),
+    );
+    const stillOpen = (await this.observe(tenant)).openToPublic?.filter((name) =>
+      databases.includes(name),
+    );
+    if (stillOpen && stillOpen.length > 0)
+      throw new ConvergenceError(
+        `PUBLIC still has CONNECT on database ${stillOpen.map((name) => `"${name}"`).join(', ')} after REVOKE CONNECT, TEMPORARY ... FROM PUBLIC: a grant by another grantor remains; revoke it as that grantor`,
+      );
     return result;
   }
 
