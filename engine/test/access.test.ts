@@ -131,7 +131,7 @@ describe('the HTTP API', () => {
     await engine({ API_TOKEN: OTHER, API_READ_TOKEN: `${OTHER}-read` });
   });
 
-  it('leaves only health open; every other route needs a grant: read for GET and HEAD, trade otherwise', () => {
+  it('leaves only health and the OpenAPI document open; every other route needs a grant: read for GET and HEAD, trade otherwise', () => {
     const table = accessTable(subject.app);
     expect(table.filter((route) => !route.access).map((route) => route.url)).toEqual(
       expect.arrayContaining([
@@ -141,8 +141,11 @@ describe('the HTTP API', () => {
         '/api/v1/health/ready',
       ]),
     );
+    // Besides health, only the OpenAPI document, which describes the API and holds no data.
     for (const route of table.filter((route) => !route.access))
-      expect(route.url).toMatch(/^(\/api\/v1)?\/health(\/live|\/ready)?$/);
+      expect(route.url).toMatch(
+        /^((\/api\/v1)?\/health(\/live|\/ready)?|\/api\/v1\/openapi\.json)$/,
+      );
     expect(table).toEqual(
       expect.arrayContaining([
         { method: 'GET', url: '/api/v1/orders', access: 'read' },
