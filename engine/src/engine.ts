@@ -94,6 +94,7 @@ export async function startEngine(
     stores,
     metrics,
     access,
+    version: config.version,
     routes: [tradingRoutes(trading)],
   });
   const management = await buildManagementApp({ logger, status, metrics });

@@ -3,13 +3,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearerToken } from '../src/access/auth.ts';
 import { peerAddress } from '../src/access/limits.ts';
 import { type Engine, startEngine } from '../src/engine.ts';
+import { OPEN_SERVICES, served } from '../src/grpc/guard.ts';
 import { loadProtos } from '../src/grpc/server.ts';
 import { accessTable } from '../src/http/app.ts';
 import { bearer, config, logLines, TOKENS } from './helpers.ts';
 
 type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 type Protos = {
-  grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+  grpc: {
+    health: { v1: { Health: grpc.ServiceClientConstructor } };
+    reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } };
+  };
   tse: {
     engine: {
       v1: {
@@ -21,6 +25,7 @@ type Protos = {
 };
 const protos = loadProtos([
   'grpc/health/v1/health.proto',
+  'grpc/reflection/v1/reflection.proto',
   'tse/engine/v1/instance.proto',
   'tse/engine/v1/trading.proto',
 ]) as unknown as Protos;
@@ -131,7 +136,7 @@ describe('the HTTP API', () => {
     await engine({ API_TOKEN: OTHER, API_READ_TOKEN: `${OTHER}-read` });
   });
 
-  it('leaves only health open; every other route needs a grant: read for GET and HEAD, trade otherwise', () => {
+  it('leaves only health and the OpenAPI document open; every other route needs a grant: read for GET and HEAD, trade otherwise', () => {
     const table = accessTable(subject.app);
     expect(table.filter((route) => !route.access).map((route) => route.url)).toEqual(
       expect.arrayContaining([
@@ -141,8 +146,11 @@ describe('the HTTP API', () => {
         '/api/v1/health/ready',
       ]),
     );
+    // Besides health, only the OpenAPI document, which describes the API and holds no data.
     for (const route of table.filter((route) => !route.access))
-      expect(route.url).toMatch(/^(\/api\/v1)?\/health(\/live|\/ready)?$/);
+      expect(route.url).toMatch(
+        /^((\/api\/v1)?\/health(\/live|\/ready)?|\/api\/v1\/openapi\.json)$/,
+      );
     expect(table).toEqual(
       expect.arrayContaining([
         { method: 'GET', url: '/api/v1/orders', access: 'read' },
@@ -231,16 +239,66 @@ describe('the HTTP API', () => {
   });
 });
 
+/** The guarded services whose every RPC the table below tries with every credential. */
+const GUARDED_SERVICES = ['Trading', 'Instance'] as const;
+
+/** One server reflection exchange, without a token: the answer to `request`. */
+function reflect(engine: Engine, request: Record<string, unknown>) {
+  const stub = new protos.grpc.reflection.v1.ServerReflection(
+    `127.0.0.1:${engine.ports.grpc}`,
+    grpc.credentials.createInsecure(),
+  ) as unknown as Client;
+  clients.push(stub);
+  const stream = stub.ServerReflectionInfo?.() as grpc.ClientDuplexStream<unknown, unknown>;
+  const { promise, resolve, reject } = Promise.withResolvers<Record<string, unknown>>();
+  stream.on('data', (answer: Record<string, unknown>) => {
+    resolve(answer);
+    stream.end();
+  });
+  stream.on('error', reject);
+  stream.write(request);
+  return promise;
+}
+
 describe('the gRPC API', () => {
   let subject: Engine;
   beforeAll(async () => {
     subject = (await engine()).engine;
   });
 
+  it('serves only guarded services (all in the table below) and the open ones', () => {
+    const names = served(subject.grpc);
+    const guardedNames = GUARDED_SERVICES.map((service) => `tse.engine.v1.${service}`);
+    expect(names.filter((name) => !OPEN_SERVICES.has(name)).sort()).toEqual(guardedNames.sort());
+    expect([...OPEN_SERVICES].sort()).toEqual(
+      names.filter((name) => OPEN_SERVICES.has(name)).sort(),
+    );
+  });
+
+  it('answers server reflection without a token, describing exactly the services it serves', async () => {
+    const listed = (await reflect(subject, { list_services: '*' })) as {
+      list_services_response: { service: { name: string }[] };
+    };
+    expect(listed.list_services_response.service.map((service) => service.name).sort()).toEqual(
+      [
+        'grpc.health.v1.Health',
+        'grpc.reflection.v1.ServerReflection',
+        'tse.engine.v1.Instance',
+        'tse.engine.v1.Trading',
+      ].sort(),
+    );
+    const described = (await reflect(subject, {
+      file_containing_symbol: 'tse.engine.v1.Trading',
+    })) as { file_descriptor_response: { file_descriptor_proto: Buffer[] } };
+    const files = described.file_descriptor_response.file_descriptor_proto;
+    expect(files.length).toBeGreaterThan(0);
+    expect(Buffer.concat(files).toString('latin1')).toContain('PlaceOrder');
+  });
+
   it('guards every Trading and Instance RPC by the credentials it is given', async () => {
     const outcomes: string[] = [];
     const expected: string[] = [];
-    for (const service of ['Trading', 'Instance'] as const) {
+    for (const service of GUARDED_SERVICES) {
       const definition = protos.tse.engine.v1[service].service;
       const names = Object.keys(definition);
       expect(names.length).toBeGreaterThan(0);

@@ -47,6 +47,7 @@ export const TOOLS = [
   'promtool',
   'prometheus',
   'registry',
+  'grpcurl',
   'prometheus-operator-crds.yaml',
 ] as const;
 

@@ -13,6 +13,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const EXECUTED: Record<string, string> = {
   'docs/install.md': 'tests/node/docs.test.ts',
   'docs/images.md': 'tests/node/images-docs.test.ts',
+  'docs/api.md': 'tests/integration/api-docs.test.ts',
 };
 
 const RULE =
@@ -22,14 +23,24 @@ const RULE =
 
 const SHELLS = new Set(['sh', 'bash', 'shell', 'zsh']);
 
-/** README.md and the other top-level pages, and docs/*.md. */
+/** README.md and the other top-level pages, docs/*.md, examples/*.md and the chart's pages. */
 function pages(): string[] {
   const markdown = (dir: string) =>
-    readdirSync(join(root, dir))
-      .filter((name) => name.endsWith('.md'))
-      .map((name) => (dir === '.' ? name : `${dir}/${name}`));
-  return [...markdown('.'), ...markdown('docs')].sort();
+    existsSync(join(root, dir))
+      ? readdirSync(join(root, dir))
+          .filter((name) => name.endsWith('.md'))
+          .map((name) => (dir === '.' ? name : `${dir}/${name}`))
+      : [];
+  return [
+    ...markdown('.'),
+    ...markdown('docs'),
+    ...markdown('examples'),
+    ...markdown('helm/trading-engine-operator'),
+  ].sort();
 }
+
+/** A block's language as a reader's renderer takes it: case does not matter. */
+const languageOf = (block: { language: string }) => block.language.toLowerCase();
 
 describe('the shell blocks of the docs', () => {
   it('are found in list items too', () => {
@@ -46,7 +57,7 @@ describe('the shell blocks of the docs', () => {
     expect(pages()).toContain('README.md');
     const unexecuted = pages().flatMap((page) =>
       fencedBlocks(readFileSync(join(root, page), 'utf8'))
-        .filter((block) => SHELLS.has(block.language))
+        .filter((block) => SHELLS.has(languageOf(block)))
         .filter((block) => block.language !== 'sh' || !EXECUTED[page])
         .map(
           (block) =>
@@ -54,6 +65,16 @@ describe('the shell blocks of the docs', () => {
         ),
     );
     expect(unexecuted, `${RULE}; not executed:\n${unexecuted.join('\n')}`).toEqual([]);
+  });
+
+  it('that cannot run show their commands with a `$ ` prompt', () => {
+    const unprompted = pages().flatMap((page) =>
+      fencedBlocks(readFileSync(join(root, page), 'utf8'))
+        .filter((block) => languageOf(block) === 'console')
+        .filter((block) => !block.text.trimStart().startsWith('$ '))
+        .map((block) => `${page}:${block.line} ${JSON.stringify(block.text.split('\n')[0])}`),
+    );
+    expect(unprompted, `${RULE}; without a prompt:\n${unprompted.join('\n')}`).toEqual([]);
   });
 
   it('are run by the test listed for their page', () => {

@@ -43,6 +43,9 @@ export const idInput = (field: string) =>
       error: `${field} must be at most ${MAX_ID_LENGTH} characters`,
     });
 
+/** The `:id` of an HTTP path: an order's or a strategy's id. */
+export const idParams = z.object({ id: id() }).strict();
+
 /** A positive decimal, given as a number or a string; kept as a string so no binary float touches it. */
 const positive = (field: string) =>
   z

@@ -1,11 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from 'pino';
 import type { Access } from '../access/auth.ts';
 import { GRPC_MAX_RECEIVE_BYTES, type StreamGate } from '../access/limits.ts';
 import type { EngineStatus } from '../status.ts';
-import { guarded } from './guard.ts';
+import { addService, guarded, served } from './guard.ts';
 
 const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
 const SERVING = 'SERVING';
@@ -14,16 +15,27 @@ const NOT_SERVING = 'NOT_SERVING';
 /** The service names the health service answers for ("" is the whole engine). */
 export const HEALTH_SERVICES = ['', 'tse.engine.v1.Instance', 'tse.engine.v1.Trading'] as const;
 
-/** Loads the engine's proto files (the standard health service and our own). */
-export function loadProtos(files: string[]): grpc.GrpcObject {
-  const definition = protoLoader.loadSync(files, {
+/** Every proto file of the services the engine serves, as reflection describes them. */
+export const PROTO_FILES = [
+  'grpc/health/v1/health.proto',
+  'grpc/reflection/v1/reflection.proto',
+  'tse/engine/v1/instance.proto',
+  'tse/engine/v1/trading.proto',
+] as const;
+
+function loadDefinition(files: readonly string[]): protoLoader.PackageDefinition {
+  return protoLoader.loadSync([...files], {
     includeDirs: [PROTO_ROOT],
     keepCase: true,
     longs: String,
     enums: String,
     defaults: true,
   });
-  return grpc.loadPackageDefinition(definition);
+}
+
+/** Loads the engine's proto files (the standard health and reflection services and our own). */
+export function loadProtos(files: string[]): grpc.GrpcObject {
+  return grpc.loadPackageDefinition(loadDefinition(files));
 }
 
 type Package = Record<string, unknown>;
@@ -38,7 +50,8 @@ export const STREAMS_FULL = 'too many streams are open; try again later';
 /**
  * The engine's gRPC server: grpc.health.v1.Health following readiness (Check,
  * and Watch streams that see every change; unauthenticated, for probes) and
- * the Instance service (read grant). Messages over GRPC_MAX_RECEIVE_BYTES
+ * the Instance service (read grant), the given services, and server reflection
+ * (unauthenticated, describing the API only). Messages over GRPC_MAX_RECEIVE_BYTES
  * are refused with RESOURCE_EXHAUSTED.
  */
 export function createGrpcServer(
@@ -56,7 +69,7 @@ export function createGrpcServer(
       : NOT_SERVING;
   const known = (service: string) => (HEALTH_SERVICES as readonly string[]).includes(service);
 
-  server.addService(pick(protos, 'grpc.health.v1.Health').service, {
+  addService(server, pick(protos, 'grpc.health.v1.Health').service, {
     Check(
       call: grpc.ServerUnaryCall<{ service: string }, unknown>,
       callback: grpc.sendUnaryData<unknown>,
@@ -96,7 +109,8 @@ export function createGrpcServer(
   });
 
   const instance = pick(protos, 'tse.engine.v1.Instance').service;
-  server.addService(
+  addService(
+    server,
     instance,
     guarded(
       instance,
@@ -120,7 +134,14 @@ export function createGrpcServer(
     ),
   );
   for (const add of services) add(server);
-  log.debug('gRPC services registered');
+  // Server reflection (v1, and v1alpha for older clients), open like health:
+  // `grpcurl list` and `describe` need no token; it tells what the proto files
+  // tell. It describes exactly the services served, reflection included.
+  const names = [...served(server), 'grpc.reflection.v1.ServerReflection'];
+  new ReflectionService(loadDefinition(PROTO_FILES), { services: names }).addToServer({
+    addService: (definition, implementation) => addService(server, definition, implementation),
+  });
+  log.debug({ services: served(server) }, 'gRPC services registered');
   return server;
 }
 

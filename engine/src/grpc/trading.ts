@@ -19,7 +19,7 @@ import { NotFoundError, type OrderEvent, type TradingService } from '../applicat
 import { DomainError } from '../domain/errors.ts';
 import { describeZodError } from '../http/app.ts';
 import type { EngineStatus } from '../status.ts';
-import { guarded } from './guard.ts';
+import { addService, guarded } from './guard.ts';
 import { loadProtos, STREAMS_FULL } from './server.ts';
 
 type Message = Record<string, unknown>;
@@ -89,7 +89,8 @@ export function tradingGrpcService(deps: TradingGrpcDependencies) {
 
   const service = protos.tse.engine.v1.Trading.service;
   return (server: grpc.Server) => {
-    server.addService(
+    addService(
+      server,
       service,
       guarded(
         service,

@@ -7,7 +7,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
-import { ZodError } from 'zod';
+import { ZodError, type z } from 'zod';
 import { type Access, type Admission, type Grant, REFUSALS } from '../access/auth.ts';
 import { HTTP_BODY_LIMIT_BYTES } from '../access/limits.ts';
 import { NotFoundError } from '../application/trading.ts';
@@ -16,6 +16,7 @@ import type { Stores } from '../infrastructure/stores.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { EngineStatus } from '../status.ts';
 import { HEALTH_PATHS, healthRoutes, metricsRoutes } from './health.ts';
+import { documented, OPENAPI_PATH, openapi } from './openapi.ts';
 import { recordRoutes } from './records.ts';
 
 /** What the HTTP app is built from. */
@@ -26,14 +27,19 @@ export interface AppDependencies {
   metrics: EngineMetrics;
   /** Who may call which route, and how often. */
   access: Access;
+  /** The version the OpenAPI document states. */
+  version?: string;
   /** Further routes (the trading API) registered under /api/v1. */
   routes?: ((app: FastifyInstance) => void | Promise<void>)[];
 }
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const READS = new Set(['GET', 'HEAD']);
-/** Routes anyone may call: health, on the API's port as on the management port. */
-const PUBLIC_PATHS = new Set(['/health', ...HEALTH_PATHS]);
+/**
+ * Routes anyone may call: health, on the API's port as on the management port,
+ * and the OpenAPI document, which describes the API and holds no data.
+ */
+const PUBLIC_PATHS = new Set(['/health', ...HEALTH_PATHS, OPENAPI_PATH]);
 
 /** A route of the API's port and the grant it needs (undefined: public). */
 export interface RouteAccess {
@@ -69,7 +75,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     bodyLimit: HTTP_BODY_LIMIT_BYTES,
   });
 
-  // Default deny: every route but health needs a token, whoever adds it.
+  // Inputs are validated by their zod schemas, which fail with a ZodError
+  // (answered 400 below, naming each field). Answers are JSON as they are:
+  // their schemas document them (the tests hold the answers to them).
+  app.setValidatorCompiler<z.ZodType>(({ schema }) => (data) => {
+    const result = schema.safeParse(data);
+    return result.success ? { value: result.data } : { error: result.error };
+  });
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  // Default deny: every route but health needs a token, whoever adds it. The
+  // route's schema states it (security), with the error answers it can get.
   const table: RouteAccess[] = [];
   tables.set(app, table);
   app.addHook('onRoute', (route) => {
@@ -79,9 +95,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       route.config = {
         ...(route.config as object),
         access: { ...accessOf(route), [method]: access },
-      };
+      } as typeof route.config;
+      if (method !== 'HEAD') route.schema = documented(route.schema, access, method, route.url);
     }
   });
+  await openapi(app, deps.version ?? '0.0.0');
   app.addHook('onRequest', async (request, reply) => {
     const config = request.routeOptions.config as { access?: Record<string, Grant | undefined> };
     const needs = config.access?.[request.method];

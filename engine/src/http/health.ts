@@ -22,11 +22,17 @@ export function healthRoutes({
       if (report.status === 'shutting_down') reply.code(503);
       return report;
     };
-    if (legacy) app.get('/health', health);
-    app.get('/api/v1/health', health);
+    const described = (operationId: string, summary: string) => ({
+      schema: { operationId, summary, tags: ['health'] },
+    });
+    if (legacy)
+      app.get('/health', described('getHealthLegacy', "Health (the seed's path)"), health);
+    app.get('/api/v1/health', described('getHealth', 'Health: status, role, dependencies'), health);
 
-    app.get('/api/v1/health/live', async () => ({ status: 'alive' }));
-    app.get('/api/v1/health/ready', async (_, reply) => {
+    app.get('/api/v1/health/live', described('getLiveness', 'Liveness'), async () => ({
+      status: 'alive',
+    }));
+    app.get('/api/v1/health/ready', described('getReadiness', 'Readiness'), async (_, reply) => {
       const report = status.report();
       metrics.ready.set(report.ready ? 1 : 0);
       return reply

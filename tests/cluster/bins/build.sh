@@ -17,6 +17,7 @@ containerd_version=v2.2.4
 prometheus_version=v0.316.0
 prometheus_operator_version=v0.85.0
 registry_version=v3.1.2
+grpcurl_version=v1.9.4
 bin_dir=${TSE_K8S_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tse/k8s-bins/v$kube_version}
 mkdir -p "$bin_dir"
 
@@ -102,6 +103,13 @@ fi
 # chart and installs it back with helm's oci:// support.
 install registry "github.com/distribution/distribution/v3/cmd/registry@$registry_version" \
   "-s -w -X github.com/distribution/distribution/v3/version.version=$registry_version"
+
+# grpcurl, for the engine's gRPC API as docs/api.md shows it (reflection,
+# describe, calls with a bearer token). It needs grpc-go 1.83, newer than the
+# Kubernetes module pins, so it is built like promtool: `go install
+# module@version` in its own module (no replace directives), never in this one.
+install grpcurl "github.com/fullstorydev/grpcurl/cmd/grpcurl@$grpcurl_version" \
+  "-s -w -X main.version=$grpcurl_version"
 
 # The Prometheus Operator's own CRDs (ServiceMonitor, PrometheusRule), as its
 # Go module ships them, so tests apply our objects to the real schemas.
