@@ -185,6 +185,14 @@ describe('bad input', () => {
     [{ redis: { namespace: 'a:*' } }, /spec.redis.namespace/],
     [{ replicas: -1 }, /spec.replicas in body should be greater than or equal to 0/],
     [{ environment: 'staging' }, /spec.environment: Unsupported value: "staging"/],
+    [
+      { networkPolicy: { clients: [{ namespaceSelector: {} }] } },
+      /an empty namespaceSelector selects every namespace of the cluster/,
+    ],
+    [
+      { networkPolicy: { clients: [{ podSelector: { matchLabels: {} } }] } },
+      /an empty podSelector selects every pod of the namespace/,
+    ],
   ])('is refused by the API server with a clear message: %j', async (spec, message) => {
     await expect(apply(`bad-${randomBytes(2).toString('hex')}`, spec)).rejects.toThrow(message);
   });

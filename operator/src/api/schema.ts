@@ -195,12 +195,24 @@ const networkPeer = z
       ),
     namespaceSelector: labelSelector.optional().describe('Namespaces; alone, every pod in them.'),
   })
-  .describe('Who may connect, as in a NetworkPolicy peer (an empty peer matches nothing here).')
+  .describe(
+    'Who may connect, as in a NetworkPolicy peer. Each selector must select by something: an empty selector would match every pod (or every namespace), which is refused.',
+  )
   .meta({
     'x-kubernetes-validations': [
       {
         rule: 'has(self.podSelector) || has(self.namespaceSelector)',
         message: 'a peer needs a podSelector or a namespaceSelector',
+      },
+      {
+        rule: '!has(self.podSelector) || (has(self.podSelector.matchLabels) && size(self.podSelector.matchLabels) > 0) || (has(self.podSelector.matchExpressions) && size(self.podSelector.matchExpressions) > 0)',
+        message:
+          'an empty podSelector selects every pod of the namespace: name the labels of the clients',
+      },
+      {
+        rule: '!has(self.namespaceSelector) || (has(self.namespaceSelector.matchLabels) && size(self.namespaceSelector.matchLabels) > 0) || (has(self.namespaceSelector.matchExpressions) && size(self.namespaceSelector.matchExpressions) > 0)',
+        message:
+          'an empty namespaceSelector selects every namespace of the cluster: name the labels of the namespaces',
       },
     ],
   });
