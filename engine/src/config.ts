@@ -42,7 +42,7 @@ export interface EngineConfig {
   apiToken: string | undefined;
   /** The read-only grant's bearer token (API_READ_TOKEN). */
   apiReadToken: string | undefined;
-  /** Requests and RPCs per second each client (token, else address) may make; 0 turns the limit off. */
+  /** Requests and RPCs per second each client (address and grant) may make; 0 turns the limit off. */
   rateLimitPerSecond: number;
   /** Order event streams (gRPC) open at once; one more is refused. */
   maxEventStreams: number;

@@ -57,11 +57,15 @@ export class Access {
 
   /**
    * Decides a request needing `needs`: first the rate limit of its client
-   * (its token when valid, else its address), then its credentials.
+   * (its address, and its grant when its token is valid: clients sharing a
+   * token do not share an allowance, and guessing tokens does not escape the
+   * address's), then its credentials.
    */
   async admit(authorization: string | undefined, peer: string, needs: Grant): Promise<Admission> {
     const grant = this.open ? undefined : this.grantOf(authorization);
-    const retryAfterSeconds = await this.rateLimit.take(grant ? `token:${grant}` : `peer:${peer}`);
+    const retryAfterSeconds = await this.rateLimit.take(
+      grant ? `token:${grant}:${peer}` : `peer:${peer}`,
+    );
     if (retryAfterSeconds !== undefined)
       return { ok: false, reason: 'rate_limited', retryAfterSeconds };
     if (this.open) return { ok: true };

@@ -9,9 +9,10 @@ export const HTTP_BODY_LIMIT_BYTES = 64 * 1024;
 export const GRPC_MAX_RECEIVE_BYTES = 64 * 1024;
 
 /**
- * Per-client request rate: one bucket per token (each grant has one token),
- * or per peer address when no valid token was presented (which is where
- * guessing tokens would come from). `perSecond` 0 turns it off.
+ * Per-client request rate: one bucket per address and grant for a valid
+ * token (clients that share the instance's token each have their own), one
+ * per address without one (which is where guessing tokens would come from).
+ * `perSecond` 0 turns it off.
  */
 export class RateLimit {
   private readonly limiter: RateLimiterMemory | undefined;
