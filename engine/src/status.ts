@@ -105,12 +105,28 @@ export class EngineStatus extends EventEmitter<{ change: [ready: boolean] }> {
     this.changed();
   }
 
-  report(now = new Date()): HealthReport {
-    const dependencies = this.stores.snapshot();
+  /**
+   * The health report. `detailed` keeps why a store is down (a host, a
+   * driver's error): for the management port, which only probes and
+   * monitoring reach; the API's port says only that it is down.
+   */
+  report(now = new Date(), { detailed = true }: { detailed?: boolean } = {}): HealthReport {
+    const snapshot = this.stores.snapshot();
+    const dependencies = detailed
+      ? snapshot
+      : (Object.fromEntries(
+          Object.entries(snapshot).map(([name, state]) => {
+            if (state.status !== 'down') return [name, state];
+            const { reason: _, ...withoutReason } = state;
+            return [name, withoutReason];
+          }),
+        ) as typeof snapshot);
     const reasons = [
-      ...Object.entries(dependencies)
+      ...Object.entries(snapshot)
         .filter(([, state]) => state.status === 'down')
-        .map(([name, state]) => `${name} is down: ${state.reason ?? 'no answer'}`),
+        .map(([name, state]) =>
+          detailed ? `${name} is down: ${state.reason ?? 'no answer'}` : `${name} is down`,
+        ),
       ...this.gates.values(),
     ];
     const { identity } = this.config;

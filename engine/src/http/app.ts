@@ -193,7 +193,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       .send({ error: 'Internal Server Error', message: 'unexpected error; see the engine log' });
   });
 
-  await app.register(healthRoutes({ ...deps, legacy: true }));
+  await app.register(healthRoutes({ ...deps, legacy: true, detailed: false }));
   await app.register(
     recordRoutes(() => deps.stores.store),
     { prefix: '/api/v1' },

@@ -10,15 +10,18 @@ export function healthRoutes({
   status,
   metrics,
   legacy = false,
+  detailed = true,
 }: {
   status: EngineStatus;
   metrics: EngineMetrics;
   /** Also answer /health, the seed's path, kept on the API's port. */
   legacy?: boolean;
+  /** Say why a store is down (hosts, driver errors): not on the port every client reaches. */
+  detailed?: boolean;
 }) {
   return async (app: FastifyInstance) => {
     const health = async (_: unknown, reply: { code(code: number): unknown }) => {
-      const report = status.report();
+      const report = status.report(new Date(), { detailed });
       if (report.status === 'shutting_down') reply.code(503);
       return report;
     };
@@ -33,7 +36,7 @@ export function healthRoutes({
       status: 'alive',
     }));
     app.get('/api/v1/health/ready', described('getReadiness', 'Readiness'), async (_, reply) => {
-      const report = status.report();
+      const report = status.report(new Date(), { detailed });
       metrics.ready.set(report.ready ? 1 : 0);
       return reply
         .code(report.ready ? 200 : 503)
