@@ -96,7 +96,8 @@ class Reflector<T extends KubernetesObject> {
     this.informer = new ListWatch<T>(
       source.path(namespace),
       new BookmarkWatch(kc, () => {
-        this.upSince = Date.now();
+        // Up since the last failure: reopening a watch that ended normally does not restart the clock.
+        this.upSince ??= Date.now();
         this.failingSince = undefined;
       }),
       list,
