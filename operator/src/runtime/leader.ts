@@ -208,9 +208,12 @@ export class LeaderElector {
     for (;;) {
       if (this.stopped) throw new Error('leader election stopped');
       const started = Date.now();
-      if ((await this.attempt('could not acquire the lease')) && !this.stopped) {
+      if (await this.attempt('could not acquire the lease')) {
         this.lastRenewStartedAt = started;
-        break;
+        if (!this.stopped) break;
+        // Stopped while the lease was being taken: hand it straight back.
+        await this.giveBack();
+        throw new Error('leader election stopped');
       }
       // client-go's jitter: standbys do not all retry at the same moment.
       await this.sleep(timing.retryPeriodMs * (1 + 0.2 * Math.random()));
@@ -232,6 +235,11 @@ export class LeaderElector {
     this.wake?.();
     if (!this.leading) return;
     this.leading = false;
+    await this.giveBack();
+  }
+
+  /** Clears the holder of a lease this replica holds, with a 1 s duration. */
+  private async giveBack(): Promise<void> {
     try {
       const lease = await this.api.read();
       if (lease?.spec?.holderIdentity !== this.options.identity) return;
