@@ -143,7 +143,12 @@ describe('an API server that cannot be reached at start', () => {
       `operator ready ${Date.now() - opened} ms after the API server became reachable (${Date.now() - started} ms after start)`,
     );
     await waitForProvisioned(k, namespace, 'waits', { timeoutMs: 90_000 });
-    expect(await operator.reconciles()).toBeGreaterThan(0);
+    // The reconcile that wrote the status is counted when it returns.
+    expect(
+      await waitFor('a reconcile to be counted', async () =>
+        (await current.reconciles()) > 0 ? true : undefined,
+      ),
+    ).toBe(true);
   });
 });
 
