@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import { parseEnvironment, postgresTls, redisTls } from '@tse/adapter';
+import { parseEnvironment, postgresTls, redisTls, ValidationError } from '@tse/adapter';
 import { z } from 'zod';
+import { checkTiming, type LeaderElectionTiming } from './runtime/leader.ts';
 
 /** The operator's settings, from its environment, validated once at start. */
 export interface OperatorConfig {
@@ -22,6 +23,10 @@ export interface OperatorConfig {
   leaseNamespace: string;
   leaseName: string;
   identity: string;
+  /** Lease duration, renew deadline and retry period (client-go's meaning). */
+  leaderElectionTiming: LeaderElectionTiming;
+  /** How long a stopping leader lets running reconciles finish before it releases the lease. */
+  shutdownDrainMs: number;
   engineImage: string;
   logLevel: string;
 }
@@ -67,6 +72,11 @@ const schema = z.object({
   POD_NAMESPACE: z.string().optional(),
   LEASE_NAME: z.string().default('trading-engine-operator'),
   POD_NAME: z.string().optional(),
+  LEASE_DURATION_SECONDS: z.coerce.number().int().min(2).max(300).default(15),
+  RENEW_DEADLINE_SECONDS: z.coerce.number().int().min(1).max(300).default(10),
+  RETRY_PERIOD_SECONDS: z.coerce.number().int().min(1).max(60).default(2),
+  // The chart's pod gets the default 30 s of grace: draining (15 s), releasing and exiting fit in it.
+  SHUTDOWN_DRAIN_SECONDS: z.coerce.number().int().min(0).max(600).default(15),
   ENGINE_IMAGE: z.string().min(1).default('localhost/tse/trading-engine:0.1.0'),
   LOG_LEVEL: z
     .string()
@@ -87,6 +97,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): OperatorConfig {
     postgresTls(values.POSTGRES_ADMIN_URL, 'POSTGRES_ADMIN_URL', values.POSTGRES_ADMIN_CA);
   if (values.REDIS_ADMIN_URL)
     redisTls(values.REDIS_ADMIN_URL, 'REDIS_ADMIN_URL', values.REDIS_ADMIN_CA);
+  const leaderElectionTiming = {
+    leaseDurationMs: values.LEASE_DURATION_SECONDS * 1000,
+    renewDeadlineMs: values.RENEW_DEADLINE_SECONDS * 1000,
+    retryPeriodMs: values.RETRY_PERIOD_SECONDS * 1000,
+  };
+  const badTiming = checkTiming(leaderElectionTiming);
+  if (badTiming)
+    throw new ValidationError('RENEW_DEADLINE_SECONDS', values.RENEW_DEADLINE_SECONDS, badTiming);
   return Object.freeze({
     kubeconfig: values.KUBECONFIG,
     postgresAdminUrl: values.POSTGRES_ADMIN_URL,
@@ -103,6 +121,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): OperatorConfig {
     leaseNamespace: values.LEASE_NAMESPACE ?? values.POD_NAMESPACE ?? 'default',
     leaseName: values.LEASE_NAME,
     identity: values.POD_NAME ?? `${hostname()}-${process.pid}`,
+    leaderElectionTiming,
+    shutdownDrainMs: values.SHUTDOWN_DRAIN_SECONDS * 1000,
     engineImage: values.ENGINE_IMAGE,
     logLevel: values.LOG_LEVEL,
   });

@@ -38,7 +38,8 @@ const operator = await startOperator(config, log, (reason) => {
 
 const shutdown = async (signal: string) => {
   log.info({ signal }, 'stopping: finishing running reconciles');
-  const deadline = setTimeout(() => process.exit(1), 20_000);
+  // Past the drain and the lease's release, something hangs: leave before the kubelet kills.
+  const deadline = setTimeout(() => process.exit(1), config.shutdownDrainMs + 10_000);
   deadline.unref();
   await operator.stop();
   log.info('stopped');

@@ -1,5 +1,9 @@
-import { createServer, type Server } from 'node:http';
-import { ApiextensionsV1Api, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import {
+  ApiextensionsV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { describeCause } from '@tse/adapter';
 import type { Logger } from 'pino';
 import { GROUP, KIND, PLURAL, VERSION } from './api/schema.ts';
@@ -11,13 +15,17 @@ import { findCondition } from './controller/conditions.ts';
 import { type Caches, InstanceReconciler } from './controller/reconciler.ts';
 import { EventRecorder } from './runtime/events.ts';
 import { type ResourceSource, WatchedKind } from './runtime/informer.ts';
-import { KubeWriter } from './runtime/kube.ts';
-import { LeaderElector } from './runtime/leader.ts';
+import { KubeWriter, loadKubeConfig } from './runtime/kube.ts';
+import { electionCallTimeoutMs, LeaderElector, leaseApi } from './runtime/leader.ts';
 import { type ControllerMetrics, createControllerMetrics } from './runtime/metrics.ts';
 import { sources } from './runtime/sources.ts';
 import { WorkQueue } from './runtime/workqueue.ts';
 
 const CONTROLLER = 'tradingengineinstance';
+/** Every API request but watches gives up after this long. */
+const API_REQUEST_TIMEOUT_MS = 30_000;
+/** /healthz fails once a watch has been failing for this long: a restart may help, waiting did not. */
+const WATCH_FAILURE_THRESHOLD_MS = 120_000;
 
 /** A running operator. */
 export interface Operator {
@@ -28,23 +36,24 @@ export interface Operator {
   port: number;
   /** Resolves once this replica leads and its caches are synced. */
   leading: Promise<void>;
+  /** Drains running reconciles (bounded), releases the lease, and closes everything. */
   stop(): Promise<void>;
 }
 
 /**
- * Starts the operator: health and metrics at once; then, as the leader,
- * informers on the instances and the objects they own, and the work queue.
- * `onFatal` is called when leadership is lost (the process should exit).
+ * Starts the operator, as controller-runtime's manager does: health and
+ * metrics at once; the caches on every replica (a standby keeps them warm, so
+ * that it reconciles as soon as it leads); then, as the leader with synced
+ * caches, the work queue. `onFatal` is called when leadership is lost (the
+ * process should exit).
  */
 export async function startOperator(
   config: OperatorConfig,
   log: Logger,
   onFatal: (reason: string) => void,
 ): Promise<Operator> {
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromDefault();
-
+  const kc = loadKubeConfig(config.kubeconfig, API_REQUEST_TIMEOUT_MS);
+  const caches = buildCaches(kc, config.watchNamespaces, log);
   const metrics = createControllerMetrics(() =>
     caches.instances
       .list()
@@ -70,40 +79,7 @@ export async function startOperator(
         'reconcile failed; retrying',
       ),
   });
-  // A standby replica is ready (it is healthy, waiting to lead); the leader once its caches are synced.
-  const state = { synced: false, stopping: false, leader: false };
-  const server = await serveHealth(
-    config,
-    metrics,
-    () => !state.stopping && (!state.leader || state.synced),
-  );
-  const port = (server.address() as { port: number }).port;
-
-  const elector = config.leaderElection
-    ? new LeaderElector(kc, {
-        namespace: config.leaseNamespace,
-        name: config.leaseName,
-        identity: config.identity,
-        log,
-      })
-    : undefined;
-  const source = sources(kc);
-  const namespaces = config.watchNamespaces;
-  // Everything but the instances is watched by the operator's label: unrelated objects cost nothing.
-  const owned = <T extends KubernetesObject>(kind: ResourceSource<T>) =>
-    new WatchedKind(kc, kind, { namespaces, labelSelector: MANAGED_SELECTOR, log });
-  const caches: Caches = {
-    instances: new WatchedKind(kc, source.customSource(KIND, GROUP, VERSION, PLURAL), {
-      namespaces,
-      log,
-    }),
-    deployments: owned(source.deployments),
-    services: owned(source.services),
-    secrets: owned(source.secrets),
-    pods: owned(source.pods),
-    podDisruptionBudgets: owned(source.podDisruptionBudgets),
-    networkPolicies: owned(source.networkPolicies),
-  };
+  routeEvents(caches, queue);
   const reconciler = new InstanceReconciler({
     caches,
     writer,
@@ -116,8 +92,149 @@ export async function startOperator(
     resyncMs: config.resyncSeconds * 1000,
   });
 
-  const keyOf = (object: KubernetesObject) =>
-    `${object.metadata?.namespace}/${object.metadata?.name}`;
+  const state = { synced: false, stopping: false };
+  const server = await serveHealth(config, metrics, {
+    ready: () =>
+      state.stopping
+        ? 'stopping'
+        : state.synced
+          ? undefined
+          : `waiting for the caches: ${unsynced(caches).join(', ')} not listed yet`,
+    healthy: () => failingWatches(caches, WATCH_FAILURE_THRESHOLD_MS),
+  });
+  const port = (server.address() as { port: number }).port;
+
+  const synced = startCaches(caches).then(() => {
+    state.synced = true;
+    log.info('caches synced');
+  });
+  synced.catch(() => {}); // a stop before the caches synced: `leading` reports it
+  const serviceMonitors = new ServiceMonitorWatch(kc, caches, queue, config.watchNamespaces, log);
+  const elector = config.leaderElection
+    ? new LeaderElector(
+        leaseApi(
+          loadKubeConfig(config.kubeconfig, electionCallTimeoutMs(config.leaderElectionTiming)),
+          config.leaseNamespace,
+          config.leaseName,
+        ),
+        {
+          namespace: config.leaseNamespace,
+          name: config.leaseName,
+          identity: config.identity,
+          timing: config.leaderElectionTiming,
+          log,
+        },
+      )
+    : undefined;
+
+  const leading = lead({
+    elector,
+    synced,
+    onLost: (reason) => {
+      metrics.leader.set({ name: config.leaseName }, 0);
+      onFatal(`lost leadership: ${reason}`);
+    },
+    onLeading: () => metrics.leader.set({ name: config.leaseName }, 1),
+    reconcile: async () => {
+      await serviceMonitors.start();
+      log.info(
+        {
+          namespaces: config.watchNamespaces.length ? config.watchNamespaces : 'all',
+          concurrency: config.concurrency,
+        },
+        'caches synced; reconciling',
+      );
+      queue.start((key) => reconciler.reconcile(key));
+    },
+  });
+  leading.catch((error) => {
+    if (!state.stopping) onFatal(`could not start: ${describeCause(error)}`);
+  });
+
+  return {
+    queue,
+    metrics,
+    writer,
+    port,
+    leading,
+    async stop() {
+      state.stopping = true;
+      serviceMonitors.stop();
+      // Running reconciles finish; queued keys are left to the next leader.
+      const drained = await queue.stop(config.shutdownDrainMs);
+      if (drained) await elector?.release();
+      else
+        log.warn(
+          { running: queue.active, drain_ms: config.shutdownDrainMs },
+          'reconciles still running after the drain timeout: the lease is left to expire',
+        );
+      await Promise.allSettled(allCaches(caches).map((cache) => cache.stop()));
+      await admin.close();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** The caches the reconciler reads: the instances, and the objects it owns by the operator's label. */
+function buildCaches(kc: KubeConfig, namespaces: string[], log: Logger): Caches {
+  const source = sources(kc);
+  // Everything but the instances is watched by the operator's label: unrelated objects cost nothing.
+  const owned = <T extends KubernetesObject>(kind: ResourceSource<T>) =>
+    new WatchedKind(kc, kind, { namespaces, labelSelector: MANAGED_SELECTOR, log });
+  return {
+    instances: new WatchedKind(kc, source.customSource(KIND, GROUP, VERSION, PLURAL), {
+      namespaces,
+      log,
+    }),
+    deployments: owned(source.deployments),
+    services: owned(source.services),
+    secrets: owned(source.secrets),
+    pods: owned(source.pods),
+    podDisruptionBudgets: owned(source.podDisruptionBudgets),
+    networkPolicies: owned(source.networkPolicies),
+  };
+}
+
+function allCaches(caches: Caches): WatchedKind<KubernetesObject>[] {
+  return [
+    caches.instances,
+    caches.deployments,
+    caches.services,
+    caches.secrets,
+    caches.pods,
+    caches.podDisruptionBudgets,
+    caches.networkPolicies,
+    caches.serviceMonitors,
+  ].filter((cache): cache is WatchedKind<KubernetesObject> => cache !== undefined);
+}
+
+/** Resolves once every cache has completed a LIST (each retries on its own meanwhile). */
+async function startCaches(caches: Caches): Promise<void> {
+  await Promise.all(allCaches(caches).map((cache) => cache.start()));
+}
+
+function unsynced(caches: Caches): string[] {
+  return allCaches(caches)
+    .filter((cache) => !cache.hasSynced())
+    .map((cache) => cache.kind);
+}
+
+/** Why the process is unhealthy: the watches that have failed for longer than `thresholdMs`. */
+function failingWatches(caches: Caches, thresholdMs: number): string | undefined {
+  const failing = allCaches(caches).filter((cache) => cache.failingFor() > thresholdMs);
+  if (failing.length === 0) return undefined;
+  return `watches failing for over ${thresholdMs / 1000} s: ${failing.map((c) => c.kind).join(', ')}`;
+}
+
+const keyOf = (object: KubernetesObject) =>
+  `${object.metadata?.namespace}/${object.metadata?.name}`;
+
+/**
+ * Which instance a change concerns: an instance itself (unless only its
+ * status changed), or the instance named by an owned object's label. Keys
+ * queued before this replica leads wait for the queue to start.
+ */
+function routeEvents(caches: Caches, queue: WorkQueue): void {
   // An update that changes only status (our own write) needs no reconcile: only
   // generation, deletion and finalizers are looked at (a generation predicate).
   const seen = new Map<string, string>();
@@ -140,10 +257,7 @@ export async function startOperator(
       }
     }
   });
-  const toOwner = (_: unknown, object: KubernetesObject) => {
-    const owner = object.metadata?.labels?.[INSTANCE_LABEL];
-    if (owner) queue.add(`${object.metadata?.namespace}/${owner}`);
-  };
+  const toOwner = ownerRouter(queue);
   caches.deployments.on(toOwner);
   caches.services.on(toOwner);
   caches.secrets.on(toOwner);
@@ -151,11 +265,50 @@ export async function startOperator(
   caches.pods.on(toOwner);
   caches.podDisruptionBudgets.on(toOwner);
   caches.networkPolicies.on(toOwner);
+}
 
-  let monitorTimer: NodeJS.Timeout | undefined;
-  const watchServiceMonitors = async () => {
-    if (caches.serviceMonitors || state.stopping) return;
-    const exists = await kc
+const ownerRouter = (queue: WorkQueue) => (_: unknown, object: KubernetesObject) => {
+  const owner = object.metadata?.labels?.[INSTANCE_LABEL];
+  if (owner) queue.add(`${object.metadata?.namespace}/${owner}`);
+};
+
+/**
+ * ServiceMonitors are watched only where their CRD exists: looked for when
+ * reconciling starts and every 30 s after, until found.
+ */
+class ServiceMonitorWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly kc: KubeConfig;
+  private readonly caches: Caches;
+  private readonly queue: WorkQueue;
+  private readonly log: Logger;
+  private readonly namespaces: string[];
+
+  constructor(kc: KubeConfig, caches: Caches, queue: WorkQueue, namespaces: string[], log: Logger) {
+    this.kc = kc;
+    this.namespaces = namespaces;
+    this.caches = caches;
+    this.queue = queue;
+    this.log = log;
+  }
+
+  async start(): Promise<void> {
+    await this.look().catch((error) =>
+      this.log.warn({ err: error }, 'could not look for the ServiceMonitor CRD'),
+    );
+    this.timer = setInterval(() => void this.look().catch(() => {}), 30_000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  private async look(): Promise<void> {
+    if (this.caches.serviceMonitors || this.stopped) return;
+    const exists = await this.kc
       .makeApiClient(ApiextensionsV1Api)
       .readCustomResourceDefinition({ name: `${SERVICE_MONITOR.plural}.${SERVICE_MONITOR.group}` })
       .then(
@@ -163,93 +316,59 @@ export async function startOperator(
         () => false,
       );
     if (!exists) return;
-    const monitors = owned(
-      source.customSource(
-        SERVICE_MONITOR.kind,
-        SERVICE_MONITOR.group,
-        SERVICE_MONITOR.version,
-        SERVICE_MONITOR.plural,
-      ),
+    const source = sources(this.kc).customSource(
+      SERVICE_MONITOR.kind,
+      SERVICE_MONITOR.group,
+      SERVICE_MONITOR.version,
+      SERVICE_MONITOR.plural,
     );
-    monitors.on(toOwner);
+    const monitors = new WatchedKind(this.kc, source, {
+      namespaces: this.namespaces,
+      labelSelector: MANAGED_SELECTOR,
+      log: this.log,
+    });
+    monitors.on(ownerRouter(this.queue));
     await monitors.start();
-    caches.serviceMonitors = monitors;
-    log.info('ServiceMonitor CRD found: engines get ServiceMonitors');
-    for (const instance of caches.instances.list()) queue.add(keyOf(instance));
-  };
-
-  const leading = (async () => {
-    if (elector) {
-      await elector.acquire(() => onFatal('lost leadership'));
-      metrics.leader.set({ name: config.leaseName }, 1);
-    }
-    state.leader = true;
-    await Promise.all([
-      caches.instances.start(),
-      caches.deployments.start(),
-      caches.services.start(),
-      caches.secrets.start(),
-      caches.pods.start(),
-      caches.podDisruptionBudgets.start(),
-      caches.networkPolicies.start(),
-    ]);
-    await watchServiceMonitors().catch((error) =>
-      log.warn({ err: error }, 'could not look for the ServiceMonitor CRD'),
-    );
-    monitorTimer = setInterval(() => void watchServiceMonitors().catch(() => {}), 30_000);
-    monitorTimer.unref();
-    state.synced = true;
-    log.info(
-      { namespaces: namespaces.length ? namespaces : 'all', concurrency: config.concurrency },
-      'caches synced; reconciling',
-    );
-    queue.start((key) => reconciler.reconcile(key));
-  })();
-  leading.catch((error) => {
-    if (!state.stopping) onFatal(`could not start: ${describeCause(error)}`);
-  });
-
-  return {
-    queue,
-    metrics,
-    writer,
-    port,
-    leading,
-    async stop() {
-      state.stopping = true;
-      clearInterval(monitorTimer);
-      await queue.stop();
-      await Promise.allSettled(
-        [
-          caches.instances,
-          caches.deployments,
-          caches.services,
-          caches.secrets,
-          caches.pods,
-          caches.podDisruptionBudgets,
-          caches.networkPolicies,
-          caches.serviceMonitors,
-        ].map((cache) => cache?.stop()),
-      );
-      await elector?.release();
-      await admin.close();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+    this.caches.serviceMonitors = monitors;
+    this.log.info('ServiceMonitor CRD found: engines get ServiceMonitors');
+    for (const instance of this.caches.instances.list()) this.queue.add(keyOf(instance));
+  }
 }
 
-/** /metrics, /healthz (the process answers) and /readyz (a standby, or a leader with synced caches). */
+/**
+ * The leading phase: wait for the lease (if elected), then for the caches,
+ * then reconcile. Nothing is reconciled from a cache that has not listed.
+ */
+async function lead(phase: {
+  elector: LeaderElector | undefined;
+  synced: Promise<void>;
+  onLost: (reason: string) => void;
+  onLeading: () => void;
+  reconcile: () => Promise<void>;
+}): Promise<void> {
+  if (phase.elector) await phase.elector.acquire(phase.onLost);
+  phase.onLeading();
+  await phase.synced;
+  await phase.reconcile();
+}
+
+/**
+ * /metrics; /healthz, ok unless a watch has been failing for too long (a
+ * liveness probe restarts the process); /readyz, ok once every cache has
+ * listed, on a standby as on the leader, and no longer once stopping.
+ */
 async function serveHealth(
   config: OperatorConfig,
   metrics: ControllerMetrics,
-  ready: () => boolean,
+  checks: { ready: () => string | undefined; healthy: () => string | undefined },
 ): Promise<Server> {
+  const answer = (problem: string | undefined, response: ServerResponse) => {
+    response.statusCode = problem ? 503 : 200;
+    response.end(problem ? `not ok: ${problem}` : 'ok');
+  };
   const server = createServer(async (request, response) => {
-    if (request.url === '/healthz') return response.end('ok');
-    if (request.url === '/readyz') {
-      response.statusCode = ready() ? 200 : 503;
-      return response.end(ready() ? 'ok' : 'not ready: waiting for leadership or caches');
-    }
+    if (request.url === '/healthz') return answer(checks.healthy(), response);
+    if (request.url === '/readyz') return answer(checks.ready(), response);
     if (request.url === '/metrics') {
       response.setHeader('content-type', metrics.registry.contentType);
       return response.end(await metrics.registry.metrics());

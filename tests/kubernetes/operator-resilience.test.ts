@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { CoordinationV1Api } from '@kubernetes/client-node';
 import { RedisProvisioner } from '@tse/adapter';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -255,14 +256,71 @@ describe('the operator process', () => {
       expect(b.logs().some((line) => line.msg === 'became leader')).toBe(false);
       expect((await fetch(b.metricsUrl.replace('/metrics', '/readyz'))).status).toBe(200);
 
+      const killed = Date.now();
       await a.kill('SIGKILL');
       await waitFor(
         'b to take over',
         async () => (b.logs().some((line) => line.msg === 'became leader') ? true : undefined),
         { timeoutMs: 40_000 },
       );
+      // Not released: b waits until the record has not changed for the lease duration (15 s) by its clock.
+      const takeover = Date.now() - killed;
+      console.log(`takeover after SIGKILL of the leader: ${takeover} ms`);
+      expect(takeover).toBeGreaterThanOrEqual(10_000);
       await apply(namespace, 'second');
       await waitForProvisioned(k, namespace, 'second', { timeoutMs: 90_000 });
+      expect(await b.reconciles()).toBeGreaterThan(0);
+    } finally {
+      await Promise.allSettled([a.kill('SIGTERM'), b.kill('SIGTERM')]);
+    }
+  });
+
+  it('hands over on SIGTERM in under 5 s: the leader drains, releases the lease and exits 0', async () => {
+    const namespace = await newNamespace('handover');
+    const env = {
+      ...storesEnv(),
+      WATCH_NAMESPACES: namespace,
+      LEADER_ELECTION: 'true',
+      LEASE_NAMESPACE: namespace,
+    };
+    const a = await startOperatorProcess({ ...env, POD_NAME: 'operator-a' });
+    const b = await startOperatorProcess({ ...env, POD_NAME: 'operator-b' });
+    try {
+      await waitFor('a to lead', async () =>
+        a.logs().some((line) => line.msg === 'became leader') ? true : undefined,
+      );
+      await apply(namespace, 'before');
+      await waitForProvisioned(k, namespace, 'before', { timeoutMs: 90_000 });
+      // The standby has synced its caches too: it is ready, and takes over warm.
+      await waitFor('b to be ready', async () =>
+        (await fetch(b.metricsUrl.replace('/metrics', '/readyz'))).status === 200
+          ? true
+          : undefined,
+      );
+      expect(b.logs().some((line) => line.msg === 'became leader')).toBe(false);
+
+      const terminated = Date.now();
+      await a.kill('SIGTERM');
+      const exited = Date.now() - terminated;
+      expect(a.process.child.exitCode).toBe(0);
+      expect(a.logs().some((line) => line.msg === 'released the lease')).toBe(true);
+      await waitFor(
+        'b to take over',
+        async () => (b.logs().some((line) => line.msg === 'became leader') ? true : undefined),
+        { timeoutMs: 10_000, intervalMs: 20 },
+      );
+      const handover = Date.now() - terminated;
+      console.log(
+        `handover on SIGTERM: leader exited after ${exited} ms, standby leading after ${handover} ms`,
+      );
+      expect(handover).toBeLessThan(5_000);
+      const lease = await k.kc
+        .makeApiClient(CoordinationV1Api)
+        .readNamespacedLease({ namespace, name: 'trading-engine-operator' });
+      expect(lease.spec?.holderIdentity).toBe('operator-b');
+
+      await apply(namespace, 'after');
+      await waitForProvisioned(k, namespace, 'after', { timeoutMs: 90_000 });
       expect(await b.reconciles()).toBeGreaterThan(0);
     } finally {
       await Promise.allSettled([a.kill('SIGTERM'), b.kill('SIGTERM')]);

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { freePort, type Guarded, recentOutput, spawnGuarded, waitFor } from './processes.ts';
+import { freePort, type Guarded, spawnGuarded, waitFor } from './processes.ts';
 
 const main = fileURLToPath(new URL('../../operator/src/main.ts', import.meta.url));
 
@@ -25,6 +25,21 @@ export async function startOperatorProcess(env: Record<string, string>): Promise
       METRICS_HOST: '127.0.0.1',
     },
   });
+  // Every JSON log line, kept whole (the guard keeps only the last chunks of output).
+  const lines: Record<string, unknown>[] = [];
+  let partial = '';
+  child.child.stdout?.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString();
+    const complete = text.split('\n');
+    partial = complete.pop() ?? '';
+    for (const line of complete)
+      if (line.startsWith('{'))
+        try {
+          lines.push(JSON.parse(line));
+        } catch {
+          // not a log line
+        }
+  });
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
   await waitFor(
     'the operator to serve /healthz',
@@ -37,11 +52,7 @@ export async function startOperatorProcess(env: Record<string, string>): Promise
   return {
     process: child,
     metricsUrl,
-    logs: () =>
-      recentOutput(child)
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line)),
+    logs: () => [...lines],
     async reconciles() {
       const text = await (await fetch(metricsUrl)).text();
       return [...text.matchAll(/^controller_runtime_reconcile_total\{[^}]*\} (\d+)$/gm)].reduce(

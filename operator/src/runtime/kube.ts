@@ -2,11 +2,12 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  type KubeConfig,
+  KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
   PatchStrategy,
   PolicyV1Api,
+  type RequestContext,
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, type InstanceStatus, KIND, PLURAL, VERSION } from '../api/schema.ts';
@@ -216,4 +217,32 @@ export class KubeWriter {
   private count(kind: string): void {
     this.writes.set(kind, (this.writes.get(kind) ?? 0) + 1);
   }
+}
+
+/**
+ * A KubeConfig whose every API request gives up after `requestTimeoutMs`: a
+ * hung API server must not stall a reconcile or a lease renewal for minutes.
+ * The generated clients use the signal set here; watches (long requests with
+ * their own inactivity timeout) set up their own and are not affected.
+ */
+export class TimedKubeConfig extends KubeConfig {
+  readonly requestTimeoutMs: number;
+
+  constructor(requestTimeoutMs: number) {
+    super();
+    this.requestTimeoutMs = requestTimeoutMs;
+  }
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    if (!context.getSignal()) context.setSignal(AbortSignal.timeout(this.requestTimeoutMs));
+  }
+}
+
+/** The operator's KubeConfig: from a file if one is named, else in-cluster or ~/.kube/config. */
+export function loadKubeConfig(path: string | undefined, requestTimeoutMs: number): KubeConfig {
+  const kc = new TimedKubeConfig(requestTimeoutMs);
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
 }

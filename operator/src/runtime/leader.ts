@@ -1,144 +1,344 @@
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
+/** The fields of a Lease's spec that leader election reads and writes. */
+export interface LeaseRecord {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: Date;
+  renewTime?: Date;
+  leaseTransitions?: number;
+}
+
+/**
+ * A lease record as this replica last saw it, and when (by its own clock) it
+ * last saw it change. Whether a holder's lease has expired is judged from
+ * `at` only: the holder's renewTime comes from another machine's clock.
+ */
+export interface Observation {
+  record: LeaseRecord;
+  at: number;
+}
+
+/** What one round of election does with the lease it read (or did not find). */
+export type Decision =
+  | { action: 'create' }
+  | { action: 'renew' }
+  | { action: 'take'; from: string | undefined }
+  | { action: 'wait'; holder: string; expiresInMs: number };
+
+const sameRecord = (a: LeaseRecord, b: LeaseRecord) =>
+  JSON.stringify(comparable(a)) === JSON.stringify(comparable(b));
+const time = (value: Date | string | undefined) =>
+  value instanceof Date ? value.toISOString() : String(value ?? '');
+const comparable = (record: LeaseRecord) => ({
+  holder: record.holderIdentity ?? '',
+  duration: record.leaseDurationSeconds ?? 0,
+  acquired: time(record.acquireTime),
+  renewed: time(record.renewTime),
+  transitions: record.leaseTransitions ?? 0,
+});
+
+/** The new observation after reading `record` at `now`: its time moves only when the record changed. */
+export function observe(
+  previous: Observation | undefined,
+  record: LeaseRecord,
+  now: number,
+): Observation {
+  if (previous && sameRecord(previous.record, record)) return previous;
+  return { record, at: now };
+}
+
+/**
+ * client-go's tryAcquireOrRenew, as a pure decision: no lease, create it; our
+ * own, renew it; a holder's lease that has not changed for its duration by
+ * our clock (or an empty holder: a released lease), take it; else wait.
+ */
+export function decide(
+  observed: Observation | undefined,
+  now: number,
+  identity: string,
+  defaultLeaseSeconds: number,
+): Decision {
+  if (!observed) return { action: 'create' };
+  const holder = observed.record.holderIdentity;
+  if (holder === identity) return { action: 'renew' };
+  if (!holder) return { action: 'take', from: undefined };
+  const durationMs = (observed.record.leaseDurationSeconds ?? defaultLeaseSeconds) * 1000;
+  const expiresInMs = observed.at + durationMs - now;
+  if (expiresInMs > 0) return { action: 'wait', holder, expiresInMs };
+  return { action: 'take', from: holder };
+}
+
+/** The record to write for a `create`, `renew` or `take` decision. */
+export function nextRecord(
+  decision: Decision,
+  current: LeaseRecord,
+  identity: string,
+  leaseDurationSeconds: number,
+  now: Date,
+): LeaseRecord {
+  const stamp = microTime(now);
+  if (decision.action === 'renew')
+    return { ...current, holderIdentity: identity, leaseDurationSeconds, renewTime: stamp };
+  return {
+    ...current,
+    holderIdentity: identity,
+    leaseDurationSeconds,
+    acquireTime: stamp,
+    renewTime: stamp,
+    leaseTransitions:
+      decision.action === 'create'
+        ? 0
+        : (current.leaseTransitions ?? 0) +
+          (decision.action === 'take' && current.holderIdentity ? 1 : 0),
+  };
+}
+
+/**
+ * Fencing: a leader whose last successful renewal started more than
+ * `renewDeadlineMs` ago must stop acting. The deadline is shorter than the
+ * lease, so it stops before any standby may take over by its own clock.
+ */
+export function mustStepDown(lastRenewStartedAt: number, now: number, renewDeadlineMs: number) {
+  return now - lastRenewStartedAt >= renewDeadlineMs;
+}
+
+/** What a leader writes when it stops cleanly (client-go's ReleaseOnCancel): no holder, a 1 s lease. */
+export function releasedRecord(current: LeaseRecord, now: Date): LeaseRecord {
+  const stamp = microTime(now);
+  return {
+    ...current,
+    holderIdentity: undefined,
+    leaseDurationSeconds: 1,
+    acquireTime: stamp,
+    renewTime: stamp,
+  };
+}
+
+export interface LeaderElectionTiming {
+  /** How long a standby waits, by its own clock, on a record that does not change. */
+  leaseDurationMs: number;
+  /** How long the leader keeps acting without a successful renewal. */
+  renewDeadlineMs: number;
+  /** How often a standby tries to acquire and the leader renews. */
+  retryPeriodMs: number;
+}
+
+/** client-go's defaults for controllers. */
+export const DEFAULT_TIMING: LeaderElectionTiming = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+};
+
+/** The timings client-go accepts: lease > renew deadline > 1.2 × retry period. */
+export function checkTiming(timing: LeaderElectionTiming): string | undefined {
+  if (timing.leaseDurationMs <= timing.renewDeadlineMs)
+    return 'the lease duration must be longer than the renew deadline';
+  if (timing.renewDeadlineMs <= 1.2 * timing.retryPeriodMs)
+    return 'the renew deadline must be longer than 1.2 times the retry period';
+  return undefined;
+}
+
+/** Each API call of the elector gives up after this long, so that a renewal cannot outlive its deadline. */
+export function electionCallTimeoutMs(timing: LeaderElectionTiming): number {
+  return Math.max(500, Math.floor(timing.renewDeadlineMs / 2));
+}
+
+/** The Lease calls the elector makes (the generated client's, or a test's). */
+export interface LeaseApi {
+  read(): Promise<V1Lease | undefined>;
+  create(lease: V1Lease): Promise<V1Lease>;
+  /** A compare-and-swap on the lease's resourceVersion. */
+  replace(lease: V1Lease): Promise<V1Lease>;
+}
+
+export function leaseApi(kc: KubeConfig, namespace: string, name: string): LeaseApi {
+  const api = kc.makeApiClient(CoordinationV1Api);
+  return {
+    read: () =>
+      api.readNamespacedLease({ name, namespace }).catch((error) => {
+        if ((error as { code?: number }).code === 404) return undefined;
+        throw error;
+      }),
+    create: (body) => api.createNamespacedLease({ namespace, body }),
+    replace: (body) => api.replaceNamespacedLease({ name, namespace, body }),
+  };
+}
+
 export interface LeaderElectionOptions {
   namespace: string;
   name: string;
   identity: string;
-  leaseDurationSeconds?: number;
-  renewEveryMs?: number;
+  timing?: LeaderElectionTiming;
   log: Logger;
 }
 
 /**
- * Leader election on a coordination.k8s.io Lease: a replica becomes leader
- * when the lease is free or has expired, and renews it while it leads. A
- * leader that cannot renew before the lease expires gives up (`onLost`),
- * because another replica may already be reconciling.
+ * Leader election on a coordination.k8s.io Lease, with client-go's
+ * semantics: a standby takes the lease only when the record it observes has
+ * not changed for the lease duration by its own clock; the leader renews
+ * every retry period and, when it has not renewed for the renew deadline,
+ * stops acting (`onLost`) before any standby can consider the lease expired;
+ * on a clean stop it releases the lease, so that a standby takes over within
+ * a retry period.
  */
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
-  private readonly options: Required<Omit<LeaderElectionOptions, 'log'>> & { log: Logger };
-  private timer: NodeJS.Timeout | undefined;
+  private readonly api: LeaseApi;
+  private readonly options: LeaderElectionOptions & { timing: LeaderElectionTiming };
+  private observed: Observation | undefined;
   private leading = false;
-  private lastRenew = 0;
   private stopped = false;
+  private lastRenewStartedAt = 0;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private fenceTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+  private onLost: (reason: string) => void = () => {};
 
-  constructor(kc: KubeConfig, options: LeaderElectionOptions) {
-    this.api = kc.makeApiClient(CoordinationV1Api);
-    this.options = { leaseDurationSeconds: 15, renewEveryMs: 2000, ...options };
+  constructor(api: LeaseApi, options: LeaderElectionOptions) {
+    this.api = api;
+    this.options = { timing: DEFAULT_TIMING, ...options };
   }
 
-  /** Resolves when this replica leads; calls `onLost` if it later stops leading. */
-  async acquire(onLost: () => void): Promise<void> {
-    const { log, name, namespace, identity } = this.options;
+  /** Resolves when this replica leads (rejects if stopped first); `onLost` is called if it later stops leading. */
+  async acquire(onLost: (reason: string) => void): Promise<void> {
+    const { log, name, namespace, identity, timing } = this.options;
+    this.onLost = onLost;
     for (;;) {
       if (this.stopped) throw new Error('leader election stopped');
-      if (await this.attempt('lease update failed')) break;
-      await new Promise((resolve) => setTimeout(resolve, this.options.renewEveryMs));
+      const started = Date.now();
+      if (await this.attempt('could not acquire the lease')) {
+        this.lastRenewStartedAt = started;
+        if (!this.stopped) break;
+        // Stopped while the lease was being taken: hand it straight back.
+        await this.giveBack();
+        throw new Error('leader election stopped');
+      }
+      // client-go's jitter: standbys do not all retry at the same moment.
+      await this.sleep(timing.retryPeriodMs * (1 + 0.2 * Math.random()));
     }
     this.leading = true;
     log.info({ lease: `${namespace}/${name}`, identity }, 'became leader');
-    const renew = async () => {
-      const ok = await this.attempt('lease renewal failed');
-      const expired = Date.now() - this.lastRenew > this.options.leaseDurationSeconds * 1000;
-      if (!ok && expired) {
-        this.leading = false;
-        log.error({ lease: `${namespace}/${name}` }, 'lost leadership');
-        onLost();
-        return;
-      }
-      if (!this.stopped) this.timer = setTimeout(renew, this.options.renewEveryMs);
-    };
-    this.timer = setTimeout(renew, this.options.renewEveryMs);
+    this.armFence();
+    this.renewTimer = setTimeout(() => void this.renew(), timing.retryPeriodMs);
   }
 
   isLeader(): boolean {
     return this.leading;
   }
 
-  /** Stops renewing and hands the lease back so that another replica takes over at once. */
+  /** Stops electing; a leader hands the lease back so that a standby takes over at once. */
   async release(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clearTimers();
+    this.wake?.();
     if (!this.leading) return;
     this.leading = false;
-    const lease = await this.read().catch(() => undefined);
-    if (lease?.spec?.holderIdentity !== this.options.identity) return;
-    lease.spec.holderIdentity = undefined;
-    lease.spec.leaseDurationSeconds = 1;
-    await this.api
-      .replaceNamespacedLease({
-        name: this.options.name,
-        namespace: this.options.namespace,
-        body: lease,
-      })
-      .catch(() => {});
+    await this.giveBack();
   }
 
-  /** One try at taking or renewing the lease; a failure is logged and counts as not leading. */
+  /** Clears the holder of a lease this replica holds, with a 1 s duration. */
+  private async giveBack(): Promise<void> {
+    try {
+      const lease = await this.api.read();
+      if (lease?.spec?.holderIdentity !== this.options.identity) return;
+      lease.spec = releasedRecord(lease.spec, new Date());
+      await this.api.replace(lease);
+      this.options.log.info(
+        { lease: `${this.options.namespace}/${this.options.name}` },
+        'released the lease',
+      );
+    } catch (error) {
+      this.options.log.warn(
+        { err: error },
+        'could not release the lease; a standby takes over when it expires',
+      );
+    }
+  }
+
+  private async renew(): Promise<void> {
+    if (this.stopped || !this.leading) return;
+    const started = Date.now();
+    const ok = await this.attempt('lease renewal failed');
+    if (this.stopped || !this.leading) return;
+    if (ok) {
+      this.lastRenewStartedAt = started;
+      this.armFence();
+    } else if (this.observed && this.observed.record.holderIdentity !== this.options.identity) {
+      return this.lose(`the lease is held by ${this.observed.record.holderIdentity || 'nobody'}`);
+    }
+    this.renewTimer = setTimeout(() => void this.renew(), this.options.timing.retryPeriodMs);
+  }
+
+  /** Fires at the renew deadline unless a renewal succeeds first. */
+  private armFence(): void {
+    clearTimeout(this.fenceTimer);
+    const { renewDeadlineMs } = this.options.timing;
+    const remaining = this.lastRenewStartedAt + renewDeadlineMs - Date.now();
+    this.fenceTimer = setTimeout(
+      () => {
+        if (this.leading && mustStepDown(this.lastRenewStartedAt, Date.now(), renewDeadlineMs))
+          this.lose(`could not renew the lease within ${renewDeadlineMs} ms`);
+      },
+      Math.max(0, remaining),
+    );
+  }
+
+  private lose(reason: string): void {
+    this.leading = false;
+    this.stopped = true;
+    this.clearTimers();
+    this.options.log.error(
+      { lease: `${this.options.namespace}/${this.options.name}`, reason },
+      'lost leadership',
+    );
+    this.onLost(reason);
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.renewTimer);
+    clearTimeout(this.fenceTimer);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** One round; a failure (error, timeout, lost compare-and-swap) is logged and counts as not leading. */
   private async attempt(failure: string): Promise<boolean> {
     try {
       return await this.tryAcquireOrRenew();
     } catch (error) {
-      this.options.log.warn({ err: error }, failure);
+      const code = (error as { code?: number }).code;
+      if (code === 409) this.options.log.debug('lease changed meanwhile');
+      else this.options.log.warn({ err: error }, failure);
       return false;
     }
   }
 
-  private read(): Promise<V1Lease> {
-    return this.api.readNamespacedLease({
-      name: this.options.name,
-      namespace: this.options.namespace,
-    });
-  }
-
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const { name, namespace, identity, leaseDurationSeconds } = this.options;
-    const now = new Date();
-    const stamp = microTime(now);
-    let lease: V1Lease | undefined;
-    try {
-      lease = await this.read();
-    } catch (error) {
-      if ((error as { code?: number }).code !== 404) throw error;
-    }
-    if (!lease) {
-      await this.api.createNamespacedLease({
-        namespace,
-        body: {
-          metadata: { name, namespace },
-          spec: {
-            holderIdentity: identity,
-            leaseDurationSeconds,
-            acquireTime: stamp,
-            renewTime: stamp,
-            leaseTransitions: 0,
-          },
-        },
-      });
-      this.lastRenew = now.getTime();
-      return true;
-    }
-    const spec = lease.spec ?? {};
-    const holder = spec.holderIdentity;
-    const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
-    const expired =
-      renewed + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000 < now.getTime();
-    if (holder && holder !== identity && !expired) return false;
-    lease.spec = {
-      ...spec,
-      holderIdentity: identity,
-      leaseDurationSeconds,
-      renewTime: stamp,
-      ...(holder !== identity && {
-        acquireTime: stamp,
-        leaseTransitions: (spec.leaseTransitions ?? 0) + 1,
-      }),
-    };
-    // The resourceVersion in `lease` makes this a compare-and-swap: two candidates cannot both win.
-    await this.api.replaceNamespacedLease({ name, namespace, body: lease });
-    this.lastRenew = now.getTime();
+    const { name, namespace, identity, timing } = this.options;
+    const leaseSeconds = Math.ceil(timing.leaseDurationMs / 1000);
+    const lease = await this.api.read();
+    const now = Date.now();
+    this.observed = lease ? observe(this.observed, lease.spec ?? {}, now) : undefined;
+    const decision = decide(this.observed, now, identity, leaseSeconds);
+    if (decision.action === 'wait') return false;
+    const spec = nextRecord(decision, lease?.spec ?? {}, identity, leaseSeconds, new Date(now));
+    // Without a lease, create it; with one, its resourceVersion makes the replace a compare-and-swap.
+    const written = lease
+      ? await this.api.replace({ ...lease, spec })
+      : await this.api.create({ metadata: { name, namespace }, spec });
+    this.observed = { record: written.spec ?? spec, at: Date.now() };
+    if (decision.action === 'take' && decision.from)
+      this.options.log.info({ previous: decision.from }, 'took over an expired lease');
     return true;
   }
 }

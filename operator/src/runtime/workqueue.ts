@@ -32,7 +32,9 @@ export class WorkQueue {
   private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly addedAt = new Map<string, number>();
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly drainWaiters: (() => void)[] = [];
   private stopped = true;
+  private shutDown = false;
   private readonly options: Required<Omit<WorkQueueOptions, 'metrics' | 'onError'>> &
     Pick<WorkQueueOptions, 'metrics' | 'onError'>;
   private reconcile: (key: string) => Promise<ReconcileResult | undefined> = async () => undefined;
@@ -52,12 +54,32 @@ export class WorkQueue {
     this.pump();
   }
 
-  /** Stops taking keys; resolves when the running reconciles have finished. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking keys and resolves when the reconciles already running have
+   * finished, or after `drainTimeoutMs` (true if they all finished). Keys still
+   * queued are left for the next leader: the queue is not emptied first.
+   */
+  async stop(drainTimeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     this.stopped = true;
+    this.shutDown = true;
     for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
-    await this.idle();
+    if (this.running.size === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const drained = new Promise<boolean>((resolve) => this.drainWaiters.push(() => resolve(true)));
+    const timedOut = new Promise<boolean>((resolve) => {
+      if (Number.isFinite(drainTimeoutMs)) timer = setTimeout(() => resolve(false), drainTimeoutMs);
+    });
+    try {
+      return await Promise.race([drained, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Reconciles running now. */
+  get active(): number {
+    return this.running.size;
   }
 
   /** Queues a key now (a pending delay for it is superseded). */
@@ -82,6 +104,7 @@ export class WorkQueue {
 
   /** Queues a key after `ms`, unless it is queued earlier. */
   addAfter(key: string, ms: number): void {
+    if (this.shutDown) return;
     if (ms <= 0) {
       this.add(key);
       return;
@@ -124,6 +147,7 @@ export class WorkQueue {
       this.updateDepth();
       void this.work(key);
     }
+    if (this.running.size === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
     if (this.queue.length === 0 && this.running.size === 0)
       for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
