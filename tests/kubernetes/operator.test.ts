@@ -172,9 +172,12 @@ describe('the seed instances', () => {
       const env = await podEnvironment(k.core, deployment);
       const engine = await startEngineProcess(env);
       try {
-        const body = await waitFor('the engine to connect to its stores', async () => {
+        // Healthy comes first; active once it holds the instance's lock (no other engine has it).
+        const body = await waitFor('the engine to connect to its stores and trade', async () => {
           const health = await engine.get('/api/v1/health');
-          return health.body.status === 'healthy' ? health.body : undefined;
+          return health.body.status === 'healthy' && health.body.role === 'active'
+            ? health.body
+            : undefined;
         });
         expect(body).toMatchObject({
           status: 'healthy',
