@@ -1,0 +1,117 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { TradingEngineInstance } from '../api/schema.ts';
+import { buildNetworkPolicy } from '../builders/network-policy.ts';
+import { buildServiceMonitor } from '../builders/service-monitor.ts';
+import type { ReconcilerDependencies } from './context.ts';
+import { driftPatch, isDerivative } from './drift.ts';
+import { foreignObjectRefusal } from './ownership.ts';
+
+/**
+ * Writes the objects an instance owns: server-side apply when the live object
+ * lacks something we set, a JSON patch of the drifted fields when apply
+ * cannot put them back, nothing when the cluster already has it all.
+ */
+export class OwnedObjects {
+  private readonly deps: ReconcilerDependencies;
+  /** Shared with the status writer: what was written a moment ago. */
+  readonly written: RecentWrites;
+
+  constructor(deps: ReconcilerDependencies, written: RecentWrites) {
+    this.deps = deps;
+    this.written = written;
+  }
+
+  /**
+   * Applies `desired` unless the live object already has everything it sets.
+   * Where server-side apply leaves drift behind (fields another manager
+   * added), a JSON patch of the drifted fields puts ours back.
+   */
+  async ensure<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
+    const key = `${desired.kind}/${desired.metadata?.namespace}/${desired.metadata?.name}`;
+    live = this.written.fresher(key, live);
+    // The caches hold only labelled objects: an unlabelled one of the same name is read here.
+    live ??= await this.deps.writer.read(desired);
+    const refusal = foreignObjectRefusal(desired, live);
+    if (refusal) throw refusal;
+    if (live && isDerivative(desired, live)) return live;
+    const what = { kind: desired.kind, name: desired.metadata?.name };
+    if (!live) {
+      this.deps.log.debug(what, 'creating');
+      return this.written.remember(key, await this.deps.writer.apply(desired));
+    }
+    this.deps.log.info(what, 'repairing drift');
+    let applied: T = live;
+    try {
+      applied = this.written.remember(key, await this.deps.writer.apply(desired));
+    } catch (error) {
+      if ((error as { code?: number }).code !== 422) throw error;
+    }
+    if (isDerivative(desired, applied)) return applied;
+    const operations = driftPatch(
+      desired as Record<string, unknown>,
+      applied as Record<string, unknown>,
+    );
+    this.deps.log.info(
+      { ...what, paths: operations.map((operation) => operation.path) },
+      'replacing drifted fields',
+    );
+    return this.written.remember(key, await this.deps.writer.jsonPatch(applied, operations));
+  }
+
+  /** The engines' NetworkPolicy while it is enabled; ours is deleted when it is turned off. */
+  async ensureNetworkPolicy(instance: TradingEngineInstance): Promise<void> {
+    const desired = buildNetworkPolicy(instance);
+    const live = this.deps.caches.networkPolicies.get(
+      instance.metadata.namespace,
+      instance.metadata.name,
+    );
+    if (instance.spec.networkPolicy.enabled) {
+      await this.ensure(desired, live);
+      return;
+    }
+    if (live && !foreignObjectRefusal(desired, live)) {
+      this.deps.log.info(
+        { kind: 'NetworkPolicy', name: desired.metadata?.name },
+        'deleting: turned off',
+      );
+      await this.deps.writer.delete(live);
+    }
+  }
+
+  async ensureServiceMonitor(instance: TradingEngineInstance): Promise<void> {
+    const monitors = this.deps.caches.serviceMonitors;
+    if (!monitors || !instance.spec.monitoring.serviceMonitor.enabled) return;
+    await this.ensure(
+      buildServiceMonitor(instance),
+      monitors.get(instance.metadata.namespace, instance.metadata.name),
+    );
+  }
+}
+
+/**
+ * The objects this operator wrote a moment ago. The informer cache catches up
+ * a little later; until it does, the written object is the truth, so the next
+ * reconcile does not write it again.
+ */
+export class RecentWrites {
+  private readonly objects = new Map<string, KubernetesObject>();
+
+  remember<T extends KubernetesObject>(key: string, object: T): T {
+    this.objects.set(key, object);
+    if (this.objects.size > 10_000) this.objects.delete(this.objects.keys().next().value as string);
+    return object;
+  }
+
+  /** The cached object, or the one written here when the cache has not seen it yet. */
+  fresher<T extends KubernetesObject>(key: string, cached: T | undefined): T | undefined {
+    const written = this.objects.get(key) as T | undefined;
+    if (!written) return cached;
+    const mine = Number(written.metadata?.resourceVersion);
+    const theirs = Number(cached?.metadata?.resourceVersion);
+    if (cached && !(theirs < mine)) {
+      this.objects.delete(key);
+      return cached;
+    }
+    return written;
+  }
+}

@@ -1,0 +1,71 @@
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1Pod,
+  V1PodDisruptionBudget,
+  V1Secret,
+  V1Service,
+} from '@kubernetes/client-node';
+import type { PostgresPolicy } from '@tse/adapter';
+import type { Logger } from 'pino';
+import { API_VERSION, KIND, type TradingEngineInstance } from '../api/schema.ts';
+import type { NetworkPolicy } from '../builders/network-policy.ts';
+import type { EventRecorder, EventTarget } from '../runtime/events.ts';
+import type { WatchedKind } from '../runtime/informer.ts';
+import type { KubeWriter } from '../runtime/kube.ts';
+import type { ControllerMetrics } from '../runtime/metrics.ts';
+import type { AdminConnections } from './admin.ts';
+
+// What every part of the controller is given: the caches it reads, the
+// clients it writes through, and the small helpers they all use.
+
+/** The caches the reconciler reads instead of the API server. */
+export interface Caches {
+  instances: WatchedKind<KubernetesObject>;
+  deployments: WatchedKind<V1Deployment>;
+  services: WatchedKind<V1Service>;
+  secrets: WatchedKind<V1Secret>;
+  /** The engine pods (label-scoped): their roles are labelled from the holder of each instance's lock. */
+  pods: WatchedKind<V1Pod>;
+  podDisruptionBudgets: WatchedKind<V1PodDisruptionBudget>;
+  networkPolicies: WatchedKind<NetworkPolicy>;
+  /** Present while the Prometheus Operator's ServiceMonitor CRD exists. */
+  serviceMonitors?: WatchedKind<KubernetesObject>;
+}
+
+export interface ReconcilerDependencies {
+  caches: Caches;
+  writer: KubeWriter;
+  admin: AdminConnections;
+  events: EventRecorder;
+  metrics: ControllerMetrics;
+  log: Logger;
+  engineImage: string;
+  /** Server-wide PostgreSQL choices: whether PUBLIC's CONNECT on other databases is revoked. */
+  postgresPolicy?: PostgresPolicy;
+  /** How often a converged instance is looked at again (stores re-checked, drift repaired). */
+  resyncMs: number;
+  now?: () => Date;
+}
+
+/** Thrown after status is written, so that the queue retries with backoff. */
+export class RetryLater extends Error {}
+
+/** The instance as the object its Events are about. */
+export function target(instance: TradingEngineInstance): EventTarget {
+  return { apiVersion: API_VERSION, kind: KIND, metadata: instance.metadata };
+}
+
+/** The current time, as the dependencies tell it. */
+export function now(deps: Pick<ReconcilerDependencies, 'now'>): Date {
+  return (deps.now ?? (() => new Date()))();
+}
+
+/** Counts what a store step did, by store and action. */
+export function countActions(
+  metrics: ControllerMetrics,
+  store: 'postgres' | 'redis',
+  actions: { type: string }[],
+): void {
+  for (const action of actions) metrics.storeActions.inc({ store, action: action.type });
+}

@@ -1,0 +1,78 @@
+import type { V1Secret } from '@kubernetes/client-node';
+import { generatePassword, type Identity } from '@tse/adapter';
+import type { TradingEngineInstance } from '../api/schema.ts';
+import { credentialsSecretName } from '../builders/metadata.ts';
+import {
+  buildCredentialsSecret,
+  SECRET_KEYS,
+  type StoreLogin,
+  secretValue,
+} from '../builders/secret.ts';
+import type { AdminTarget } from './admin.ts';
+import type { OwnedObjects } from './apply.ts';
+import type { ReconcilerDependencies } from './context.ts';
+
+/**
+ * The credentials Secret: generated passwords and tokens are kept; URLs
+ * follow the spec. Written before any store is touched.
+ */
+export class Credentials {
+  private readonly deps: ReconcilerDependencies;
+  private readonly owned: OwnedObjects;
+
+  constructor(deps: ReconcilerDependencies, owned: OwnedObjects) {
+    this.deps = deps;
+    this.owned = owned;
+  }
+
+  /** The instance's credentials Secret, as it is once written. */
+  async ensure(
+    instance: TradingEngineInstance,
+    identity: Identity,
+    admin: { postgres: AdminTarget; redis: AdminTarget },
+  ): Promise<V1Secret> {
+    const live = this.deps.caches.secrets.get(
+      instance.metadata.namespace,
+      credentialsSecretName(instance),
+    );
+    const postgresUrl = new URL(admin.postgres.url);
+    const redisUrl = new URL(admin.redis.url);
+    const [postgresHost, postgresPort] = hostPort(
+      instance.spec.postgres.host,
+      postgresUrl.hostname,
+      Number(postgresUrl.port || 5432),
+    );
+    const [redisHost, redisPort] = hostPort(
+      instance.spec.redis.host,
+      redisUrl.hostname,
+      Number(redisUrl.port || 6379),
+    );
+    const postgres: StoreLogin = {
+      host: postgresHost,
+      port: postgresPort,
+      user: identity.postgresSchema,
+      password: secretValue(live, SECRET_KEYS.postgresPassword) || generatePassword(),
+      database: postgresUrl.pathname.slice(1) || 'postgres',
+      tls: admin.postgres.tls,
+    };
+    const redis: StoreLogin = {
+      host: redisHost,
+      port: redisPort,
+      user: identity.redisNamespace,
+      password: secretValue(live, SECRET_KEYS.redisPassword) || generatePassword(),
+      tls: admin.redis.tls,
+    };
+    // Kept like the passwords: removing one from the Secret rotates it (and rolls the pods).
+    const api = {
+      trade: secretValue(live, SECRET_KEYS.apiToken) || generatePassword(),
+      read: secretValue(live, SECRET_KEYS.apiReadToken) || generatePassword(),
+    };
+    return this.owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live);
+  }
+}
+
+function hostPort(override: string | undefined, host: string, port: number): [string, number] {
+  if (!override) return [host, port];
+  const at = override.lastIndexOf(':');
+  return at === -1 ? [override, port] : [override.slice(0, at), Number(override.slice(at + 1))];
+}
