@@ -114,6 +114,7 @@ export async function startOperator(
     engineImage: config.engineImage,
     postgresPolicy: { revokePublicConnect: config.postgresRevokePublicConnect },
     resyncMs: config.resyncSeconds * 1000,
+    requeue: (key) => queue.add(key),
   });
 
   const keyOf = (object: KubernetesObject) =>

@@ -54,32 +54,73 @@ export class AdminConnections {
   async resolve(
     instance: TradingEngineInstance,
   ): Promise<{ postgres: AdminTarget; redis: AdminTarget }> {
-    const namespace = instance.metadata.namespace;
     const [postgres, redis] = await Promise.all([
-      this.source(
+      this.resolveStore(instance, 'postgres'),
+      this.resolveStore(instance, 'redis'),
+    ]);
+    return { postgres, redis };
+  }
+
+  /** One store's admin connection of an instance. */
+  async resolveStore(
+    instance: TradingEngineInstance,
+    store: 'postgres' | 'redis',
+  ): Promise<AdminTarget> {
+    const namespace = instance.metadata.namespace;
+    if (store === 'postgres') {
+      const postgres = await this.source(
         namespace,
         instance.spec.postgres.adminSecretRef,
         this.defaults.postgres,
         'PostgreSQL',
         'spec.postgres.adminSecretRef',
-      ),
-      this.source(
-        namespace,
-        instance.spec.redis.adminSecretRef,
-        this.defaults.redis,
-        'Redis',
-        'spec.redis.adminSecretRef',
-      ),
-    ]);
-    return {
-      postgres: {
+      );
+      return {
         url: postgres.url,
         tls: adminTls(postgresTls, postgres),
         storeKey: postgresKey(postgres.url),
-      },
-      redis: { url: redis.url, tls: adminTls(redisTls, redis), storeKey: redisKey(redis.url) },
-    };
+      };
+    }
+    const redis = await this.source(
+      namespace,
+      instance.spec.redis.adminSecretRef,
+      this.defaults.redis,
+      'Redis',
+      'spec.redis.adminSecretRef',
+    );
+    return { url: redis.url, tls: adminTls(redisTls, redis), storeKey: redisKey(redis.url) };
   }
+
+  /**
+   * Whether a namespace is being deleted, told without the right to read
+   * namespaces: a dry-run create in it is refused (NamespaceTerminating) by
+   * the API server's namespace lifecycle admission. Nothing is written.
+   */
+  async namespaceTerminating(namespace: string): Promise<boolean> {
+    try {
+      await this.api.createNamespacedSecret({
+        namespace,
+        body: { metadata: { generateName: 'trading-engine-operator-probe-' } },
+        dryRun: 'All',
+      });
+      return false;
+    } catch (error) {
+      return /being terminated|NamespaceTerminating/.test(
+        `${(error as Error).message} ${JSON.stringify((error as { body?: unknown }).body ?? '')}`,
+      );
+    }
+  }
+
+  /**
+   * Calls `listener` with a Redis's store key (host:port) when its admin
+   * connection comes back after it was lost: the server may have restarted,
+   * and a restarted Redis without persistence has lost every ACL user.
+   */
+  onRedisReconnect(listener: (storeKey: string) => void): void {
+    this.reconnectListeners.push(listener);
+  }
+
+  private readonly reconnectListeners: ((storeKey: string) => void)[] = [];
 
   /**
    * Which stores an instance uses, from what is known without I/O, for
@@ -114,6 +155,12 @@ export class AdminConnections {
     if (!provisioner) {
       provisioner = new RedisProvisioner(target.url, target.tls);
       this.redisProvisioners.set(key, provisioner);
+      const storeKey = redisKey(target.url);
+      let connected = false;
+      provisioner.admin.on('ready', () => {
+        if (connected) for (const listener of this.reconnectListeners) listener(storeKey);
+        connected = true;
+      });
     }
     return provisioner;
   }

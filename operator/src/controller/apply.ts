@@ -1,4 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { TseError } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { buildNetworkPolicy } from '../builders/network-policy.ts';
 import { buildServiceMonitor } from '../builders/service-monitor.ts';
@@ -27,6 +28,14 @@ export class OwnedObjects {
    * added), a JSON patch of the drifted fields puts ours back.
    */
   async ensure<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
+    try {
+      return await this.write(desired, live);
+    } catch (error) {
+      throw rejectionOf(desired, error) ?? error;
+    }
+  }
+
+  private async write<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
     const key = `${desired.kind}/${desired.metadata?.namespace}/${desired.metadata?.name}`;
     live = this.written.fresher(key, live);
     // The caches hold only labelled objects: an unlabelled one of the same name is read here.
@@ -86,6 +95,49 @@ export class OwnedObjects {
       monitors.get(instance.metadata.namespace, instance.metadata.name),
     );
   }
+}
+
+/** The API server refused an owned object: the request itself is wrong, so retrying as is will not help. */
+export class ApplyError extends TseError {
+  readonly code = 'APPLY_FAILED';
+  readonly status: number;
+
+  constructor(message: string, status: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
+/**
+ * An ApplyError for an API server's 4xx answer about `desired` (422 Invalid,
+ * 403 Forbidden, 409 Conflict, 400 Bad Request...), naming the kind, the
+ * name and what the API server said; undefined for anything else (a 404, a
+ * 429, a 5xx, a lost connection), which is retried as it is.
+ */
+export function rejectionOf(desired: KubernetesObject, error: unknown): ApplyError | undefined {
+  const status = (error as { code?: unknown }).code;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  if ([404, 408, 429].includes(status)) return undefined;
+  const said = apiMessage((error as { body?: unknown }).body) ?? (error as Error).message;
+  return new ApplyError(
+    `the API server refused ${desired.kind} "${desired.metadata?.name}" (${status}): ${said}`,
+    status,
+    { cause: error },
+  );
+}
+
+/** The `message` of a Status body, sent as JSON text or already parsed. */
+function apiMessage(body: unknown): string | undefined {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return body.trim() || undefined;
+    }
+  }
+  const message = (parsed as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message : undefined;
 }
 
 /**

@@ -46,6 +46,8 @@ export interface ReconcilerDependencies {
   /** How often a converged instance is looked at again (stores re-checked, drift repaired). */
   resyncMs: number;
   now?: () => Date;
+  /** Queues an instance's key now: for what the reconciler notices outside a reconcile (a Redis restart). */
+  requeue?: (key: string) => void;
 }
 
 /** Thrown after status is written, so that the queue retries with backoff. */
@@ -68,4 +70,33 @@ export function countActions(
   actions: { type: string }[],
 ): void {
   for (const action of actions) metrics.storeActions.inc({ store, action: action.type });
+}
+
+/**
+ * Per instance, how long to wait before trying again something that failed
+ * for a reason a person has to fix (an object the API server refuses, a
+ * deletion that is blocked): 5 s, doubling, up to 5 minutes; reset on success.
+ * Not the queue's own backoff, which starts at a fraction of a second.
+ */
+export class Backoff {
+  private readonly failures = new Map<string, number>();
+  private readonly baseMs: number;
+  private readonly maxMs: number;
+
+  constructor(baseMs = 5000, maxMs = 300_000) {
+    this.baseMs = baseMs;
+    this.maxMs = maxMs;
+  }
+
+  /** The delay before the next try, counting this failure. */
+  next(key: string): number {
+    const failures = this.failures.get(key) ?? 0;
+    this.failures.set(key, failures + 1);
+    if (this.failures.size > 100_000) this.failures.clear();
+    return Math.min(this.baseMs * 2 ** failures, this.maxMs);
+  }
+
+  reset(key: string): void {
+    this.failures.delete(key);
+  }
 }

@@ -15,6 +15,13 @@ import type { ReconcilerDependencies } from './context.ts';
 /**
  * The credentials Secret: generated passwords and tokens are kept; URLs
  * follow the spec. Written before any store is touched.
+ *
+ * The rule for generating: a password or token is generated only when the
+ * Secret has no value for it. A Secret missing from the cache is not proof
+ * that it is missing (the cache may not have caught up, or may not list it:
+ * it holds only labelled objects), so it is read from the API server first;
+ * only a 404 there lets new credentials be generated. Removing a key from an
+ * existing Secret rotates that one credential.
  */
 export class Credentials {
   private readonly deps: ReconcilerDependencies;
@@ -31,10 +38,13 @@ export class Credentials {
     identity: Identity,
     admin: { postgres: AdminTarget; redis: AdminTarget },
   ): Promise<V1Secret> {
-    const live = this.deps.caches.secrets.get(
-      instance.metadata.namespace,
-      credentialsSecretName(instance),
-    );
+    const live =
+      this.deps.caches.secrets.get(instance.metadata.namespace, credentialsSecretName(instance)) ??
+      (await this.deps.writer.read<V1Secret>({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { namespace: instance.metadata.namespace, name: credentialsSecretName(instance) },
+      }));
     const postgresUrl = new URL(admin.postgres.url);
     const redisUrl = new URL(admin.redis.url);
     const [postgresHost, postgresPort] = hostPort(

@@ -1,5 +1,5 @@
 import type { V1Secret } from '@kubernetes/client-node';
-import { checkPostgresLogin, type Identity, OwnershipError, postgresTenant } from '@tse/adapter';
+import { checkPostgresLogin, type Identity, postgresTenant } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { SECRET_KEYS, secretValue } from '../builders/secret.ts';
 import type { AdminTarget } from './admin.ts';
@@ -64,8 +64,8 @@ export class PostgresTenants {
 
   /**
    * Deletion: Retain disables the login and keeps the data; Delete drops the
-   * schema and role. A server that says the names are someone else's has
-   * nothing of this instance's. Returns what was done, for people.
+   * schema and role. Returns what was done, for people; throws what stops it
+   * (an OwnershipError when the server says the names are someone else's).
    */
   async release(
     instance: TradingEngineInstance,
@@ -82,7 +82,7 @@ export class PostgresTenants {
       owner: keyOf(instance),
     });
     const remove = instance.spec.postgres.deletionPolicy === 'Delete';
-    const result = await unlessNotOwned(remove ? postgres.remove(tenant) : postgres.ensure(tenant));
+    const result = remove ? await postgres.remove(tenant) : await postgres.ensure(tenant);
     countActions(this.deps.metrics, 'postgres', result.actions);
     return remove
       ? `schema ${tenant.schema} and role dropped`
@@ -102,17 +102,5 @@ export class PostgresTenants {
     if (!warning) return;
     this.toldOpenDatabases.set(key, warning.key);
     this.deps.events.record(target(instance), 'Warning', warning.reason, warning.message);
-  }
-}
-
-/** The result of a store step, or no actions when the store refuses it as not this instance's. */
-export async function unlessNotOwned<T extends { actions: { type: string }[] }>(
-  step: Promise<T>,
-): Promise<Pick<T, 'actions'>> {
-  try {
-    return await step;
-  } catch (error) {
-    if (error instanceof OwnershipError) return { actions: [] };
-    throw error;
   }
 }

@@ -11,9 +11,9 @@ import { SECRET_KEYS, secretChecksum, secretValue } from '../builders/secret.ts'
 import { buildPodsService, buildService, podsServiceName } from '../builders/service.ts';
 import type { ReconcileResult } from '../runtime/workqueue.ts';
 import { AdminSecretError, type AdminTarget } from './admin.ts';
-import { OwnedObjects, RecentWrites } from './apply.ts';
+import { ApplyError, OwnedObjects, RecentWrites } from './apply.ts';
 import { type ConditionInput, findCondition } from './conditions.ts';
-import { now, type ReconcilerDependencies, RetryLater, target } from './context.ts';
+import { Backoff, now, type ReconcilerDependencies, RetryLater, target } from './context.ts';
 import { Credentials } from './credentials.ts';
 import { readyCondition, storeCondition } from './decisions.ts';
 import { FINALIZER, Finalizer } from './finalizer.ts';
@@ -47,6 +47,8 @@ export class InstanceReconciler {
   private readonly finalizer: Finalizer;
   /** Since when each instance's ready pods have waited for one of them to take the lock. */
   private readonly waitingForLock = new Map<string, number>();
+  /** Instances whose objects the API server refuses: retried at a pace a person can fix them. */
+  private readonly rejected = new Backoff();
 
   constructor(deps: ReconcilerDependencies) {
     this.deps = deps;
@@ -59,9 +61,30 @@ export class InstanceReconciler {
     this.redis = new RedisTenants(deps);
     this.finalizer = new Finalizer(deps, {
       names: this.names,
+      status: this.status,
       postgres: this.postgres,
       redis: this.redis,
     });
+    deps.admin.onRedisReconnect((storeKey) => this.requeueOnRedis(storeKey));
+  }
+
+  /**
+   * A Redis's admin connection came back: the server may have restarted and
+   * lost its ACL users, so every instance on it is looked at now rather than
+   * at its next resync.
+   */
+  private requeueOnRedis(storeKey: string): void {
+    const keys: string[] = [];
+    for (const raw of this.deps.caches.instances.list()) {
+      const parsed = tradingEngineInstance.safeParse(raw);
+      if (parsed.success && this.deps.admin.storeKeys(parsed.data).redis === storeKey)
+        keys.push(keyOf(parsed.data));
+    }
+    this.deps.log.info(
+      { redis: storeKey, instances: keys.length },
+      'Redis admin connection re-established: looking at its instances now',
+    );
+    for (const key of keys) this.deps.requeue?.(key);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -69,6 +92,7 @@ export class InstanceReconciler {
     const raw = this.deps.caches.instances.get(namespace, name);
     if (!raw) {
       this.waitingForLock.delete(key);
+      this.rejected.reset(key);
       return undefined;
     }
     const parsed = tradingEngineInstance.safeParse(raw);
@@ -82,10 +106,7 @@ export class InstanceReconciler {
     const instance = parsed.data;
     const log = this.deps.log.child({ instance: key });
 
-    if (instance.metadata.deletionTimestamp) {
-      await this.finalizer.finalize(instance, log);
-      return undefined;
-    }
+    if (instance.metadata.deletionTimestamp) return this.finalizer.finalize(instance, log);
     if (instance.spec.paused) {
       await this.status.write(instance, {}, [
         {
@@ -144,7 +165,7 @@ export class InstanceReconciler {
     try {
       secret = await this.credentials.ensure(instance, identity, admin);
     } catch (error) {
-      return this.refuseForeign(instance, identity, error);
+      return this.refuse(instance, identity, error);
     }
     const [postgres, redis] = await Promise.all([
       this.postgres.provision(instance, identity, admin.postgres, secret),
@@ -154,6 +175,7 @@ export class InstanceReconciler {
 
     // A store that is down leaves the running engine alone: it reports degraded and recovers by itself.
     let deployment = this.deps.caches.deployments.get(namespace, name);
+    let refused: ApplyError | undefined;
     if (storesOk) {
       try {
         deployment = await this.owned.ensure(
@@ -184,7 +206,8 @@ export class InstanceReconciler {
         await this.owned.ensureNetworkPolicy(instance);
         await this.owned.ensureServiceMonitor(instance);
       } catch (error) {
-        return this.refuseForeign(instance, identity, error);
+        if (error instanceof ApplyError) refused = error;
+        else return this.refuse(instance, identity, error);
       }
     }
 
@@ -196,8 +219,9 @@ export class InstanceReconciler {
       storeCondition('CacheReady', 'Redis', redis),
       roles.available,
     ];
-    const ready = readyCondition(conditions);
-    this.status.announceReady(instance, ready);
+    const ready = refused ? applyFailed(refused) : readyCondition(conditions);
+    if (refused) this.deps.events.record(target(instance), 'Warning', ready.reason, ready.message);
+    else this.status.announceReady(instance, ready);
     await this.status.write(
       instance,
       {
@@ -211,6 +235,8 @@ export class InstanceReconciler {
       [notPaused(), ...conditions, ready],
     );
 
+    if (refused) return { requeueAfterMs: this.rejected.next(key) };
+    this.rejected.reset(key);
     const retry = [postgres, redis].find((outcome) => !outcome.ok && outcome.retry);
     if (retry && !retry.ok) throw new RetryLater(`${retry.reason}: ${retry.message}`);
     return { requeueAfterMs: this.nextLook(instance, roles) };
@@ -237,12 +263,22 @@ export class InstanceReconciler {
     return Math.min(resync, 60_000, Math.max(1000, (at - since) / 4));
   }
 
-  /** An object the instance needs a name of is someone else's: say so, change nothing, retry at resync. */
-  private async refuseForeign(
+  /**
+   * An object the instance needs is someone else's (say so, change nothing,
+   * retry at resync), or the API server refused it (say what it said, retry
+   * with backoff).
+   */
+  private async refuse(
     instance: TradingEngineInstance,
     identity: Identity,
     error: unknown,
   ): Promise<ReconcileResult> {
+    if (error instanceof ApplyError) {
+      const ready = applyFailed(error);
+      this.deps.events.record(target(instance), 'Warning', ready.reason, ready.message);
+      await this.status.write(instance, { identity }, [notPaused(), ready]);
+      return { requeueAfterMs: this.rejected.next(keyOf(instance)) };
+    }
     if (!(error instanceof ForeignObjectError)) throw error;
     const before = findCondition(instance.status?.conditions, 'Ready');
     if (before?.reason !== 'ForeignObject' || before.message !== error.message)
@@ -253,4 +289,9 @@ export class InstanceReconciler {
     ]);
     return { requeueAfterMs: this.deps.resyncMs };
   }
+}
+
+/** Ready False: the API server refused an object the instance needs. */
+function applyFailed(error: ApplyError): ConditionInput {
+  return { type: 'Ready', status: 'False', reason: 'ApplyFailed', message: error.message };
 }

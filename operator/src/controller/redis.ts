@@ -6,7 +6,6 @@ import type { AdminTarget } from './admin.ts';
 import { countActions, type ReconcilerDependencies, target } from './context.ts';
 import { type StoreOutcome, storeFailure } from './decisions.ts';
 import { keyOf } from './identity.ts';
-import { unlessNotOwned } from './postgres.ts';
 
 /** An instance's Redis ACL user: provisioned, verified, and released on deletion. */
 export class RedisTenants {
@@ -81,7 +80,7 @@ export class RedisTenants {
       owner: keyOf(instance),
     });
     const remove = instance.spec.redis.deletionPolicy === 'Delete';
-    const result = await unlessNotOwned(remove ? redis.remove(user) : redis.ensure(user));
+    const result = remove ? await redis.remove(user) : await redis.ensure(user);
     countActions(this.deps.metrics, 'redis', result.actions);
     return remove
       ? `user and ${user.namespace}:* keys deleted`
