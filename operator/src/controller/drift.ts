@@ -45,7 +45,7 @@ export function isDerivative(
     (typeof live === 'string' || typeof live === 'number') &&
     isQuantityPath(path)
   )
-    return sameQuantity(desired, live);
+    return String(desired) === String(live) || sameQuantity(desired, live);
   if (typeof desired === 'number' && typeof live === 'string') return String(desired) === live;
   return desired === live;
 }
