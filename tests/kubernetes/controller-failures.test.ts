@@ -3,18 +3,7 @@ import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { useDatabase } from '../support/fixtures.ts';
-import {
-  applyYaml,
-  condition,
-  getInstance,
-  installCrd,
-  type Kube,
-  kube,
-  TEI,
-  teiManifest,
-  waitForCondition,
-  waitForProvisioned,
-} from '../support/kube.ts';
+import * as cluster from '../support/kube.ts';
 import { type InProcessOperator, runOperator } from '../support/operator.ts';
 import { freePort, waitFor } from '../support/processes.ts';
 import { findRedisServer, startLocalRedis } from '../support/redis.ts';
@@ -28,13 +17,13 @@ const suffix = randomBytes(3).toString('hex');
 const namespace = `failures-${suffix}`;
 const doomed = `failures-gone-${suffix}`;
 const REDIS_PASSWORD = randomBytes(12).toString('hex');
-let k: Kube;
+let k: cluster.Kube;
 let operator: InProcessOperator;
 let ownRedis: StoreServer | undefined;
 let redisPort: number;
 
 const apply = (ns: string, name: string, spec: Record<string, unknown>) =>
-  applyYaml(k, JSON.stringify(teiManifest(ns, name, spec)));
+  cluster.applyYaml(k, JSON.stringify(cluster.teiManifest(ns, name, spec)));
 const events = async (ns: string, name: string) =>
   (
     await k.core.listNamespacedEvent({
@@ -46,21 +35,33 @@ const gone = (ns: string, name: string, timeoutMs = 60_000) =>
   waitFor(
     `${ns}/${name} to be gone`,
     () =>
-      getInstance(k, ns, name).then(
+      cluster.getInstance(k, ns, name).then(
         () => undefined,
         (error) => ((error as { code?: number }).code === 404 ? true : undefined),
       ),
     { timeoutMs, intervalMs: 250 },
   );
 const deleteInstance = (ns: string, name: string) =>
-  k.custom.deleteNamespacedCustomObject({ ...TEI, namespace: ns, name });
+  k.custom.deleteNamespacedCustomObject({ ...cluster.TEI, namespace: ns, name });
 const annotate = (ns: string, name: string, annotations: Record<string, string>) =>
   k.custom.patchNamespacedCustomObject(
-    { ...TEI, namespace: ns, name, body: { metadata: { annotations } } },
+    { ...cluster.TEI, namespace: ns, name, body: { metadata: { annotations } } },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
 const adminSecret = (ns: string, name: string, data: Record<string, string>) =>
   k.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name }, stringData: data } });
+/** An instance whose `store` is reached through the admin Secret `secret` (key `url`), provisioned. */
+const provisionedOn = async (
+  ns: string,
+  name: string,
+  store: 'postgres' | 'redis',
+  secret: string,
+  extra: Record<string, unknown> = {},
+) => {
+  const spec = { instanceName: `${ns}-engine-${name.toUpperCase()}`, ...extra };
+  await apply(ns, name, { ...spec, [store]: { adminSecretRef: { name: secret, key: 'url' } } });
+  return cluster.waitForCondition(k, ns, name, 'DatabaseReady', 'True', { timeoutMs: 90_000 });
+};
 const startOwnRedis = async () => {
   const binary = findRedisServer();
   if (!binary) throw new Error('no redis-server binary: the Redis restart test needs one');
@@ -69,19 +70,16 @@ const startOwnRedis = async () => {
 };
 
 beforeAll(async () => {
-  k = kube(inject('kubeconfig'));
-  await installCrd(k);
+  k = cluster.kube(inject('kubeconfig'));
+  await cluster.installCrd(k);
   for (const name of [namespace, doomed])
     await k.core.createNamespace({ body: { metadata: { name } } });
   redisPort = await freePort();
   await startOwnRedis();
-  operator = await runOperator({
-    KUBECONFIG: inject('kubeconfig'),
-    POSTGRES_ADMIN_URL: database.url,
-    REDIS_ADMIN_URL: inject('redisUrl'),
-    WATCH_NAMESPACES: `${namespace},${doomed}`,
-    RESYNC_PERIOD_SECONDS: '5',
-  });
+  // A resync long enough that a prompt repair after a Redis restart cannot be one.
+  const watched = { WATCH_NAMESPACES: `${namespace},${doomed}`, RESYNC_PERIOD_SECONDS: '20' };
+  const stores = { POSTGRES_ADMIN_URL: database.url, REDIS_ADMIN_URL: inject('redisUrl') };
+  operator = await runOperator({ KUBECONFIG: inject('kubeconfig'), ...stores, ...watched });
 });
 
 afterAll(async () => {
@@ -103,14 +101,14 @@ describe('an owned object the API server refuses', () => {
       },
     };
     await apply(namespace, 'affinity', invalid);
-    const refused = await waitForCondition(k, namespace, 'affinity', 'Ready', 'False', {
+    const refused = await cluster.waitForCondition(k, namespace, 'affinity', 'Ready', 'False', {
       reason: 'ApplyFailed',
     });
-    const message = condition(refused, 'Ready')?.message ?? '';
+    const message = cluster.condition(refused, 'Ready')?.message ?? '';
     expect(message).toMatch(/the API server refused Deployment "affinity" \(422\)/);
     expect(message).toMatch(/nodeSelectorTerms/);
     // The stores were provisioned: only the Deployment is missing.
-    expect(condition(refused, 'DatabaseReady')?.status).toBe('True');
+    expect(cluster.condition(refused, 'DatabaseReady')?.status).toBe('True');
     await waitFor('the ApplyFailed Warning', async () =>
       (await events(namespace, 'affinity')).some(
         (event) => event.reason === 'ApplyFailed' && event.type === 'Warning',
@@ -126,7 +124,7 @@ describe('an owned object the API server refuses', () => {
     expect(attempts).toBeLessThanOrEqual(3);
 
     await apply(namespace, 'affinity', spec);
-    await waitForProvisioned(k, namespace, 'affinity', { timeoutMs: 90_000 });
+    await cluster.waitForProvisioned(k, namespace, 'affinity', { timeoutMs: 90_000 });
   });
 });
 
@@ -139,7 +137,7 @@ describe('drift', () => {
         limits: { cpu: '0.5', memory: '0.125Gi' },
       },
     });
-    await waitForProvisioned(k, namespace, 'restart', { timeoutMs: 90_000 });
+    await cluster.waitForProvisioned(k, namespace, 'restart', { timeoutMs: 90_000 });
     const deployment = await k.apps.readNamespacedDeployment({ namespace, name: 'restart' });
     // The API server keeps its canonical form: what we sent is not what we read back.
     expect(deployment.spec?.template.spec?.containers[0]?.resources?.limits?.cpu).toBe('500m');
@@ -160,8 +158,8 @@ describe('drift', () => {
       setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
     );
     const before = operator.writer.writes.get('Deployment') ?? 0;
-    // The patch itself brings a reconcile (the Deployment changed), then two resyncs (5 s ±10%).
-    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    // The patch itself brings a reconcile (the Deployment changed), then a resync (20 s ±10%).
+    await new Promise((resolve) => setTimeout(resolve, 23_000));
     const after = await k.apps.readNamespacedDeployment({ namespace, name: 'restart' });
     expect(after.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']).toBe(
       restartedAt,
@@ -173,7 +171,7 @@ describe('drift', () => {
 describe('credentials', () => {
   it('an instance whose Secret is missing from the cache but present in the API server keeps its passwords', async () => {
     await apply(namespace, 'keep', { instanceName: `${namespace}-engine-KP` });
-    await waitForProvisioned(k, namespace, 'keep', { timeoutMs: 90_000 });
+    await cluster.waitForProvisioned(k, namespace, 'keep', { timeoutMs: 90_000 });
     const read = async () =>
       (await k.core.readNamespacedSecret({ namespace, name: 'keep-credentials' })).data ?? {};
     const original = await read();
@@ -195,7 +193,7 @@ describe('credentials', () => {
     });
     for (const key of ['postgres-password', 'redis-password', 'api-token', 'api-read-token'])
       expect(relabelled.data?.[key], key).toBe(original[key]);
-    await waitForProvisioned(k, namespace, 'keep');
+    await cluster.waitForProvisioned(k, namespace, 'keep');
   });
 });
 
@@ -203,12 +201,12 @@ describe('a Redis restart', () => {
   it("puts the instance's ACL user back within seconds, not at its next resync", async () => {
     const redisUrl = `redis://default:${REDIS_PASSWORD}@127.0.0.1:${redisPort}`;
     await adminSecret(namespace, 'own-redis', { url: redisUrl });
-    const instanceName = `${namespace}-engine-RR`;
-    await apply(namespace, 'restarted', {
-      instanceName,
-      redis: { adminSecretRef: { name: 'own-redis', key: 'url' } },
+    // No pods: pods waiting for the lock (all of them, on fake nodes) bring the instance back every
+    // second or so, which would hide whether the restart itself is noticed.
+    await provisionedOn(namespace, 'restarted', 'redis', 'own-redis', { replicas: 0 });
+    const provisioned = await cluster.waitForCondition(k, namespace, 'restarted', 'Ready', 'True', {
+      timeoutMs: 90_000,
     });
-    const provisioned = await waitForProvisioned(k, namespace, 'restarted', { timeoutMs: 90_000 });
     const user = provisioned.status?.identity?.redisNamespace as string;
     const client = new Redis(redisUrl);
     expect(await client.call('ACL', 'GETUSER', user)).not.toBeNull();
@@ -218,9 +216,10 @@ describe('a Redis restart', () => {
     const started = Date.now();
     await startOwnRedis();
     const restartedIn = Date.now() - started;
+    // The Redis keeps nothing on disk: the restart lost every ACL user (the operator may already
+    // have put this one back by the time a client could look, so that is not asserted).
     const fresh = new Redis(redisUrl);
     try {
-      expect(await fresh.call('ACL', 'GETUSER', user)).toBeNull();
       await waitFor(
         `ACL user ${user} to be back`,
         async () => ((await fresh.call('ACL', 'GETUSER', user)) !== null ? true : undefined),
@@ -231,27 +230,23 @@ describe('a Redis restart', () => {
     }
     const backIn = Date.now() - started - restartedIn;
     console.log(
-      `Redis restart: server up again in ${restartedIn} ms; ACL user back ${backIn} ms after that (resync would be up to 5.5 s here, 5.5 min by default)`,
+      `Redis restart: server up again in ${restartedIn} ms; ACL user back ${backIn} ms after that (a resync would take up to 22 s here, 5.5 min by default)`,
     );
-    expect(backIn).toBeLessThan(10_000);
-    await waitForCondition(k, namespace, 'restarted', 'CacheReady', 'True');
+    expect(backIn).toBeLessThan(3000);
+    await cluster.waitForCondition(k, namespace, 'restarted', 'CacheReady', 'True');
   });
 });
 
 describe('deletion', () => {
   it('with its admin Secret gone is DeletionBlocked saying so, and goes once the Secret is back', async () => {
     await adminSecret(namespace, 'pg-admin', { url: database.url });
-    await apply(namespace, 'orphan', {
-      instanceName: `${namespace}-engine-OR`,
-      postgres: { adminSecretRef: { name: 'pg-admin', key: 'url' } },
-    });
-    await waitForProvisioned(k, namespace, 'orphan', { timeoutMs: 90_000 });
+    await provisionedOn(namespace, 'orphan', 'postgres', 'pg-admin');
     await k.core.deleteNamespacedSecret({ namespace, name: 'pg-admin' });
     await deleteInstance(namespace, 'orphan');
-    const blocked = await waitForCondition(k, namespace, 'orphan', 'Ready', 'False', {
+    const blocked = await cluster.waitForCondition(k, namespace, 'orphan', 'Ready', 'False', {
       reason: 'DeletionBlocked',
     });
-    const message = condition(blocked, 'Ready')?.message ?? '';
+    const message = cluster.condition(blocked, 'Ready')?.message ?? '';
     expect(message).toMatch(/deletion waits for the PostgreSQL admin connection/);
     expect(message).toMatch(/Secret .*\/pg-admin does not exist \(restore the Secret\)/);
     expect(message).toMatch(/trading\.tse\.io\/abandon-stores=true/);
@@ -265,18 +260,15 @@ describe('deletion', () => {
   });
 
   it('with its store down is DeletionBlocked; the abandon annotation lets it go with a Warning of what is left', async () => {
-    await apply(namespace, 'abandoned', {
-      instanceName: `${namespace}-engine-AB`,
-      redis: { adminSecretRef: { name: 'own-redis', key: 'url' } },
-    });
-    await waitForProvisioned(k, namespace, 'abandoned', { timeoutMs: 90_000 });
+    await provisionedOn(namespace, 'abandoned', 'redis', 'own-redis');
+    await cluster.waitForCondition(k, namespace, 'abandoned', 'CacheReady', 'True');
     await ownRedis?.stop();
     ownRedis = undefined;
     await deleteInstance(namespace, 'abandoned');
-    const blocked = await waitForCondition(k, namespace, 'abandoned', 'Ready', 'False', {
+    const blocked = await cluster.waitForCondition(k, namespace, 'abandoned', 'Ready', 'False', {
       reason: 'DeletionBlocked',
     });
-    expect(condition(blocked, 'Ready')?.message).toMatch(
+    expect(cluster.condition(blocked, 'Ready')?.message).toMatch(
       /deletion waits for Redis to be reachable: .* \(done: PostgreSQL schema .* kept, login disabled\)/,
     );
 
@@ -293,11 +285,7 @@ describe('deletion', () => {
 
   it('in a namespace being deleted whose admin Secret went first says so and how to get out', async () => {
     await adminSecret(doomed, 'pg-admin', { url: database.url });
-    await apply(doomed, 'last', {
-      instanceName: `${doomed}-engine-LAST`,
-      postgres: { adminSecretRef: { name: 'pg-admin', key: 'url' } },
-    });
-    await waitForProvisioned(k, doomed, 'last', { timeoutMs: 90_000 });
+    await provisionedOn(doomed, 'last', 'postgres', 'pg-admin');
     // The namespace controller deletes everything at once: the Secret may go first. Make sure it does.
     await k.core.deleteNamespacedSecret({ namespace: doomed, name: 'pg-admin' });
     await k.core.deleteNamespace({ name: doomed });
@@ -329,7 +317,8 @@ async function waitForInstanceMessage(ns: string, name: string, pattern: RegExp)
   return waitFor(
     `${ns}/${name} Ready message ${pattern}`,
     async () => {
-      const message = condition(await getInstance(k, ns, name), 'Ready')?.message ?? '';
+      const message =
+        cluster.condition(await cluster.getInstance(k, ns, name), 'Ready')?.message ?? '';
       return pattern.test(message) ? message : undefined;
     },
     { timeoutMs: 60_000, intervalMs: 250 },

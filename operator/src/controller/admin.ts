@@ -33,6 +33,17 @@ export interface AdminSource {
 type Ref = { name: string; key: string; caKey?: string } | undefined;
 type Store = 'PostgreSQL' | 'Redis';
 
+/** Per store: its name for people, the spec field of its admin Secret, how its URL reads. */
+const STORES = {
+  postgres: {
+    label: 'PostgreSQL',
+    field: 'spec.postgres.adminSecretRef',
+    tls: postgresTls,
+    key: postgresKey,
+  },
+  redis: { label: 'Redis', field: 'spec.redis.adminSecretRef', tls: redisTls, key: redisKey },
+} as const;
+
 /**
  * The admin connections instances are provisioned through: the operator's
  * own by default, or a Secret the instance names. Provisioners are shared
@@ -66,29 +77,15 @@ export class AdminConnections {
     instance: TradingEngineInstance,
     store: 'postgres' | 'redis',
   ): Promise<AdminTarget> {
-    const namespace = instance.metadata.namespace;
-    if (store === 'postgres') {
-      const postgres = await this.source(
-        namespace,
-        instance.spec.postgres.adminSecretRef,
-        this.defaults.postgres,
-        'PostgreSQL',
-        'spec.postgres.adminSecretRef',
-      );
-      return {
-        url: postgres.url,
-        tls: adminTls(postgresTls, postgres),
-        storeKey: postgresKey(postgres.url),
-      };
-    }
-    const redis = await this.source(
-      namespace,
-      instance.spec.redis.adminSecretRef,
-      this.defaults.redis,
-      'Redis',
-      'spec.redis.adminSecretRef',
+    const { label, field, tls, key } = STORES[store];
+    const source = await this.source(
+      instance.metadata.namespace,
+      instance.spec[store].adminSecretRef,
+      this.defaults[store],
+      label,
+      field,
     );
-    return { url: redis.url, tls: adminTls(redisTls, redis), storeKey: redisKey(redis.url) };
+    return { url: source.url, tls: adminTls(tls, source), storeKey: key(source.url) };
   }
 
   /**

@@ -13,7 +13,7 @@ import type { OwnedObjects } from './apply.ts';
 import type { ReconcilerDependencies } from './context.ts';
 
 /**
- * The credentials Secret: generated passwords and tokens are kept; URLs
+ * The instance's credentials Secret, as it is once written: generated passwords and tokens are kept; URLs
  * follow the spec. Written before any store is touched.
  *
  * The rule for generating: a password or token is generated only when the
@@ -23,62 +23,53 @@ import type { ReconcilerDependencies } from './context.ts';
  * only a 404 there lets new credentials be generated. Removing a key from an
  * existing Secret rotates that one credential.
  */
-export class Credentials {
-  private readonly deps: ReconcilerDependencies;
-  private readonly owned: OwnedObjects;
-
-  constructor(deps: ReconcilerDependencies, owned: OwnedObjects) {
-    this.deps = deps;
-    this.owned = owned;
-  }
-
-  /** The instance's credentials Secret, as it is once written. */
-  async ensure(
-    instance: TradingEngineInstance,
-    identity: Identity,
-    admin: { postgres: AdminTarget; redis: AdminTarget },
-  ): Promise<V1Secret> {
-    const live =
-      this.deps.caches.secrets.get(instance.metadata.namespace, credentialsSecretName(instance)) ??
-      (await this.deps.writer.read<V1Secret>({
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { namespace: instance.metadata.namespace, name: credentialsSecretName(instance) },
-      }));
-    const postgresUrl = new URL(admin.postgres.url);
-    const redisUrl = new URL(admin.redis.url);
-    const [postgresHost, postgresPort] = hostPort(
-      instance.spec.postgres.host,
-      postgresUrl.hostname,
-      Number(postgresUrl.port || 5432),
-    );
-    const [redisHost, redisPort] = hostPort(
-      instance.spec.redis.host,
-      redisUrl.hostname,
-      Number(redisUrl.port || 6379),
-    );
-    const postgres: StoreLogin = {
-      host: postgresHost,
-      port: postgresPort,
-      user: identity.postgresSchema,
-      password: secretValue(live, SECRET_KEYS.postgresPassword) || generatePassword(),
-      database: postgresUrl.pathname.slice(1) || 'postgres',
-      tls: admin.postgres.tls,
-    };
-    const redis: StoreLogin = {
-      host: redisHost,
-      port: redisPort,
-      user: identity.redisNamespace,
-      password: secretValue(live, SECRET_KEYS.redisPassword) || generatePassword(),
-      tls: admin.redis.tls,
-    };
-    // Kept like the passwords: removing one from the Secret rotates it (and rolls the pods).
-    const api = {
-      trade: secretValue(live, SECRET_KEYS.apiToken) || generatePassword(),
-      read: secretValue(live, SECRET_KEYS.apiReadToken) || generatePassword(),
-    };
-    return this.owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live);
-  }
+export async function ensureCredentials(
+  deps: ReconcilerDependencies,
+  owned: OwnedObjects,
+  instance: TradingEngineInstance,
+  identity: Identity,
+  admin: { postgres: AdminTarget; redis: AdminTarget },
+): Promise<V1Secret> {
+  const live =
+    deps.caches.secrets.get(instance.metadata.namespace, credentialsSecretName(instance)) ??
+    (await deps.writer.read<V1Secret>({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { namespace: instance.metadata.namespace, name: credentialsSecretName(instance) },
+    }));
+  const postgresUrl = new URL(admin.postgres.url);
+  const redisUrl = new URL(admin.redis.url);
+  const [postgresHost, postgresPort] = hostPort(
+    instance.spec.postgres.host,
+    postgresUrl.hostname,
+    Number(postgresUrl.port || 5432),
+  );
+  const [redisHost, redisPort] = hostPort(
+    instance.spec.redis.host,
+    redisUrl.hostname,
+    Number(redisUrl.port || 6379),
+  );
+  const postgres: StoreLogin = {
+    host: postgresHost,
+    port: postgresPort,
+    user: identity.postgresSchema,
+    password: secretValue(live, SECRET_KEYS.postgresPassword) || generatePassword(),
+    database: postgresUrl.pathname.slice(1) || 'postgres',
+    tls: admin.postgres.tls,
+  };
+  const redis: StoreLogin = {
+    host: redisHost,
+    port: redisPort,
+    user: identity.redisNamespace,
+    password: secretValue(live, SECRET_KEYS.redisPassword) || generatePassword(),
+    tls: admin.redis.tls,
+  };
+  // Kept like the passwords: removing one from the Secret rotates it (and rolls the pods).
+  const api = {
+    trade: secretValue(live, SECRET_KEYS.apiToken) || generatePassword(),
+    read: secretValue(live, SECRET_KEYS.apiReadToken) || generatePassword(),
+  };
+  return owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live);
 }
 
 function hostPort(override: string | undefined, host: string, port: number): [string, number] {

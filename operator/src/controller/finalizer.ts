@@ -136,7 +136,9 @@ export class Finalizer {
       try {
         const admin = await this.deps.admin.resolveStore(instance, store);
         const tenants = store === 'postgres' ? this.postgres : this.redis;
-        done.push(`${LABEL[store]} ${await tenants.release(instance, identity, admin, secret)}`);
+        done.push(
+          `${LABEL[store]} ${await tenants.release({ instance, identity, admin, secret })}`,
+        );
       } catch (error) {
         if (error instanceof OwnershipError && !heldBy(instance, store)) {
           // It never was this instance's: there is nothing of its own to clean up.

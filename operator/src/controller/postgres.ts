@@ -1,28 +1,19 @@
 import type { V1Secret } from '@kubernetes/client-node';
-import { checkPostgresLogin, type Identity, postgresTenant } from '@tse/adapter';
+import { checkPostgresLogin, postgresTenant } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { SECRET_KEYS, secretValue } from '../builders/secret.ts';
-import type { AdminTarget } from './admin.ts';
-import { countActions, type ReconcilerDependencies, target } from './context.ts';
+import { target } from './context.ts';
 import { openDatabasesWarning, type StoreOutcome, storeFailure } from './decisions.ts';
 import { keyOf } from './identity.ts';
+import { loginOutcome, type StoreStep, StoreTenants } from './stores.ts';
 
 /** An instance's PostgreSQL schema and role: provisioned, verified, and released on deletion. */
-export class PostgresTenants {
-  private readonly deps: ReconcilerDependencies;
+export class PostgresTenants extends StoreTenants {
+  protected readonly store = 'postgres';
   /** Per instance, the other databases open to PUBLIC it was last warned about. */
   private readonly toldOpenDatabases = new Map<string, string>();
 
-  constructor(deps: ReconcilerDependencies) {
-    this.deps = deps;
-  }
-
-  async provision(
-    instance: TradingEngineInstance,
-    identity: Identity,
-    admin: AdminTarget,
-    secret: V1Secret,
-  ): Promise<StoreOutcome> {
+  async provision({ instance, identity, admin, secret }: StoreStep): Promise<StoreOutcome> {
     const provisioner = this.deps.admin.postgres(admin);
     try {
       const tenant = postgresTenant(identity, {
@@ -32,25 +23,15 @@ export class PostgresTenants {
         owner: keyOf(instance),
       });
       const result = await provisioner.ensure(tenant, { policy: this.deps.postgresPolicy ?? {} });
-      countActions(this.deps.metrics, 'postgres', result.actions);
-      if (result.actions.length > 0) {
-        this.deps.events.record(
-          target(instance),
-          'Normal',
-          'DatabaseProvisioned',
-          `PostgreSQL: ${result.actions.map((a) => a.type).join(', ')} for schema ${tenant.schema}`,
-        );
-      }
+      this.done(instance, result.actions, {
+        reason: 'DatabaseProvisioned',
+        message: (types) => `PostgreSQL: ${types} for schema ${tenant.schema}`,
+      });
       this.warnOpenDatabases(instance, result.openToPublic ?? []);
       if (result.actions.length > 0 || !result.loginVerified) {
         const login = await checkPostgresLogin(provisioner.pool.options, tenant);
-        if (!login.ok)
-          return {
-            ok: false,
-            reason: 'PostgresLoginFailed',
-            message: `login as ${tenant.role} failed: ${login.reason}`,
-            retry: true,
-          };
+        const failed = loginOutcome('Postgres', tenant.role, login);
+        if (failed) return failed;
       }
       return {
         ok: true,
@@ -62,34 +43,27 @@ export class PostgresTenants {
     }
   }
 
-  /**
-   * Deletion: Retain disables the login and keeps the data; Delete drops the
-   * schema and role. Returns what was done, for people; throws what stops it
-   * (an OwnershipError when the server says the names are someone else's).
-   */
-  async release(
-    instance: TradingEngineInstance,
-    identity: Identity,
-    admin: AdminTarget,
-    secret: V1Secret | undefined,
-  ): Promise<string> {
-    const postgres = this.deps.admin.postgres(admin);
-    const tenant = postgresTenant(identity, {
-      password: secretValue(secret, SECRET_KEYS.postgresPassword) ?? '',
+  /** Retain disables the login and keeps the data; Delete drops the schema and role. */
+  protected async releaseTenant(step: StoreStep<V1Secret | undefined>, remove: boolean) {
+    const postgres = this.deps.admin.postgres(step.admin);
+    const tenant = postgresTenant(step.identity, {
+      password: secretValue(step.secret, SECRET_KEYS.postgresPassword) ?? '',
       database: (await postgres.database()) || 'postgres',
-      connectionLimit: instance.spec.postgres.connectionLimit,
+      connectionLimit: step.instance.spec.postgres.connectionLimit,
       login: false,
-      owner: keyOf(instance),
+      owner: keyOf(step.instance),
     });
-    const remove = instance.spec.postgres.deletionPolicy === 'Delete';
-    const result = remove ? await postgres.remove(tenant) : await postgres.ensure(tenant);
-    countActions(this.deps.metrics, 'postgres', result.actions);
-    return remove
-      ? `schema ${tenant.schema} and role dropped`
-      : `schema ${tenant.schema} kept, login disabled`;
+    if (remove)
+      return {
+        actions: (await postgres.remove(tenant)).actions,
+        message: `schema ${tenant.schema} and role dropped`,
+      };
+    return {
+      actions: (await postgres.ensure(tenant)).actions,
+      message: `schema ${tenant.schema} kept, login disabled`,
+    };
   }
 
-  /** Forgets what was told to an instance that is gone. */
   forget(key: string): void {
     this.toldOpenDatabases.delete(key);
   }

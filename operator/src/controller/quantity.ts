@@ -5,24 +5,17 @@
  * with the ones it returns would see drift that is not there.
  */
 
-const SUFFIXES: Record<string, { base: bigint; exponent: bigint }> = {
-  '': { base: 10n, exponent: 0n },
-  n: { base: 10n, exponent: -9n },
-  u: { base: 10n, exponent: -6n },
-  m: { base: 10n, exponent: -3n },
-  k: { base: 10n, exponent: 3n },
-  M: { base: 10n, exponent: 6n },
-  G: { base: 10n, exponent: 9n },
-  T: { base: 10n, exponent: 12n },
-  P: { base: 10n, exponent: 15n },
-  E: { base: 10n, exponent: 18n },
-  Ki: { base: 2n, exponent: 10n },
-  Mi: { base: 2n, exponent: 20n },
-  Gi: { base: 2n, exponent: 30n },
-  Ti: { base: 2n, exponent: 40n },
-  Pi: { base: 2n, exponent: 50n },
-  Ei: { base: 2n, exponent: 60n },
-};
+const DECIMAL = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+const BINARY = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
+/** Each suffix as base ** exponent. */
+const SUFFIXES = new Map<string, { base: bigint; exponent: bigint }>([
+  ...Object.entries(DECIMAL).map(
+    ([suffix, e]) => [suffix, { base: 10n, exponent: BigInt(e) }] as const,
+  ),
+  ...Object.entries(BINARY).map(
+    ([suffix, e]) => [suffix, { base: 2n, exponent: BigInt(e) }] as const,
+  ),
+]);
 
 // <signedNumber><suffix>, suffix a binary SI, a decimal exponent (e3, E-2) or a decimal SI.
 const QUANTITY = /^([+-]?)(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+|[numkMGTPE])?$/;
@@ -43,7 +36,7 @@ export function parseQuantity(text: string): Fraction | undefined {
   let denominator = 10n ** BigInt(fraction.length);
   const { base, exponent } = /^[eE]./.test(suffix)
     ? { base: 10n, exponent: BigInt(suffix.slice(1)) }
-    : (SUFFIXES[suffix] as { base: bigint; exponent: bigint });
+    : (SUFFIXES.get(suffix) as { base: bigint; exponent: bigint });
   // Exponents past any real quantity are refused rather than computed.
   if (exponent > 100n || exponent < -100n) return undefined;
   if (exponent >= 0n) numerator *= base ** exponent;

@@ -14,7 +14,7 @@ import { AdminSecretError, type AdminTarget } from './admin.ts';
 import { ApplyError, OwnedObjects, RecentWrites } from './apply.ts';
 import { type ConditionInput, findCondition } from './conditions.ts';
 import { Backoff, now, type ReconcilerDependencies, RetryLater, target } from './context.ts';
-import { Credentials } from './credentials.ts';
+import { ensureCredentials } from './credentials.ts';
 import { readyCondition, storeCondition } from './decisions.ts';
 import { FINALIZER, Finalizer } from './finalizer.ts';
 import { keyOf, resolveIdentity } from './identity.ts';
@@ -41,7 +41,6 @@ export class InstanceReconciler {
   private readonly owned: OwnedObjects;
   private readonly status: StatusWriter;
   private readonly names: NameArbiter;
-  private readonly credentials: Credentials;
   private readonly postgres: PostgresTenants;
   private readonly redis: RedisTenants;
   private readonly finalizer: Finalizer;
@@ -56,7 +55,6 @@ export class InstanceReconciler {
     this.owned = new OwnedObjects(deps, written);
     this.status = new StatusWriter(deps, written);
     this.names = new NameArbiter(deps.caches.instances, deps.admin);
-    this.credentials = new Credentials(deps, this.owned);
     this.postgres = new PostgresTenants(deps);
     this.redis = new RedisTenants(deps);
     this.finalizer = new Finalizer(deps, {
@@ -163,13 +161,13 @@ export class InstanceReconciler {
 
     let secret: V1Secret;
     try {
-      secret = await this.credentials.ensure(instance, identity, admin);
+      secret = await ensureCredentials(this.deps, this.owned, instance, identity, admin);
     } catch (error) {
       return this.refuse(instance, identity, error);
     }
     const [postgres, redis] = await Promise.all([
-      this.postgres.provision(instance, identity, admin.postgres, secret),
-      this.redis.provision(instance, identity, admin.redis, secret),
+      this.postgres.provision({ instance, identity, admin: admin.postgres, secret }),
+      this.redis.provision({ instance, identity, admin: admin.redis, secret }),
     ]);
     const storesOk = postgres.ok && redis.ok;
 
