@@ -118,6 +118,34 @@ describe('driftPatch', () => {
     ]);
   });
 
+  it('coarse: replaces an object under spec whose own values drifted, for fields that contradict ours', () => {
+    const desired = { spec: { strategy: { type: 'Recreate' }, template: { spec: { a: 1 } } } };
+    const live = {
+      spec: {
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } },
+        template: { spec: { a: 2, b: 3 } },
+      },
+    };
+    expect(driftPatch(desired, live).map((operation) => operation.path)).toEqual([
+      '/spec/strategy/type',
+      '/spec/template/spec/a',
+    ]);
+    expect(driftPatch(desired, live, { coarse: true })).toEqual([
+      { op: 'replace', path: '/spec/strategy', value: { type: 'Recreate' } },
+      { op: 'replace', path: '/spec/template/spec', value: { a: 1 } },
+    ]);
+    // Never the whole spec, nor metadata maps others write to.
+    const replicas = { metadata: { labels: { a: 'b' } }, spec: { replicas: 1 } };
+    const theirs = {
+      metadata: { labels: { a: 'c', x: 'y' } },
+      spec: { replicas: 2, paused: false },
+    };
+    expect(driftPatch(replicas, theirs, { coarse: true }).map((o) => o.path)).toEqual([
+      '/metadata/labels/a',
+      '/spec/replicas',
+    ]);
+  });
+
   it('adds a map that is missing whole, and nothing when nothing drifted', () => {
     const desired = { metadata: { annotations: { a: 'b' } }, data: { key: 'dmFsdWU=' } };
     expect(driftPatch(desired, { metadata: {} })).toEqual([

@@ -56,15 +56,25 @@ export class OwnedObjects {
       if ((error as { code?: number }).code !== 422) throw error;
     }
     if (isDerivative(desired, applied)) return applied;
-    const operations = driftPatch(
-      desired as Record<string, unknown>,
-      applied as Record<string, unknown>,
-    );
-    this.deps.log.info(
-      { ...what, paths: operations.map((operation) => operation.path) },
-      'replacing drifted fields',
-    );
-    return this.written.remember(key, await this.deps.writer.jsonPatch(applied, operations));
+    const patch = async (coarse: boolean) => {
+      const operations = driftPatch(
+        desired as Record<string, unknown>,
+        applied as Record<string, unknown>,
+        { coarse },
+      );
+      this.deps.log.info(
+        { ...what, paths: operations.map((operation) => operation.path) },
+        'replacing drifted fields',
+      );
+      return this.written.remember(key, await this.deps.writer.jsonPatch(applied, operations));
+    };
+    try {
+      return await patch(false);
+    } catch (error) {
+      // A field we do not set contradicts one we do: replace the objects around ours whole.
+      if ((error as { code?: number }).code !== 422) throw error;
+      return patch(true);
+    }
   }
 
   /** The engines' NetworkPolicy while it is enabled; ours is deleted when it is turned off. */

@@ -71,18 +71,34 @@ const isMap = (value: unknown): value is Record<string, unknown> =>
  * added (a hand-edited list entry, a field that contradicts ours). Only
  * metadata's labels, annotations and ownerReferences, and spec and data, are
  * compared.
+ *
+ * `coarse`, for when the API server refuses the fine patch because a field
+ * we do not set contradicts one we do (a Deployment's `rollingUpdate` beside
+ * our `type: Recreate`): an object under spec whose own values differ is
+ * replaced whole, which drops its other fields too.
  */
 export function driftPatch(
   desired: Record<string, unknown>,
   live: Record<string, unknown>,
+  { coarse = false } = {},
 ): PatchOperation[] {
   const operations: PatchOperation[] = [];
   const visit = (path: string[], want: unknown, have: unknown) => {
     if (isDerivative(want, have, path)) return;
     const pointer = `/${path.map(escapePointer).join('/')}`;
     if (isMap(want) && isMap(have)) {
-      for (const [key, value] of Object.entries(want)) visit([...path, key], value, have[key]);
-      return;
+      const drifted = Object.keys(want).filter(
+        (key) => !isDerivative(want[key], have[key], [...path, key]),
+      );
+      const whole =
+        coarse &&
+        path[0] === 'spec' &&
+        path.length >= 2 &&
+        drifted.some((key) => !(isMap(want[key]) && isMap(have[key])));
+      if (!whole) {
+        for (const key of drifted) visit([...path, key], want[key], have[key]);
+        return;
+      }
     }
     operations.push({ op: have === undefined ? 'add' : 'replace', path: pointer, value: want });
   };
