@@ -120,7 +120,10 @@ export class Finalizer {
     const plan = STORES.filter((store) => !abandon.has(store))
       .map((store) => `${LABEL[store]} (${instance.spec[store].deletionPolicy})`)
       .join(' and ');
-    if (plan) {
+    // Once blocked, the status says what deletion waits for until it no longer does.
+    const blocked =
+      findCondition(instance.status?.conditions, 'Ready')?.reason === 'DeletionBlocked';
+    if (plan && !blocked) {
       const message = `releasing ${plan}; the finalizer comes off when that is done`;
       this.deps.events.record(target(instance), 'Normal', 'Deleting', message);
       await this.writeReady(instance, 'Deleting', message);
