@@ -90,6 +90,7 @@ export async function startOperator(
     engineImage: config.engineImage,
     postgresPolicy: { revokePublicConnect: config.postgresRevokePublicConnect },
     resyncMs: config.resyncSeconds * 1000,
+    requeue: (key) => queue.add(key),
   });
 
   const state = { synced: false, stopping: false };

@@ -33,6 +33,17 @@ export interface AdminSource {
 type Ref = { name: string; key: string; caKey?: string } | undefined;
 type Store = 'PostgreSQL' | 'Redis';
 
+/** Per store: its name for people, the spec field of its admin Secret, how its URL reads. */
+const STORES = {
+  postgres: {
+    label: 'PostgreSQL',
+    field: 'spec.postgres.adminSecretRef',
+    tls: postgresTls,
+    key: postgresKey,
+  },
+  redis: { label: 'Redis', field: 'spec.redis.adminSecretRef', tls: redisTls, key: redisKey },
+} as const;
+
 /**
  * The admin connections instances are provisioned through: the operator's
  * own by default, or a Secret the instance names. Provisioners are shared
@@ -54,32 +65,59 @@ export class AdminConnections {
   async resolve(
     instance: TradingEngineInstance,
   ): Promise<{ postgres: AdminTarget; redis: AdminTarget }> {
-    const namespace = instance.metadata.namespace;
     const [postgres, redis] = await Promise.all([
-      this.source(
-        namespace,
-        instance.spec.postgres.adminSecretRef,
-        this.defaults.postgres,
-        'PostgreSQL',
-        'spec.postgres.adminSecretRef',
-      ),
-      this.source(
-        namespace,
-        instance.spec.redis.adminSecretRef,
-        this.defaults.redis,
-        'Redis',
-        'spec.redis.adminSecretRef',
-      ),
+      this.resolveStore(instance, 'postgres'),
+      this.resolveStore(instance, 'redis'),
     ]);
-    return {
-      postgres: {
-        url: postgres.url,
-        tls: adminTls(postgresTls, postgres),
-        storeKey: postgresKey(postgres.url),
-      },
-      redis: { url: redis.url, tls: adminTls(redisTls, redis), storeKey: redisKey(redis.url) },
-    };
+    return { postgres, redis };
   }
+
+  /** One store's admin connection of an instance. */
+  async resolveStore(
+    instance: TradingEngineInstance,
+    store: 'postgres' | 'redis',
+  ): Promise<AdminTarget> {
+    const { label, field, tls, key } = STORES[store];
+    const source = await this.source(
+      instance.metadata.namespace,
+      instance.spec[store].adminSecretRef,
+      this.defaults[store],
+      label,
+      field,
+    );
+    return { url: source.url, tls: adminTls(tls, source), storeKey: key(source.url) };
+  }
+
+  /**
+   * Whether a namespace is being deleted, told without the right to read
+   * namespaces: a dry-run create in it is refused (NamespaceTerminating) by
+   * the API server's namespace lifecycle admission. Nothing is written.
+   */
+  async namespaceTerminating(namespace: string): Promise<boolean> {
+    try {
+      await this.api.createNamespacedSecret({
+        namespace,
+        body: { metadata: { generateName: 'trading-engine-operator-probe-' } },
+        dryRun: 'All',
+      });
+      return false;
+    } catch (error) {
+      return /being terminated|NamespaceTerminating/.test(
+        `${(error as Error).message} ${JSON.stringify((error as { body?: unknown }).body ?? '')}`,
+      );
+    }
+  }
+
+  /**
+   * Calls `listener` with a Redis's store key (host:port) when its admin
+   * connection comes back after it was lost: the server may have restarted,
+   * and a restarted Redis without persistence has lost every ACL user.
+   */
+  onRedisReconnect(listener: (storeKey: string) => void): void {
+    this.reconnectListeners.push(listener);
+  }
+
+  private readonly reconnectListeners: ((storeKey: string) => void)[] = [];
 
   /**
    * Which stores an instance uses, from what is known without I/O, for
@@ -114,6 +152,12 @@ export class AdminConnections {
     if (!provisioner) {
       provisioner = new RedisProvisioner(target.url, target.tls);
       this.redisProvisioners.set(key, provisioner);
+      const storeKey = redisKey(target.url);
+      let connected = false;
+      provisioner.admin.on('ready', () => {
+        if (connected) for (const listener of this.reconnectListeners) listener(storeKey);
+        connected = true;
+      });
     }
     return provisioner;
   }

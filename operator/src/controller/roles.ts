@@ -1,6 +1,10 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import { type EngineRoleLabel, ROLE_LABEL } from '../builders/metadata.ts';
+import { describeCause, findActiveEngines, type Identity } from '@tse/adapter';
+import type { TradingEngineInstance } from '../api/schema.ts';
+import { type EngineRoleLabel, INSTANCE_LABEL, ROLE_LABEL } from '../builders/metadata.ts';
+import type { AdminTarget } from './admin.ts';
 import type { ConditionInput } from './conditions.ts';
+import { type ReconcilerDependencies, target } from './context.ts';
 
 /** Who trades for an instance, who stands by, and what the pods' role labels should become. */
 export interface EngineRoles {
@@ -117,4 +121,44 @@ export function rolesUnknown(why: string): EngineRoles {
       message: `${why}: which engine trades cannot be told; the pods keep their roles`,
     },
   };
+}
+
+/**
+ * Finds the engine that holds the instance's lock, labels the pods'
+ * roles (the Service sends traffic to `active` only) and says whether the
+ * active engine is available.
+ */
+export async function assignRoles(
+  deps: ReconcilerDependencies,
+  instance: TradingEngineInstance,
+  identity: Identity,
+  admin: AdminTarget,
+): Promise<EngineRoles> {
+  const { namespace, name } = instance.metadata;
+  const pods = deps.caches.pods
+    .list(namespace)
+    .filter((pod) => pod.metadata?.labels?.[INSTANCE_LABEL] === name);
+  let holder: string | undefined;
+  if (pods.length > 0) {
+    const { pool } = deps.admin.postgres(admin);
+    try {
+      holder = (await findActiveEngines(pool, [identity.postgresSchema])).get(
+        identity.postgresSchema,
+      );
+    } catch (error) {
+      return rolesUnknown(`the instance lock could not be read: ${describeCause(error)}`);
+    }
+  }
+  const roles = engineRoles(pods, name, holder, instance.spec.replicas);
+  for (const [pod, role] of roles.relabel) {
+    const labelled = await deps.writer.labelPod(namespace, pod, ROLE_LABEL, role);
+    if (labelled && role === 'active')
+      deps.events.record(
+        target(instance),
+        'Normal',
+        'EngineActive',
+        `${pod} holds the instance lock: it trades; traffic goes to it`,
+      );
+  }
+  return roles;
 }

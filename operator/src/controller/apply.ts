@@ -1,0 +1,179 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { TseError } from '@tse/adapter';
+import type { TradingEngineInstance } from '../api/schema.ts';
+import { buildNetworkPolicy } from '../builders/network-policy.ts';
+import { buildServiceMonitor } from '../builders/service-monitor.ts';
+import type { ReconcilerDependencies } from './context.ts';
+import { driftPatch, isDerivative } from './drift.ts';
+import { foreignObjectRefusal } from './ownership.ts';
+
+/**
+ * Writes the objects an instance owns: server-side apply when the live object
+ * lacks something we set, a JSON patch of the drifted fields when apply
+ * cannot put them back, nothing when the cluster already has it all.
+ */
+export class OwnedObjects {
+  private readonly deps: ReconcilerDependencies;
+  /** Shared with the status writer: what was written a moment ago. */
+  readonly written: RecentWrites;
+
+  constructor(deps: ReconcilerDependencies, written: RecentWrites) {
+    this.deps = deps;
+    this.written = written;
+  }
+
+  /**
+   * Applies `desired` unless the live object already has everything it sets.
+   * Where server-side apply leaves drift behind (fields another manager
+   * added), a JSON patch of the drifted fields puts ours back.
+   */
+  async ensure<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
+    try {
+      return await this.write(desired, live);
+    } catch (error) {
+      throw rejectionOf(desired, error) ?? error;
+    }
+  }
+
+  private async write<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
+    const key = `${desired.kind}/${desired.metadata?.namespace}/${desired.metadata?.name}`;
+    live = this.written.fresher(key, live);
+    // The caches hold only labelled objects: an unlabelled one of the same name is read here.
+    live ??= await this.deps.writer.read(desired);
+    const refusal = foreignObjectRefusal(desired, live);
+    if (refusal) throw refusal;
+    if (live && isDerivative(desired, live)) return live;
+    const what = { kind: desired.kind, name: desired.metadata?.name };
+    if (!live) {
+      this.deps.log.debug(what, 'creating');
+      return this.written.remember(key, await this.deps.writer.apply(desired));
+    }
+    this.deps.log.info(what, 'repairing drift');
+    let applied: T = live;
+    try {
+      applied = this.written.remember(key, await this.deps.writer.apply(desired));
+    } catch (error) {
+      if ((error as { code?: number }).code !== 422) throw error;
+    }
+    if (isDerivative(desired, applied)) return applied;
+    const patch = async (coarse: boolean) => {
+      const operations = driftPatch(
+        desired as Record<string, unknown>,
+        applied as Record<string, unknown>,
+        { coarse },
+      );
+      this.deps.log.info(
+        { ...what, paths: operations.map((operation) => operation.path) },
+        'replacing drifted fields',
+      );
+      return this.written.remember(key, await this.deps.writer.jsonPatch(applied, operations));
+    };
+    try {
+      return await patch(false);
+    } catch (error) {
+      // A field we do not set contradicts one we do: replace the objects around ours whole.
+      if ((error as { code?: number }).code !== 422) throw error;
+      return patch(true);
+    }
+  }
+
+  /** The engines' NetworkPolicy while it is enabled; ours is deleted when it is turned off. */
+  async ensureNetworkPolicy(instance: TradingEngineInstance): Promise<void> {
+    const desired = buildNetworkPolicy(instance);
+    const live = this.deps.caches.networkPolicies.get(
+      instance.metadata.namespace,
+      instance.metadata.name,
+    );
+    if (instance.spec.networkPolicy.enabled) {
+      await this.ensure(desired, live);
+      return;
+    }
+    if (live && !foreignObjectRefusal(desired, live)) {
+      this.deps.log.info(
+        { kind: 'NetworkPolicy', name: desired.metadata?.name },
+        'deleting: turned off',
+      );
+      await this.deps.writer.delete(live);
+    }
+  }
+
+  async ensureServiceMonitor(instance: TradingEngineInstance): Promise<void> {
+    const monitors = this.deps.caches.serviceMonitors;
+    if (!monitors || !instance.spec.monitoring.serviceMonitor.enabled) return;
+    await this.ensure(
+      buildServiceMonitor(instance),
+      monitors.get(instance.metadata.namespace, instance.metadata.name),
+    );
+  }
+}
+
+/** The API server refused an owned object: the request itself is wrong, so retrying as is will not help. */
+export class ApplyError extends TseError {
+  readonly code = 'APPLY_FAILED';
+  readonly status: number;
+
+  constructor(message: string, status: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
+/**
+ * An ApplyError for an API server's 4xx answer about `desired` (422 Invalid,
+ * 403 Forbidden, 409 Conflict, 400 Bad Request...), naming the kind, the
+ * name and what the API server said; undefined for anything else (a 404, a
+ * 429, a 5xx, a lost connection), which is retried as it is.
+ */
+export function rejectionOf(desired: KubernetesObject, error: unknown): ApplyError | undefined {
+  const status = (error as { code?: unknown }).code;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  if ([404, 408, 429].includes(status)) return undefined;
+  const said = apiMessage((error as { body?: unknown }).body) ?? (error as Error).message;
+  return new ApplyError(
+    `the API server refused ${desired.kind} "${desired.metadata?.name}" (${status}): ${said}`,
+    status,
+    { cause: error },
+  );
+}
+
+/** The `message` of a Status body, sent as JSON text or already parsed. */
+function apiMessage(body: unknown): string | undefined {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return body.trim() || undefined;
+    }
+  }
+  const message = (parsed as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message : undefined;
+}
+
+/**
+ * The objects this operator wrote a moment ago. The informer cache catches up
+ * a little later; until it does, the written object is the truth, so the next
+ * reconcile does not write it again.
+ */
+export class RecentWrites {
+  private readonly objects = new Map<string, KubernetesObject>();
+
+  remember<T extends KubernetesObject>(key: string, object: T): T {
+    this.objects.set(key, object);
+    if (this.objects.size > 10_000) this.objects.delete(this.objects.keys().next().value as string);
+    return object;
+  }
+
+  /** The cached object, or the one written here when the cache has not seen it yet. */
+  fresher<T extends KubernetesObject>(key: string, cached: T | undefined): T | undefined {
+    const written = this.objects.get(key) as T | undefined;
+    if (!written) return cached;
+    const mine = Number(written.metadata?.resourceVersion);
+    const theirs = Number(cached?.metadata?.resourceVersion);
+    if (cached && !(theirs < mine)) {
+      this.objects.delete(key);
+      return cached;
+    }
+    return written;
+  }
+}

@@ -1,0 +1,80 @@
+import type { V1Secret } from '@kubernetes/client-node';
+import { checkPostgresLogin, postgresTenant } from '@tse/adapter';
+import type { TradingEngineInstance } from '../api/schema.ts';
+import { SECRET_KEYS, secretValue } from '../builders/secret.ts';
+import { target } from './context.ts';
+import { openDatabasesWarning, type StoreOutcome, storeFailure } from './decisions.ts';
+import { keyOf } from './identity.ts';
+import { loginOutcome, type StoreStep, StoreTenants } from './stores.ts';
+
+/** An instance's PostgreSQL schema and role: provisioned, verified, and released on deletion. */
+export class PostgresTenants extends StoreTenants {
+  protected readonly store = 'postgres';
+  /** Per instance, the other databases open to PUBLIC it was last warned about. */
+  private readonly toldOpenDatabases = new Map<string, string>();
+
+  async provision({ instance, identity, admin, secret }: StoreStep): Promise<StoreOutcome> {
+    const provisioner = this.deps.admin.postgres(admin);
+    try {
+      const tenant = postgresTenant(identity, {
+        password: secretValue(secret, SECRET_KEYS.postgresPassword) ?? '',
+        database: (await provisioner.database()) || 'postgres',
+        connectionLimit: instance.spec.postgres.connectionLimit,
+        owner: keyOf(instance),
+      });
+      const result = await provisioner.ensure(tenant, { policy: this.deps.postgresPolicy ?? {} });
+      this.done(instance, result.actions, {
+        reason: 'DatabaseProvisioned',
+        message: (types) => `PostgreSQL: ${types} for schema ${tenant.schema}`,
+      });
+      this.warnOpenDatabases(instance, result.openToPublic ?? []);
+      if (result.actions.length > 0 || !result.loginVerified) {
+        const login = await checkPostgresLogin(provisioner.pool.options, tenant);
+        const failed = loginOutcome('Postgres', tenant.role, login);
+        if (failed) return failed;
+      }
+      return {
+        ok: true,
+        message: `schema ${tenant.schema} owned by role ${tenant.role}; login verified`,
+        actions: result.actions.length,
+      };
+    } catch (error) {
+      return storeFailure(error, 'postgres');
+    }
+  }
+
+  /** Retain disables the login and keeps the data; Delete drops the schema and role. */
+  protected async releaseTenant(step: StoreStep<V1Secret | undefined>, remove: boolean) {
+    const postgres = this.deps.admin.postgres(step.admin);
+    const tenant = postgresTenant(step.identity, {
+      password: secretValue(step.secret, SECRET_KEYS.postgresPassword) ?? '',
+      database: (await postgres.database()) || 'postgres',
+      connectionLimit: step.instance.spec.postgres.connectionLimit,
+      login: false,
+      owner: keyOf(step.instance),
+    });
+    if (remove)
+      return {
+        actions: (await postgres.remove(tenant)).actions,
+        message: `schema ${tenant.schema} and role dropped`,
+      };
+    return {
+      actions: (await postgres.ensure(tenant)).actions,
+      message: `schema ${tenant.schema} kept, login disabled`,
+    };
+  }
+
+  forget(key: string): void {
+    this.toldOpenDatabases.delete(key);
+  }
+
+  /** Advice, not failure: the instance stays Ready; told once per change of the databases. */
+  private warnOpenDatabases(instance: TradingEngineInstance, databases: string[]): void {
+    const key = keyOf(instance);
+    const warning = openDatabasesWarning(databases, this.toldOpenDatabases.get(key));
+    if (databases.length === 0) this.toldOpenDatabases.delete(key);
+    if (!warning) return;
+    this.toldOpenDatabases.set(key, warning.key);
+    this.deps.events.record(target(instance), 'Warning', warning.reason, warning.message);
+  }
+}

@@ -1,0 +1,69 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { InstanceStatus, TradingEngineInstance } from '../api/schema.ts';
+import type { RecentWrites } from './apply.ts';
+import { type ConditionInput, findCondition, mergeConditions } from './conditions.ts';
+import { now, type ReconcilerDependencies, target } from './context.ts';
+import { isDerivative } from './drift.ts';
+import { keyOf } from './identity.ts';
+
+/** Not-ready reasons of a normal start or takeover: no Event for them, they pass on their own. */
+const QUIET_READY_REASONS = new Set([
+  'NoActiveEngine',
+  'ActiveEngineNotReady',
+  'ActiveEngineStopping',
+]);
+
+/** Paused False: the operator manages the instance. */
+export const notPaused = (): ConditionInput => ({
+  type: 'Paused',
+  status: 'False',
+  reason: 'Reconciling',
+  message: 'the operator manages this instance',
+});
+
+/** Writes an instance's status, and tells of the changes of its Ready condition. */
+export class StatusWriter {
+  private readonly deps: ReconcilerDependencies;
+  private readonly written: RecentWrites;
+
+  constructor(deps: ReconcilerDependencies, written: RecentWrites) {
+    this.deps = deps;
+    this.written = written;
+  }
+
+  /** Writes status through /status, only when something in it changed. */
+  async write(
+    instance: TradingEngineInstance,
+    fields: Partial<InstanceStatus>,
+    conditions: ConditionInput[],
+  ): Promise<void> {
+    const generation = instance.metadata.generation;
+    const key = `status/${keyOf(instance)}`;
+    const previous = (
+      this.written.fresher(key, instance as unknown as KubernetesObject) as {
+        status?: InstanceStatus;
+      }
+    ).status;
+    const status: InstanceStatus = {
+      ...fields,
+      observedGeneration: generation,
+      conditions: mergeConditions(previous?.conditions, conditions, generation, now(this.deps)),
+    };
+    if (previous && isDerivative(status, previous) && isDerivative(previous, status)) return;
+    const written = await this.deps.writer.applyStatus(
+      instance.metadata.namespace,
+      instance.metadata.name,
+      status,
+    );
+    this.written.remember(key, written);
+  }
+
+  /** An Event when Ready changes status or reason, but for the quiet reasons of a normal start. */
+  announceReady(instance: TradingEngineInstance, ready: ConditionInput): void {
+    const before = findCondition(instance.status?.conditions, 'Ready');
+    if (before?.status === ready.status && before?.reason === ready.reason) return;
+    const type = ready.status === 'True' ? 'Normal' : 'Warning';
+    if (ready.status === 'True' || !QUIET_READY_REASONS.has(ready.reason))
+      this.deps.events.record(target(instance), type, ready.reason, ready.message);
+  }
+}

@@ -1,0 +1,65 @@
+import { ApiException } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { ApplyError, rejectionOf } from '../src/controller/apply.ts';
+import { Backoff } from '../src/controller/context.ts';
+import { ABANDON_ANNOTATION, abandonedStores } from '../src/controller/finalizer.ts';
+import { instance } from './fixtures.ts';
+
+const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'lh' } };
+const refused = (code: number, body: unknown) =>
+  rejectionOf(deployment, new ApiException(code, `HTTP-Code: ${code}`, body, {}));
+
+describe('rejectionOf', () => {
+  it("names the kind, the name and the API server's message of a 4xx", () => {
+    const error = refused(
+      422,
+      JSON.stringify({
+        kind: 'Status',
+        message:
+          'Deployment.apps "lh" is invalid: spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required value',
+      }),
+    );
+    expect(error).toBeInstanceOf(ApplyError);
+    expect(error?.status).toBe(422);
+    expect(error?.message).toBe(
+      'the API server refused Deployment "lh" (422): Deployment.apps "lh" is invalid: spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required value',
+    );
+    expect(refused(403, { message: 'forbidden: no' })?.message).toMatch(/\(403\): forbidden: no$/);
+    expect(refused(409, 'field is immutable')?.message).toMatch(/\(409\): field is immutable$/);
+  });
+
+  it('leaves what a retry may cure to the queue: 404, 429, 5xx, no answer', () => {
+    for (const code of [404, 408, 429, 500, 503]) expect(refused(code, '')).toBeUndefined();
+    expect(rejectionOf(deployment, new Error('ECONNREFUSED'))).toBeUndefined();
+  });
+});
+
+describe('abandonedStores', () => {
+  const annotated = (value: string) =>
+    abandonedStores(
+      instance('lh', (object) => {
+        object.metadata.annotations = { [ABANDON_ANNOTATION]: value };
+      }),
+    );
+
+  it('reads true, a store, or a list of them', () => {
+    expect([...annotated('true')]).toEqual(['postgres', 'redis']);
+    expect([...annotated('redis')]).toEqual(['redis']);
+    expect([...annotated(' Postgres , redis ')]).toEqual(['postgres', 'redis']);
+    expect([...annotated('false')]).toEqual([]);
+    expect([...annotated('mysql')]).toEqual([]);
+    expect([...abandonedStores(instance('lh'))]).toEqual([]);
+  });
+});
+
+describe('Backoff', () => {
+  it('doubles from the base to the cap, per key, and starts over after a reset', () => {
+    const backoff = new Backoff(5000, 60_000);
+    expect([1, 2, 3, 4, 5].map(() => backoff.next('a'))).toEqual([
+      5000, 10_000, 20_000, 40_000, 60_000,
+    ]);
+    expect(backoff.next('b')).toBe(5000);
+    backoff.reset('a');
+    expect(backoff.next('a')).toBe(5000);
+  });
+});
