@@ -118,6 +118,7 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
   private readonly order: string;
   private readonly columns: string[];
   private readonly saveStatement: string;
+  private readonly writeStatement: string;
   private readonly getStatement: string;
 
   constructor(db: Queryable, table: keyof typeof TABLES, schema: S) {
@@ -130,6 +131,7 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
     const statements = tableStatements(table, this.columns, this.id);
     this.selected = statements.selected;
     this.saveStatement = statements.save;
+    this.writeStatement = statements.write;
     this.getStatement = statements.get;
   }
 
@@ -137,6 +139,11 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
     const values = this.columns.map((column) => record[column]);
     const { rows } = await this.named(`tse_${this.table}_save`, this.saveStatement, values);
     return this.row(rows[0]);
+  }
+
+  async write(record: T): Promise<void> {
+    const values = this.columns.map((column) => record[column]);
+    await this.named(`tse_${this.table}_write`, this.writeStatement, values);
   }
 
   async get(id: string): Promise<T | undefined> {
@@ -178,7 +185,10 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
 }
 
 /** The fixed statements of a table, built once per table rather than per store or per call. */
-const statementCache = new Map<string, { selected: string; save: string; get: string }>();
+const statementCache = new Map<
+  string,
+  { selected: string; save: string; write: string; get: string }
+>();
 function tableStatements(table: string, columns: string[], id: string) {
   const cached = statementCache.get(table);
   if (cached) return cached;
@@ -186,10 +196,12 @@ function tableStatements(table: string, columns: string[], id: string) {
   const selected = names.join(', ');
   const key = pg.escapeIdentifier(id);
   const updates = names.filter((name) => name !== key).map((name) => `${name} = EXCLUDED.${name}`);
+  const upsert = `INSERT INTO ${table} (${selected}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})
+       ON CONFLICT (${key}) DO UPDATE SET ${updates.join(', ')}`;
   const statements = {
     selected,
-    save: `INSERT INTO ${table} (${selected}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})
-       ON CONFLICT (${key}) DO UPDATE SET ${updates.join(', ')} RETURNING ${selected}`,
+    save: `${upsert} RETURNING ${selected}`,
+    write: upsert,
     get: `SELECT ${selected} FROM ${table} WHERE ${key} = $1`,
   };
   statementCache.set(table, statements);
