@@ -275,6 +275,13 @@ const placeholders = (n: number) => Array.from({ length: n }, (_, i) => `$${i + 
 const SQL = {
   openPosition:
     'SELECT * FROM positions WHERE strategy_id IS NULL AND instrument_id = $1 AND closed_at IS NULL',
+  lockPosition:
+    'SELECT * FROM positions WHERE strategy_id IS NULL AND instrument_id = $1 AND closed_at IS NULL FOR UPDATE',
+  createPosition: `INSERT INTO positions (position_id, strategy_id, instrument_id, quantity, average_entry_price,
+    current_price, market_value, unrealized_pnl, realized_pnl, total_pnl, cost_basis, exposure, opened_at,
+    last_updated, closed_at, created_at, updated_at, notes)
+    VALUES ($1, NULL, $2, 0, 0, 0, 0, 0, 0, 0, 0, 0, $3, $3, NULL, $3, $3, NULL)
+    ON CONFLICT ((coalesce(strategy_id, '')), instrument_id) WHERE closed_at IS NULL DO NOTHING`,
   insertOrder: `INSERT INTO orders (${ORDER_COLUMNS.join(', ')}) VALUES (${placeholders(ORDER_COLUMNS.length)})`,
   fillOrder: `UPDATE orders SET status = 'filled', filled_quantity = quantity, remaining_quantity = 0,
     average_fill_price = $2, filled_at = $3, updated_at = $3 WHERE order_id = $1`,
@@ -294,8 +301,9 @@ const SQL = {
 /**
  * The baseline: what one filled market buy of 1 at 100 writes, sent by hand.
  * The same round trips as the engine: the open position (the risk check),
- * the order as accepted, then one transaction reading the position again and
- * writing the filled order, its trade and the position.
+ * the order as accepted, then one transaction locking the position (made
+ * first if there is none) and writing the filled order, its trade and the
+ * position.
  */
 async function plainOrders(options: {
   url: string;
@@ -346,7 +354,12 @@ async function plainOrders(options: {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      const { rows } = await client.query(SQL.openPosition, [instrument]);
+      // As the engine does: the position locked until COMMIT, made first if there is none.
+      let { rows } = await client.query(SQL.lockPosition, [instrument]);
+      if (!rows[0]) {
+        await client.query(SQL.createPosition, [randomUUID(), instrument, at]);
+        ({ rows } = await client.query(SQL.lockPosition, [instrument]));
+      }
       const position = rows[0] as { position_id: string; quantity: string } | undefined;
       const quantity = Number(position?.quantity ?? 0) + 1;
       await client.query(SQL.fillOrder, [orderId, price, at]);

@@ -146,6 +146,20 @@ describe.each([
   it('answers a ping', async () => {
     await expect(store.ping()).resolves.toBeUndefined();
   });
+
+  it('lets concurrent fills of one position take turns: none is lost, the first ones included', async () => {
+    // Twenty fills at once of a position that does not exist yet, each adding 1.
+    const fills = Array.from({ length: 20 }, () =>
+      store.transaction(async (tx) => {
+        const open = await tx.positions.lockOpen(null, 'ADA-USD', () =>
+          position({ instrument_id: 'ADA-USD', quantity: '0' }),
+        );
+        await tx.positions.write({ ...open, quantity: String(Number(open.quantity) + 1) });
+      }),
+    );
+    await Promise.all(fills);
+    expect(Number((await store.positions.findOpen(null, 'ADA-USD'))?.quantity)).toBe(20);
+  });
 });
 
 describe.each([

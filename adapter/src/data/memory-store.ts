@@ -32,9 +32,14 @@ export class MemoryStore implements TradingStore {
   async ping(): Promise<void> {}
 
   /** Runs `work` directly: memory writes are not rolled back. */
+  /** Transactions take turns, as locked rows make them in PostgreSQL: no fill overwrites another. */
   transaction<R>(work: (store: TradingStore) => Promise<R>): Promise<R> {
-    return work(this);
+    const run = this.turn.then(() => work(this));
+    this.turn = run.catch(() => {});
+    return run;
   }
+
+  private turn: Promise<unknown> = Promise.resolve();
 
   async close(): Promise<void> {}
 }
@@ -102,6 +107,14 @@ class MemoryPositions
         row.closed_at === null,
     );
     return open && structuredClone(open);
+  }
+
+  async lockOpen(
+    strategyId: string | null,
+    instrumentId: string,
+    flat: () => PositionRecord,
+  ): Promise<PositionRecord> {
+    return (await this.findOpen(strategyId, instrumentId)) ?? flat();
   }
 }
 

@@ -120,6 +120,8 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
   private readonly saveStatement: string;
   private readonly writeStatement: string;
   private readonly getStatement: string;
+  /** INSERT of a whole record, without a conflict clause: each caller says what a conflict means. */
+  protected readonly insertStatement: string;
 
   constructor(db: Queryable, table: keyof typeof TABLES, schema: S) {
     this.db = db;
@@ -133,17 +135,24 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
     this.saveStatement = statements.save;
     this.writeStatement = statements.write;
     this.getStatement = statements.get;
+    this.insertStatement = statements.insert;
+  }
+
+  protected values(record: T): unknown[] {
+    return this.columns.map((column) => record[column]);
   }
 
   async save(record: T): Promise<T> {
-    const values = this.columns.map((column) => record[column]);
-    const { rows } = await this.named(`tse_${this.table}_save`, this.saveStatement, values);
+    const { rows } = await this.named(
+      `tse_${this.table}_save`,
+      this.saveStatement,
+      this.values(record),
+    );
     return this.row(rows[0]);
   }
 
   async write(record: T): Promise<void> {
-    const values = this.columns.map((column) => record[column]);
-    await this.named(`tse_${this.table}_write`, this.writeStatement, values);
+    await this.named(`tse_${this.table}_write`, this.writeStatement, this.values(record));
   }
 
   async get(id: string): Promise<T | undefined> {
@@ -187,7 +196,7 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
 /** The fixed statements of a table, built once per table rather than per store or per call. */
 const statementCache = new Map<
   string,
-  { selected: string; save: string; write: string; get: string }
+  { selected: string; save: string; write: string; get: string; insert: string }
 >();
 function tableStatements(table: string, columns: string[], id: string) {
   const cached = statementCache.get(table);
@@ -196,10 +205,12 @@ function tableStatements(table: string, columns: string[], id: string) {
   const selected = names.join(', ');
   const key = pg.escapeIdentifier(id);
   const updates = names.filter((name) => name !== key).map((name) => `${name} = EXCLUDED.${name}`);
-  const upsert = `INSERT INTO ${table} (${selected}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})
+  const insert = `INSERT INTO ${table} (${selected}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})`;
+  const upsert = `${insert}
        ON CONFLICT (${key}) DO UPDATE SET ${updates.join(', ')}`;
   const statements = {
     selected,
+    insert,
     save: `${upsert} RETURNING ${selected}`,
     write: upsert,
     get: `SELECT ${selected} FROM ${table} WHERE ${key} = $1`,
@@ -219,6 +230,31 @@ class PositionTable extends TableRepository<typeof positionRecord> implements Po
       [strategyId, instrumentId],
     );
     return rows[0] ? this.row(rows[0]) : undefined;
+  }
+
+  async lockOpen(
+    strategyId: string | null,
+    instrumentId: string,
+    flat: () => PositionRecord,
+  ): Promise<PositionRecord> {
+    const lock = () =>
+      this.named(
+        'tse_positions_lock_open',
+        `SELECT ${this.selected} FROM positions WHERE strategy_id IS NOT DISTINCT FROM $1 AND instrument_id = $2 AND closed_at IS NULL FOR UPDATE`,
+        [strategyId, instrumentId],
+      );
+    let { rows } = await lock();
+    if (!rows[0]) {
+      // Two first fills at once: one inserts, the other waits on the open-position index and finds it.
+      const record = flat();
+      await this.named(
+        'tse_positions_open',
+        `${this.insertStatement} ON CONFLICT ((coalesce(strategy_id, '')), instrument_id) WHERE closed_at IS NULL DO NOTHING`,
+        this.values(record),
+      );
+      ({ rows } = await lock());
+    }
+    return this.row(rows[0]);
   }
 }
 

@@ -16,6 +16,17 @@ export interface Repository<T> {
 /** Positions are also found by their (strategy, instrument) pair, of which one is open at a time. */
 export interface PositionRepository extends Repository<PositionRecord> {
   findOpen(strategyId: string | null, instrumentId: string): Promise<PositionRecord | undefined>;
+  /**
+   * The open position of a strategy and instrument, made from `flat` when
+   * there is none, held until the transaction ends: concurrent fills of one
+   * position take turns instead of overwriting each other's quantity. Only
+   * inside `TradingStore.transaction`.
+   */
+  lockOpen(
+    strategyId: string | null,
+    instrumentId: string,
+    flat: () => PositionRecord,
+  ): Promise<PositionRecord>;
 }
 
 /** Everything the engine stores, behind one interface with two implementations. */

@@ -269,8 +269,8 @@ export class TradingService {
     const at = this.timestamp();
     return this.deps.store().transaction(async (store) => {
       const quantity = order.remaining_quantity;
-      const open =
-        (await store.positions.findOpen(order.strategy_id, order.instrument_id)) ??
+      // Locked until the fill commits: concurrent fills of one position take turns.
+      const open = await store.positions.lockOpen(order.strategy_id, order.instrument_id, () =>
         flatPosition(
           {
             position_id: randomUUID(),
@@ -278,7 +278,8 @@ export class TradingService {
             instrument_id: order.instrument_id,
           },
           at,
-        );
+        ),
+      );
       const { position, realized } = applyExecution(open, {
         side: order.side,
         quantity,
