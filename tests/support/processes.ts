@@ -25,6 +25,11 @@ export interface Guarded {
   readonly name: string;
   /** Stops the process (SIGTERM, then SIGKILL) and removes its directories. */
   stop(): Promise<void>;
+  /**
+   * Stops the process but keeps its directories, waits `downMs`, and starts
+   * it again with the same command, arguments and guard: a server restart.
+   */
+  restart(options?: { downMs?: number }): Promise<Guarded>;
 }
 
 /**
@@ -58,23 +63,36 @@ export function spawnGuarded(
 
   const exited = once(child, 'exit');
   let stopping: Promise<void> | undefined;
+  const halt = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(stopSignal);
+    const killed = await Promise.race([exited.then(() => true), sleep(10_000, false)]);
+    if (!killed) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
   const guarded: Guarded & { output: string[] } = {
     child,
     name,
     output,
     stop() {
       stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill(stopSignal);
-          const killed = await Promise.race([exited.then(() => true), sleep(10_000, false)]);
-          if (!killed) {
-            child.kill('SIGKILL');
-            await exited;
-          }
-        }
+        await halt();
         await Promise.all(cleanup.map((dir) => rm(dir, { recursive: true, force: true })));
       })();
       return stopping;
+    },
+    async restart({ downMs = 0 } = {}) {
+      // The warden would remove the directories once the process is gone: it goes first.
+      try {
+        if (warden.pid !== undefined) process.kill(warden.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await halt();
+      await sleep(downMs);
+      return spawnGuarded(name, command, args, options);
     },
   };
   return guarded;
