@@ -1,7 +1,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, type Guarded, spawnGuarded, waitFor } from '../support/processes.ts';
+import {
+  freePort,
+  type Guarded,
+  type RestartOptions,
+  spawnGuarded,
+  waitFor,
+} from '../support/processes.ts';
 import { apiGet, apiRequest } from './api.ts';
 import { type Binaries, binDir, findBinaries } from './binaries.ts';
 import { createNodeNetwork, destroyNodeNetwork, type NodeNetwork } from './node/network.ts';
@@ -30,7 +36,7 @@ export interface Cluster {
    * same flags, certificates, port and data, `downMs` later; resolves once it is
    * healthy again. Local control planes only.
    */
-  restart(component: string, options?: { downMs?: number }): Promise<void>;
+  restart(component: string, options?: RestartOptions): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -188,7 +194,7 @@ async function startLocalControlPlane(
       );
     }
     log(`control plane up in ${((Date.now() - begin) / 1000).toFixed(1)}s`);
-    const restart = async (component: string, restartOptions: { downMs?: number } = {}) => {
+    const restart = async (component: string, restartOptions: RestartOptions = {}) => {
       const index = started.findIndex((process) => process.name === component);
       const old = started[index];
       if (!old) throw new Error(`no ${component} in this control plane`);

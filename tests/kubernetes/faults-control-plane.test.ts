@@ -130,24 +130,16 @@ afterAll(async () => {
 });
 
 describe('a control plane fault under a running operator', () => {
-  it('kube-apiserver restarted: the operator watches again and loses nothing', async () => {
+  it.each([
+    ['kube-apiserver', 'after-apiserver'],
+    ['etcd', 'after-etcd'],
+  ])('%s restarted: the operator watches again and loses nothing', async (component, probeName) => {
     const stopped = now();
-    await cluster.restart('kube-apiserver', { downMs: 2_000 });
+    await cluster.restart(component, { downMs: 2_000 });
     const healthy = now();
-    const converged = await probe('after-apiserver', healthy);
+    const converged = await probe(probeName, healthy);
     console.log(
-      `kube-apiserver restart: API down ${seconds(healthy - stopped)}; a new instance converged ${seconds(converged)} after it was back`,
-    );
-    await expectNothingLost();
-  });
-
-  it('etcd restarted: the operator watches again and loses nothing', async () => {
-    const stopped = now();
-    await cluster.restart('etcd', { downMs: 2_000 });
-    const healthy = now();
-    const converged = await probe('after-etcd', healthy);
-    console.log(
-      `etcd restart: etcd down ${seconds(healthy - stopped)}; a new instance converged ${seconds(converged)} after it was back`,
+      `${component} restart: down ${seconds(healthy - stopped)}; a new instance converged ${seconds(converged)} after it was back`,
     );
     await expectNothingLost();
   });

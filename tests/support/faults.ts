@@ -1,6 +1,8 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { converged } from './converged.ts';
 import { adminQuery } from './fixtures.ts';
-import { getInstance, type Kube, TEI, waitForProvisioned } from './kube.ts';
+import { getInstance, type Kube, TEI } from './kube.ts';
+import { waitFor } from './processes.ts';
 
 /**
  * What a fault must not lose, per instance: the passwords in its Secrets, the
@@ -104,7 +106,7 @@ export async function createInstance(
   });
 }
 
-/** Waits until every instance is provisioned (the KWOK equivalent of Ready); returns how long it took. */
+/** Waits until every instance is converged (Ready, or provisioned on KWOK); returns how long since `since`. */
 export async function convergedIn(
   k: Kube,
   namespace: string,
@@ -112,6 +114,20 @@ export async function convergedIn(
   since: number,
   timeoutMs = 90_000,
 ): Promise<number> {
-  await Promise.all(names.map((name) => waitForProvisioned(k, namespace, name, { timeoutMs })));
+  await Promise.all(
+    names.map((name) =>
+      waitFor(
+        `${namespace}/${name} to converge`,
+        async () => {
+          const instance = await getInstance(k, namespace, name);
+          return instance.status?.observedGeneration === instance.metadata.generation &&
+            converged(instance.status?.conditions)
+            ? true
+            : undefined;
+        },
+        { timeoutMs, intervalMs: 100 },
+      ),
+    ),
+  );
   return Date.now() - since;
 }

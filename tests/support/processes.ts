@@ -19,6 +19,11 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+export interface RestartOptions {
+  downMs?: number;
+  whileDown?: () => Promise<void>;
+}
+
 /** A server process the test run owns, with the files it must leave nothing of. */
 export interface Guarded {
   readonly child: ChildProcess;
@@ -26,10 +31,11 @@ export interface Guarded {
   /** Stops the process (SIGTERM, then SIGKILL) and removes its directories. */
   stop(): Promise<void>;
   /**
-   * Stops the process but keeps its directories, waits `downMs`, and starts
-   * it again with the same command, arguments and guard: a server restart.
+   * Stops the process but keeps its directories, waits `downMs` and for
+   * `whileDown` (what a test does meanwhile), and starts it again with the
+   * same command, arguments and guard: a server restart.
    */
-  restart(options?: { downMs?: number }): Promise<Guarded>;
+  restart(options?: RestartOptions): Promise<Guarded>;
 }
 
 /**
@@ -83,7 +89,7 @@ export function spawnGuarded(
       })();
       return stopping;
     },
-    async restart({ downMs = 0 } = {}) {
+    async restart({ downMs = 0, whileDown } = {}) {
       // The warden would remove the directories once the process is gone: it goes first.
       try {
         if (warden.pid !== undefined) process.kill(warden.pid, 'SIGKILL');
@@ -92,6 +98,7 @@ export function spawnGuarded(
       }
       await halt();
       await sleep(downMs);
+      await whileDown?.();
       return spawnGuarded(name, command, args, options);
     },
   };
