@@ -44,6 +44,15 @@ const restart = (
   if (!store.restart) throw new Error(`${store.describe} cannot be restarted`);
   return store.restart(options);
 };
+/** A field of the Redis server's INFO. */
+const serverInfo = async (field: string) => {
+  const admin = new Redis(redis.url);
+  try {
+    return new RegExp(`^${field}:(.*)$`, 'm').exec(await admin.info('server'))?.[1]?.trim();
+  } finally {
+    admin.disconnect();
+  }
+};
 /** Nothing lost since `before`, but for the objects the case changed on purpose; then the new baseline. */
 const expectNothingLost = async (changed: string[] = []) => {
   const current = await record(k, postgres.url, namespace, names);
@@ -122,9 +131,13 @@ describe('a store restarted under a running operator', () => {
       const decode = (key: string) => Buffer.from(secret.data?.[key] ?? '', 'base64').toString();
       users.push({ user: decode('redis-username'), password: decode('redis-password') });
     }
+    const runId = () => serverInfo('run_id');
+    const previousRun = await runId();
     const stopped = Date.now();
     await restart(redis, { downMs: 1_000 });
     const back = Date.now();
+    // A new server process, without persistence: it started with no ACL user but the default one.
+    expect(await runId()).not.toBe(previousRun);
     await Promise.all(
       users.map(({ user, password }) =>
         waitFor(
