@@ -3,17 +3,7 @@ import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { convergedIn, type Recorded, record, seedRows } from '../support/faults.ts';
-import {
-  applyYaml,
-  condition,
-  getInstance,
-  installCrd,
-  type Kube,
-  kube,
-  TEI,
-  teiManifest,
-  waitForCondition,
-} from '../support/kube.ts';
+import * as cluster from '../support/kube.ts';
 import { type InProcessOperator, runOperator } from '../support/operator.ts';
 import { findPostgresBinaries, startLocalPostgres } from '../support/postgres.ts';
 import { freePort, waitFor } from '../support/processes.ts';
@@ -30,13 +20,13 @@ const namespace = `stores-${suffix}`;
 let postgres: StoreServer;
 let redis: StoreServer;
 let operator: InProcessOperator;
-let k: Kube;
+let k: cluster.Kube;
 let before: Recorded;
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const apply = (name: string, spec: Record<string, unknown>) =>
-  applyYaml(k, JSON.stringify(teiManifest(namespace, name, spec)));
+  cluster.applyYaml(k, JSON.stringify(cluster.teiManifest(namespace, name, spec)));
 const restart = (
   store: StoreServer,
   options: Parameters<NonNullable<StoreServer['restart']>>[0],
@@ -70,8 +60,8 @@ beforeAll(async () => {
     freePort().then((port) => startLocalPostgres(pgBinaries, { port })),
     freePort().then((port) => startLocalRedis(redisBinary, { port })),
   ]);
-  k = kube(inject('kubeconfig'));
-  await installCrd(k);
+  k = cluster.kube(inject('kubeconfig'));
+  await cluster.installCrd(k);
   await k.core.createNamespace({ body: { metadata: { name: namespace } } });
   operator = await runOperator({
     KUBECONFIG: inject('kubeconfig'),
@@ -101,12 +91,14 @@ describe('a store restarted under a running operator', () => {
     await restart(postgres, {
       whileDown: async () => {
         await apply('ledger', { replicas: 1 });
-        sawDown = await waitForCondition(k, namespace, 'ledger', 'DatabaseReady', 'False', {
-          timeoutMs: 15_000,
-        }).then(
-          () => true,
-          () => false,
-        );
+        sawDown = await cluster
+          .waitForCondition(k, namespace, 'ledger', 'DatabaseReady', 'False', {
+            timeoutMs: 15_000,
+          })
+          .then(
+            () => true,
+            () => false,
+          );
       },
     });
     back = Date.now();
@@ -177,14 +169,14 @@ describe('deletion with a store down', () => {
       await convergedIn(k, namespace, [name], Date.now());
       await restart(server(), {
         whileDown: async () => {
-          await k.custom.deleteNamespacedCustomObject({ ...TEI, namespace, name });
-          const blocked = await waitForCondition(k, namespace, name, 'Ready', 'False', {
+          await k.custom.deleteNamespacedCustomObject({ ...cluster.TEI, namespace, name });
+          const blocked = await cluster.waitForCondition(k, namespace, name, 'Ready', 'False', {
             reason: 'DeletionBlocked',
           });
-          expect((await getInstance(k, namespace, name)).metadata).toHaveProperty(
+          expect((await cluster.getInstance(k, namespace, name)).metadata).toHaveProperty(
             'deletionTimestamp',
           );
-          expect(condition(blocked, 'Ready')?.message).toMatch(
+          expect(cluster.condition(blocked, 'Ready')?.message).toMatch(
             new RegExp(`deletion waits for ${label}`),
           );
           const events = await k.core.listNamespacedEvent({
@@ -195,7 +187,7 @@ describe('deletion with a store down', () => {
           const annotated = Date.now();
           await k.custom.patchNamespacedCustomObject(
             {
-              ...TEI,
+              ...cluster.TEI,
               namespace,
               name,
               body: { metadata: { annotations: { 'trading.tse.io/abandon-stores': store } } },
@@ -205,7 +197,7 @@ describe('deletion with a store down', () => {
           await waitFor(
             `${name} to be gone`,
             () =>
-              getInstance(k, namespace, name).then(
+              cluster.getInstance(k, namespace, name).then(
                 () => undefined,
                 (error) => ((error as { code?: number }).code === 404 ? true : undefined),
               ),
