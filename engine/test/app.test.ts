@@ -111,6 +111,35 @@ describe('the health endpoints', () => {
     expect((await app.inject({ url: '/api/v1/health' })).json().status).toBe('shutting_down');
   });
 
+  it('answer the report on a real connection as the route does, counted in the metrics, closing while draining', async () => {
+    const { app, management, status } = await engineApp({ ENVIRONMENT: 'testing' });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const series = async (name: string, code: number) =>
+      new RegExp(
+        `${name}\\{method="GET",route="/api/v1/health",status_code="${code}",[^}]*\\} (\\d+)`,
+      ).exec((await management.inject({ url: '/metrics' })).body)?.[1];
+    for (const url of ['/api/v1/health', '/health']) {
+      const direct = await fetch(`http://127.0.0.1:${port}${url}`);
+      const routed = await app.inject({ url });
+      expect(direct.status).toBe(routed.statusCode);
+      expect(direct.headers.get('content-type')).toBe(routed.headers['content-type']);
+      const { timestamp, ...body } = (await direct.json()) as Record<string, string>;
+      const { timestamp: routedTimestamp, ...expected } = routed.json();
+      expect(body).toEqual(expected);
+      expect(new Date(String(timestamp)).toISOString()).toBe(timestamp);
+    }
+    // Once over the connection, once injected.
+    expect(await series('http_requests_total', 200)).toBe('2');
+    status.beginShutdown();
+    const closing = await fetch(`http://127.0.0.1:${port}/api/v1/health`);
+    expect(closing.status).toBe(503);
+    expect(closing.headers.get('connection')).toBe('close');
+    expect(((await closing.json()) as { status: string }).status).toBe('shutting_down');
+    expect(await series('http_requests_total', 503)).toBe('1');
+    expect(await series('http_request_errors_total', 503)).toBe('1');
+  });
+
   it('report degraded with the reason when PostgreSQL cannot be reached, and refuse writes', async () => {
     const { app, management, stores } = await engineApp({
       POSTGRES_URL: 'postgres://nobody:x@127.0.0.1:1/none',

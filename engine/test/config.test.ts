@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ValidationError } from '@tse/adapter';
+import { generateToken, ValidationError } from '@tse/adapter';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 
@@ -186,6 +186,15 @@ describe('loadConfig', () => {
     expect(caught).toBeInstanceOf(ValidationError);
     expect((caught as ValidationError).field).toBe(field);
     expect((caught as Error).message).not.toContain('S3cret');
+  });
+
+  it('accepts the tokens the operator generates', () => {
+    const config = loadConfig({
+      ENVIRONMENT: 'kubernetes',
+      API_TOKEN: generateToken(),
+      API_READ_TOKEN: generateToken(),
+    });
+    expect(config.environment).toBe('kubernetes');
   });
 
   it('is read once into a value nothing can change', () => {

@@ -19,6 +19,17 @@ describe('openDatabasesWarning', () => {
     expect(openDatabasesWarning(['other_app', 'postgres', 'third'], changed?.key)).toBeUndefined();
   });
 
+  it('says why revoking failed, and says it again when the reason changes', () => {
+    const failed = openDatabasesWarning(['other_app'], undefined, 'the admin lacks ownership');
+    expect(failed?.message).toMatch(
+      /may still connect to PostgreSQL database "other_app".*revoking it failed \(the admin lacks ownership\)/,
+    );
+    expect(openDatabasesWarning(['other_app'], failed?.key, 'the admin lacks ownership')).toBe(
+      undefined,
+    );
+    expect(openDatabasesWarning(['other_app'], failed?.key, 'a grant remains')).toBeDefined();
+  });
+
   it('says nothing when no other database is open', () => {
     expect(openDatabasesWarning([], undefined)).toBeUndefined();
     expect(openDatabasesWarning([], 'postgres')).toBeUndefined();

@@ -2,12 +2,14 @@ import { createServer } from 'node:http';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { loadConfig, startEngine } from '@tse/engine';
-import autocannon from 'autocannon';
+import { type Load, loadInChild } from './load.ts';
 import { printTable, round, timed } from './report.ts';
 
 /**
  * /api/v1/health of the engine against a bare node:http server answering the
- * same JSON, each loaded the same way in the same run; then /metrics render time.
+ * same JSON, each loaded the same way in the same run by autocannon in a
+ * process of its own (so the servers' process runs only the servers); then
+ * /metrics render time.
  */
 export async function engineHealthBench(argv: string[]): Promise<Record<string, number>> {
   const { values } = parseArgs({
@@ -43,18 +45,15 @@ export async function engineHealthBench(argv: string[]): Promise<Record<string, 
   await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
   const barePort = (bare.address() as { port: number }).port;
 
-  const load = async (url: string) => {
-    const result = await autocannon({ url, connections, duration, pipelining: 1 });
-    return {
-      rps: result.requests.average,
-      p99: result.latency.p99,
-      errors: result.errors + result.non2xx,
-    };
+  // Both servers live in this process and are loaded one at a time, so this
+  // process's CPU time during a load is what that server spent on it.
+  const load = async (url: string): Promise<Load & { cpu: number }> => {
+    const before = process.cpuUsage();
+    const result = await loadInChild({ url, connections, duration, pipelining: 1 });
+    const used = process.cpuUsage(before);
+    return { ...result, cpu: (used.user + used.system) / Math.max(1, result.rps * duration) };
   };
-  const runs: {
-    engine: Awaited<ReturnType<typeof load>>;
-    bare: Awaited<ReturnType<typeof load>>;
-  }[] = [];
+  const runs: { engine: Load & { cpu: number }; bare: Load & { cpu: number } }[] = [];
   for (let round = 0; round < Number(values.rounds); round++) {
     // Alternate the order so that neither side always runs on a warmer machine.
     const first = round % 2 === 0;
@@ -91,12 +90,14 @@ export async function engineHealthBench(argv: string[]): Promise<Record<string, 
         server: 'engine (fastify)',
         requests_per_s: round(engineRps),
         p99_ms: round(mean((r) => r.engine.p99)),
+        cpu_us_per_request: round(mean((r) => r.engine.cpu)),
         errors: runs.reduce((s, r) => s + r.engine.errors, 0),
       },
       {
         server: 'bare node:http',
         requests_per_s: round(bareRps),
         p99_ms: round(mean((r) => r.bare.p99)),
+        cpu_us_per_request: round(mean((r) => r.bare.cpu)),
         errors: runs.reduce((s, r) => s + r.bare.errors, 0),
       },
     ],
@@ -109,5 +110,9 @@ export async function engineHealthBench(argv: string[]): Promise<Record<string, 
     p99_ms: round(mean((r) => r.engine.p99)),
     baseline_p99_ms: round(mean((r) => r.bare.p99)),
     metrics_render_ms_p50: round(sortedRenders[Math.floor(sortedRenders.length / 2)] ?? 0),
+    // The servers' own cost, which the rate hides when the load generator is what saturates.
+    cpu_us_per_request: round(mean((r) => r.engine.cpu)),
+    baseline_cpu_us_per_request: round(mean((r) => r.bare.cpu)),
+    cpu_ratio: round(mean((r) => r.engine.cpu) / mean((r) => r.bare.cpu)),
   };
 }

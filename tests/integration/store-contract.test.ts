@@ -92,6 +92,21 @@ describe.each([
     });
   });
 
+  it('writes a record as save stores it, inserting or replacing, without answering it', async () => {
+    const written = order({ price: '2.50000000' });
+    expect(await store.orders.write(written)).toBeUndefined();
+    const stored = await store.orders.get(written.order_id);
+    expect(stored).toMatchObject({ price: '2.5', status: written.status });
+    await store.orders.write({ ...written, status: 'filled', remaining_quantity: '0' });
+    expect(await store.orders.get(written.order_id)).toMatchObject({
+      status: 'filled',
+      remaining_quantity: '0',
+    });
+    const saved = await store.positions.save(position());
+    await store.positions.write({ ...saved, quantity: '3.00000000' });
+    expect((await store.positions.get(saved.position_id))?.quantity).toBe('3');
+  });
+
   it('lists newest first, filtered and paged', async () => {
     const instrument = `ETH-${Math.random().toString(36).slice(2, 8)}`;
     const saved = [];

@@ -139,6 +139,24 @@ describe('changes', () => {
     await waitFor('the operator to put it back', async () =>
       isDeepStrictEqual((await read())?.spec.ingress, monitoringOnly) ? true : undefined,
     );
+    // Or widens a peer beyond what the instance names: put back too.
+    await k.custom.patchNamespacedCustomObject(
+      {
+        ...policy,
+        name: 'lh',
+        body: [
+          {
+            op: 'add',
+            path: '/spec/ingress/0/from/0/podSelector',
+            value: {},
+          },
+        ],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+    await waitFor('the operator to narrow it again', async () =>
+      isDeepStrictEqual((await read())?.spec.ingress, monitoringOnly) ? true : undefined,
+    );
     const traders = [{ podSelector: { matchLabels: { app: 'trader' } } }];
     await patchInstance({ spec: { networkPolicy: { clients: traders } } });
     await waitFor('the named clients on the trading ports', async () =>

@@ -59,6 +59,11 @@ class MemoryRepository<S extends z.ZodObject, T extends Record<string, unknown> 
     return structuredClone(stored);
   }
 
+  async write(record: T): Promise<void> {
+    const stored = structuredClone(canonicalRecord(this.schema, record));
+    this.rows.set(String(stored[this.id]), stored);
+  }
+
   async get(id: string): Promise<T | undefined> {
     const row = this.rows.get(id);
     return row && structuredClone(row);

@@ -99,6 +99,13 @@ export class PostgresStore implements TradingStore {
   }
 }
 
+/**
+ * A table's repository. The statements a record's writes and reads use are
+ * built once and sent as named statements, so each pool connection has them
+ * parsed and planned once rather than on every order; they name their columns
+ * (no `*`), so a migration adding a column cannot change what a prepared
+ * statement returns.
+ */
 class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> = z.infer<S>>
   implements Repository<T>
 {
@@ -106,8 +113,13 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
   protected readonly table: keyof typeof TABLES;
   protected readonly schema: S;
   protected readonly id: string;
+  /** The column list every read and RETURNING names. */
+  protected readonly selected: string;
   private readonly order: string;
   private readonly columns: string[];
+  private readonly saveStatement: string;
+  private readonly writeStatement: string;
+  private readonly getStatement: string;
 
   constructor(db: Queryable, table: keyof typeof TABLES, schema: S) {
     this.db = db;
@@ -116,27 +128,26 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
     this.id = TABLES[table].id;
     this.order = TABLES[table].order;
     this.columns = Object.keys(schema.shape);
+    const statements = tableStatements(table, this.columns, this.id);
+    this.selected = statements.selected;
+    this.saveStatement = statements.save;
+    this.writeStatement = statements.write;
+    this.getStatement = statements.get;
   }
 
   async save(record: T): Promise<T> {
     const values = this.columns.map((column) => record[column]);
-    const names = this.columns.map((column) => pg.escapeIdentifier(column));
-    const updates = names
-      .filter((name) => name !== `"${this.id}"`)
-      .map((name) => `${name} = EXCLUDED.${name}`);
-    const { rows } = await this.run(
-      `INSERT INTO ${this.table} (${names.join(', ')}) VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')})
-       ON CONFLICT (${pg.escapeIdentifier(this.id)}) DO UPDATE SET ${updates.join(', ')} RETURNING *`,
-      values,
-    );
+    const { rows } = await this.named(`tse_${this.table}_save`, this.saveStatement, values);
     return this.row(rows[0]);
   }
 
+  async write(record: T): Promise<void> {
+    const values = this.columns.map((column) => record[column]);
+    await this.named(`tse_${this.table}_write`, this.writeStatement, values);
+  }
+
   async get(id: string): Promise<T | undefined> {
-    const { rows } = await this.run(
-      `SELECT * FROM ${this.table} WHERE ${pg.escapeIdentifier(this.id)} = $1`,
-      [id],
-    );
+    const { rows } = await this.named(`tse_${this.table}_get`, this.getStatement, [id]);
     return rows[0] ? this.row(rows[0]) : undefined;
   }
 
@@ -151,7 +162,7 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
     );
     const values = entries.map(([, value]) => value);
     const { rows } = await this.run(
-      `SELECT * FROM ${this.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      `SELECT ${this.selected} FROM ${this.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY ${pg.escapeIdentifier(this.order)} DESC, ${pg.escapeIdentifier(this.id)}
        LIMIT $${values.length + 1} OFFSET $${values.length + 2}`,
       [...values, page.limit, page.offset],
@@ -163,9 +174,38 @@ class TableRepository<S extends z.ZodObject, T extends Record<string, unknown> =
     return guard(() => this.db.query(sql, values));
   }
 
+  /** A statement of fixed text under a name: prepared on a connection's first use, reused after. */
+  protected async named(name: string, text: string, values: unknown[]): Promise<pg.QueryResult> {
+    return guard(() => this.db.query({ name, text, values }));
+  }
+
   protected row(row: unknown): T {
     return canonicalRecord(this.schema, row as T);
   }
+}
+
+/** The fixed statements of a table, built once per table rather than per store or per call. */
+const statementCache = new Map<
+  string,
+  { selected: string; save: string; write: string; get: string }
+>();
+function tableStatements(table: string, columns: string[], id: string) {
+  const cached = statementCache.get(table);
+  if (cached) return cached;
+  const names = columns.map((column) => pg.escapeIdentifier(column));
+  const selected = names.join(', ');
+  const key = pg.escapeIdentifier(id);
+  const updates = names.filter((name) => name !== key).map((name) => `${name} = EXCLUDED.${name}`);
+  const upsert = `INSERT INTO ${table} (${selected}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})
+       ON CONFLICT (${key}) DO UPDATE SET ${updates.join(', ')}`;
+  const statements = {
+    selected,
+    save: `${upsert} RETURNING ${selected}`,
+    write: upsert,
+    get: `SELECT ${selected} FROM ${table} WHERE ${key} = $1`,
+  };
+  statementCache.set(table, statements);
+  return statements;
 }
 
 class PositionTable extends TableRepository<typeof positionRecord> implements PositionRepository {
@@ -173,8 +213,9 @@ class PositionTable extends TableRepository<typeof positionRecord> implements Po
     strategyId: string | null,
     instrumentId: string,
   ): Promise<PositionRecord | undefined> {
-    const { rows } = await this.run(
-      'SELECT * FROM positions WHERE strategy_id IS NOT DISTINCT FROM $1 AND instrument_id = $2 AND closed_at IS NULL',
+    const { rows } = await this.named(
+      'tse_positions_find_open',
+      `SELECT ${this.selected} FROM positions WHERE strategy_id IS NOT DISTINCT FROM $1 AND instrument_id = $2 AND closed_at IS NULL`,
       [strategyId, instrumentId],
     );
     return rows[0] ? this.row(rows[0]) : undefined;

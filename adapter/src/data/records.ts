@@ -15,6 +15,22 @@ export function canonicalDecimal(value: string): string {
   return text === '-0' ? '0' : text;
 }
 
+/** Which fields of a schema are decimals and which are times: worked out once per schema. */
+const fieldKinds = new WeakMap<z.ZodObject, { decimals: string[]; timestamps: string[] }>();
+function kindsOf(schema: z.ZodObject): { decimals: string[]; timestamps: string[] } {
+  let kinds = fieldKinds.get(schema);
+  if (!kinds) {
+    kinds = { decimals: [], timestamps: [] };
+    for (const [field, fieldSchema] of Object.entries(schema.shape)) {
+      const base = fieldSchema instanceof z.ZodNullable ? fieldSchema.unwrap() : fieldSchema;
+      if (base === decimal) kinds.decimals.push(field);
+      else if (base === timestamp) kinds.timestamps.push(field);
+    }
+    fieldKinds.set(schema, kinds);
+  }
+  return kinds;
+}
+
 /**
  * Brings a record to the one spelling both stores return: decimals without
  * trailing zeros, times as ISO 8601 UTC with milliseconds.
@@ -24,12 +40,14 @@ export function canonicalRecord<T extends Record<string, unknown>>(
   record: T,
 ): T {
   const out: Record<string, unknown> = { ...record };
-  for (const [field, fieldSchema] of Object.entries(schema.shape)) {
+  const { decimals, timestamps } = kindsOf(schema);
+  for (const field of decimals) {
     const value = out[field];
-    if (typeof value !== 'string') continue;
-    const base = fieldSchema instanceof z.ZodNullable ? fieldSchema.unwrap() : fieldSchema;
-    if (base === decimal) out[field] = canonicalDecimal(value);
-    else if (base === timestamp) out[field] = new Date(value).toISOString();
+    if (typeof value === 'string') out[field] = canonicalDecimal(value);
+  }
+  for (const field of timestamps) {
+    const value = out[field];
+    if (typeof value === 'string') out[field] = new Date(value).toISOString();
   }
   return out as T;
 }

@@ -5,7 +5,10 @@ export type Filter<T> = Partial<Pick<T, Extract<keyof T, string>>>;
 
 /** Stores one kind of record by its id; lists newest first. */
 export interface Repository<T> {
+  /** Inserts or replaces the record; answers it as stored. */
   save(record: T): Promise<T>;
+  /** Saves as `save` does without reading the record back: for callers that have no use for it. */
+  write(record: T): Promise<void>;
   get(id: string): Promise<T | undefined>;
   list(filter?: Filter<T>, page?: Page): Promise<T[]>;
 }

@@ -6,6 +6,14 @@ export function generatePassword(): string {
 }
 
 /**
+ * A bearer token for an engine's API: 256 random bits, 43 characters, well
+ * above the engine's minimum, whatever passwords are made of.
+ */
+export function generateToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
  * The SCRAM-SHA-256 verifier PostgreSQL stores for a password. Sending the
  * verifier instead of the password keeps the plain text out of server logs.
  */

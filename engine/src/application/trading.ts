@@ -119,13 +119,13 @@ export class TradingService {
         ));
     if (rejection) {
       order = transition(order, 'rejected', at, rejection);
-      await store.orders.save(order);
+      await store.orders.write(order);
       await this.publish({ type: 'rejected', order });
       return order;
     }
     order = transition(transition(order, 'submitted', at), 'accepted', at);
     order.exchange_order_id = `paper-${order.order_id.slice(0, 8)}`;
-    await store.orders.save(order);
+    await store.orders.write(order);
     await this.publish({ type: 'placed', order });
     return this.work(order);
   }
@@ -136,7 +136,7 @@ export class TradingService {
     const order = await store.orders.get(id);
     if (!order) throw new NotFoundError(`order ${JSON.stringify(id)} does not exist`);
     const cancelled = transition(order, 'cancelled', this.timestamp());
-    await store.orders.save(cancelled);
+    await store.orders.write(cancelled);
     await this.publish({ type: 'cancelled', order: cancelled });
     return cancelled;
   }
@@ -159,7 +159,7 @@ export class TradingService {
       { instrument_id: instrument, closed_at: null },
       { limit: 1000, offset: 0 },
     )) {
-      await store.positions.save(markToMarket(position, money(price)));
+      await store.positions.write(markToMarket(position, money(price)));
     }
     await this.requote(instrument, money(price));
     return { filled };
@@ -239,7 +239,7 @@ export class TradingService {
       };
       for (const order of await store.orders.list(filter, { limit: 1000, offset: 0 })) {
         const cancelled = transition(order, 'cancelled', this.timestamp());
-        await store.orders.save(cancelled);
+        await store.orders.write(cancelled);
         await this.publish({ type: 'cancelled', order: cancelled });
       }
     }
@@ -255,7 +255,7 @@ export class TradingService {
     if (decision.action === 'rest') return order;
     if (decision.action === 'expire') {
       const expired = transition(order, 'expired', this.timestamp(), decision.reason);
-      await this.deps.store().orders.save(expired);
+      await this.deps.store().orders.write(expired);
       await this.publish({ type: 'expired', order: expired });
       return expired;
     }
@@ -290,8 +290,9 @@ export class TradingService {
         ...fill(order, quantity, price, at),
         realized_pnl: money(new Dec(order.realized_pnl).plus(realized)),
       };
-      await store.orders.save(filled);
-      await store.trades.save({
+      // What is answered is built here: nothing is read back.
+      await store.orders.write(filled);
+      await store.trades.write({
         trade_id: randomUUID(),
         order_id: order.order_id,
         strategy_id: order.strategy_id,
@@ -310,10 +311,10 @@ export class TradingService {
         created_at: at,
         notes: null,
       });
-      await store.positions.save(position);
+      await store.positions.write(position);
       if (order.strategy_id) {
         const strategy = await store.strategies.get(order.strategy_id);
-        if (strategy) await store.strategies.save(recordFill(strategy, realized, at));
+        if (strategy) await store.strategies.write(recordFill(strategy, realized, at));
       }
       return filled;
     });

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -9,6 +11,12 @@ import type { EngineStatus } from '../status.ts';
 import { addService, guarded, served } from './guard.ts';
 
 const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
+/** The reflection service's proto file, as the package that serves it ships it. */
+const REFLECTION_PROTO_ROOT = join(
+  dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json')),
+  'build',
+  'proto',
+);
 const SERVING = 'SERVING';
 const NOT_SERVING = 'NOT_SERVING';
 
@@ -25,7 +33,7 @@ export const PROTO_FILES = [
 
 function loadDefinition(files: readonly string[]): protoLoader.PackageDefinition {
   return protoLoader.loadSync([...files], {
-    includeDirs: [PROTO_ROOT],
+    includeDirs: [PROTO_ROOT, REFLECTION_PROTO_ROOT],
     keepCase: true,
     longs: String,
     enums: String,

@@ -1,9 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import type { EngineMetrics } from '../metrics.ts';
-import type { EngineStatus } from '../status.ts';
+import type { EngineStatus, HealthReport } from '../status.ts';
 
 /** The health paths, on both the API's port and the management port; never authenticated. */
 export const HEALTH_PATHS = ['/api/v1/health', '/api/v1/health/live', '/api/v1/health/ready'];
+
+/** The paths whose GET answers the health report: the API's port answers them without fastify (see buildApp). */
+export const REPORT_PATHS = ['/health', '/api/v1/health'];
+
+/** What GET /api/v1/health answers: the report, 503 once shutting down. One function for both paths that serve it. */
+export function healthAnswer(
+  status: EngineStatus,
+  detailed: boolean,
+): { code: number; report: HealthReport } {
+  const report = status.report(new Date(), { detailed });
+  return { code: report.status === 'shutting_down' ? 503 : 200, report };
+}
 
 /** Health for people and load balancers, liveness and readiness for probes. */
 export function healthRoutes({
@@ -21,8 +33,8 @@ export function healthRoutes({
 }) {
   return async (app: FastifyInstance) => {
     const health = async (_: unknown, reply: { code(code: number): unknown }) => {
-      const report = status.report(new Date(), { detailed });
-      if (report.status === 'shutting_down') reply.code(503);
+      const { code, report } = healthAnswer(status, detailed);
+      reply.code(code);
       return report;
     };
     const described = (operationId: string, summary: string) => ({

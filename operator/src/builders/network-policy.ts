@@ -26,7 +26,8 @@ export interface NetworkPolicy extends KubernetesObject {
  * alone: the engines must reach their stores wherever they are.
  */
 export function buildNetworkPolicy(instance: TradingEngineInstance): NetworkPolicy {
-  const { clients, monitoring } = instance.spec.networkPolicy;
+  const clients = instance.spec.networkPolicy.clients.map(compact) as Peer[];
+  const monitoring = instance.spec.networkPolicy.monitoring.map(compact) as Peer[];
   const port = (number: number) => ({ protocol: 'TCP', port: number });
   return {
     apiVersion: 'networking.k8s.io/v1',
@@ -50,4 +51,22 @@ export function buildNetworkPolicy(instance: TradingEngineInstance): NetworkPoli
       ],
     },
   };
+}
+
+/**
+ * A peer as the API server stores it: empty lists and maps dropped (it does
+ * not keep them), so that what is written compares equal to what is read.
+ */
+function compact(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(compact);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .map(([key, item]) => [key, compact(item)] as const)
+      .filter(
+        ([, item]) =>
+          !(Array.isArray(item) && item.length === 0) &&
+          !(typeof item === 'object' && item !== null && Object.keys(item).length === 0),
+      ),
+  );
 }

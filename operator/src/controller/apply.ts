@@ -1,7 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { TseError } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
-import { buildNetworkPolicy } from '../builders/network-policy.ts';
+import { buildNetworkPolicy, type NetworkPolicy } from '../builders/network-policy.ts';
 import { buildServiceMonitor } from '../builders/service-monitor.ts';
 import type { ReconcilerDependencies } from './context.ts';
 import { driftPatch, isDerivative } from './drift.ts';
@@ -85,7 +85,22 @@ export class OwnedObjects {
       instance.metadata.name,
     );
     if (instance.spec.networkPolicy.enabled) {
-      await this.ensure(desired, live);
+      const applied = await this.ensure(desired, live);
+      // Ours to the letter: a peer or port someone added would let more in, and
+      // fields we do not set are exactly what a hand edit would widen.
+      if (!sameSpec(desired.spec, (applied as NetworkPolicy).spec)) {
+        this.deps.log.info(
+          { kind: 'NetworkPolicy', name: desired.metadata?.name },
+          'replacing widened spec',
+        );
+        const key = `NetworkPolicy/${desired.metadata?.namespace}/${desired.metadata?.name}`;
+        this.written.remember(
+          key,
+          await this.deps.writer.jsonPatch(applied, [
+            { op: 'replace', path: '/spec', value: desired.spec },
+          ]),
+        );
+      }
       return;
     }
     if (live && !foreignObjectRefusal(desired, live)) {
@@ -176,4 +191,9 @@ export class RecentWrites {
     }
     return written;
   }
+}
+
+/** Equal both ways: nothing of ours missing, nothing of anyone else's added. */
+function sameSpec(desired: unknown, live: unknown): boolean {
+  return isDerivative(desired, live) && isDerivative(live, desired);
 }

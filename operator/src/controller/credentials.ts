@@ -1,5 +1,5 @@
 import type { V1Secret } from '@kubernetes/client-node';
-import { generatePassword, type Identity } from '@tse/adapter';
+import { generatePassword, generateToken, type Identity } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { credentialsSecretName } from '../builders/metadata.ts';
 import {
@@ -66,8 +66,8 @@ export async function ensureCredentials(
   };
   // Kept like the passwords: removing one from the Secret rotates it (and rolls the pods).
   const api = {
-    trade: secretValue(live, SECRET_KEYS.apiToken) || generatePassword(),
-    read: secretValue(live, SECRET_KEYS.apiReadToken) || generatePassword(),
+    trade: secretValue(live, SECRET_KEYS.apiToken) || generateToken(),
+    read: secretValue(live, SECRET_KEYS.apiReadToken) || generateToken(),
   };
   return owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live);
 }

@@ -65,13 +65,19 @@ export function readyCondition(conditions: ConditionInput[]): ConditionInput {
 export function openDatabasesWarning(
   databases: string[],
   told: string | undefined,
+  /** Why revoking it, when asked, failed. */
+  failure?: string,
 ): { key: string; reason: string; message: string } | undefined {
-  const key = [...databases].sort().join('\n');
+  const sorted = [...databases].sort();
+  const key = [...sorted, ...(failure ? [failure] : [])].join('\n');
   if (databases.length === 0 || key === told) return undefined;
-  const names = key
-    .split('\n')
-    .map((name) => `"${name}"`)
-    .join(', ');
+  const names = sorted.map((name) => `"${name}"`).join(', ');
+  if (failure)
+    return {
+      key,
+      reason: 'DatabasesOpenToPublic',
+      message: `PUBLIC may still connect to PostgreSQL database ${names} on this server: revoking it failed (${failure}). This instance is provisioned regardless; fix the admin's privileges or run the REVOKE as the databases' owner`,
+    };
   return {
     key,
     reason: 'DatabasesOpenToPublic',

@@ -22,12 +22,14 @@ export class PostgresTenants extends StoreTenants {
         connectionLimit: instance.spec.postgres.connectionLimit,
         owner: keyOf(instance),
       });
-      const result = await provisioner.ensure(tenant, { policy: this.deps.postgresPolicy ?? {} });
+      // Server-wide changes only on the operator's own servers, never through a tenant's admin Secret.
+      const policy = instance.spec.postgres.adminSecretRef ? {} : (this.deps.postgresPolicy ?? {});
+      const result = await provisioner.ensure(tenant, { policy });
       this.done(instance, result.actions, {
         reason: 'DatabaseProvisioned',
         message: (types) => `PostgreSQL: ${types} for schema ${tenant.schema}`,
       });
-      this.warnOpenDatabases(instance, result.openToPublic ?? []);
+      this.warnOpenDatabases(instance, result.openToPublic ?? [], result.publicConnectError);
       if (result.actions.length > 0 || !result.loginVerified) {
         const login = await checkPostgresLogin(provisioner.pool.options, tenant);
         const failed = loginOutcome('Postgres', tenant.role, login);
@@ -69,9 +71,13 @@ export class PostgresTenants extends StoreTenants {
   }
 
   /** Advice, not failure: the instance stays Ready; told once per change of the databases. */
-  private warnOpenDatabases(instance: TradingEngineInstance, databases: string[]): void {
+  private warnOpenDatabases(
+    instance: TradingEngineInstance,
+    databases: string[],
+    failure: string | undefined,
+  ): void {
     const key = keyOf(instance);
-    const warning = openDatabasesWarning(databases, this.toldOpenDatabases.get(key));
+    const warning = openDatabasesWarning(databases, this.toldOpenDatabases.get(key), failure);
     if (databases.length === 0) this.toldOpenDatabases.delete(key);
     if (!warning) return;
     this.toldOpenDatabases.set(key, warning.key);

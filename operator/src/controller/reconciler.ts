@@ -176,6 +176,8 @@ export class InstanceReconciler {
     let refused: ApplyError | undefined;
     if (storesOk) {
       try {
+        // The policy first: no engine pod runs a moment without it.
+        await this.owned.ensureNetworkPolicy(instance);
         deployment = await this.owned.ensure(
           buildDeployment(instance, {
             identity,
@@ -201,7 +203,6 @@ export class InstanceReconciler {
             buildPodDisruptionBudget(instance),
             this.deps.caches.podDisruptionBudgets.get(namespace, name),
           );
-        await this.owned.ensureNetworkPolicy(instance);
         await this.owned.ensureServiceMonitor(instance);
       } catch (error) {
         if (error instanceof ApplyError) refused = error;
