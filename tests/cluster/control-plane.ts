@@ -1,7 +1,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, type Guarded, spawnGuarded, waitFor } from '../support/processes.ts';
+import {
+  freePort,
+  type Guarded,
+  type RestartOptions,
+  spawnGuarded,
+  waitFor,
+} from '../support/processes.ts';
 import { apiGet, apiRequest } from './api.ts';
 import { type Binaries, binDir, findBinaries } from './binaries.ts';
 import { createNodeNetwork, destroyNodeNetwork, type NodeNetwork } from './node/network.ts';
@@ -24,6 +30,13 @@ export interface Cluster {
   binaries?: Binaries;
   /** The real node, when one was asked for: pods there run for real. */
   node?: RealNode;
+  /**
+   * Stops one of the control plane's processes (etcd, kube-apiserver,
+   * kube-controller-manager, kube-scheduler, kwok) and starts it again with the
+   * same flags, certificates, port and data, `downMs` later; resolves once it is
+   * healthy again. Local control planes only.
+   */
+  restart(component: string, options?: RestartOptions): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -57,6 +70,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       server: '',
       full: true,
       describe: `existing cluster from ${path}`,
+      restart: async () => {
+        throw new Error('an existing cluster cannot be restarted by the tests');
+      },
       stop: async () => {},
     };
   }
@@ -178,6 +194,25 @@ async function startLocalControlPlane(
       );
     }
     log(`control plane up in ${((Date.now() - begin) / 1000).toFixed(1)}s`);
+    const restart = async (component: string, restartOptions: RestartOptions = {}) => {
+      const index = started.findIndex((process) => process.name === component);
+      const old = started[index];
+      if (!old) throw new Error(`no ${component} in this control plane`);
+      const fresh = await old.restart(restartOptions);
+      started[index] = fresh;
+      if (component === 'etcd')
+        await waitFor(
+          'etcd to be healthy again',
+          async () => ((await fetch(`${etcdUrl}/health`)).ok ? true : undefined),
+          { process: fresh, timeoutMs: 60_000, intervalMs: 100 },
+        );
+      if (component === 'kube-apiserver')
+        await waitFor(
+          'kube-apiserver to be ready again',
+          async () => ((await apiGet(server, pki, '/readyz')).status === 200 ? true : undefined),
+          { process: fresh, timeoutMs: 90_000, intervalMs: 100 },
+        );
+    };
     return {
       kubeconfig: admin,
       server,
@@ -185,6 +220,7 @@ async function startLocalControlPlane(
       describe: `local control plane at ${server}`,
       binaries,
       ...(node && { node }),
+      restart,
       stop,
     };
   } catch (error) {

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
@@ -17,6 +16,7 @@ import {
 import { runOperator } from '../support/operator.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
 import { freePort, waitFor } from '../support/processes.ts';
+import { Relay } from '../support/relay.ts';
 
 // The operator's runtime against the real control plane: it reconciles only
 // from caches that listed, says so on /readyz, and runs cluster-wide.
@@ -60,38 +60,6 @@ beforeAll(async () => {
   k = kube(inject('kubeconfig'));
   await installCrd(k);
 });
-
-/** A TCP relay to the API server that can be opened and closed: the network, not a fake API. */
-class Relay {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  readonly port: number;
-  private readonly target: URL;
-
-  constructor(port: number, target: string) {
-    this.port = port;
-    this.target = new URL(target);
-  }
-
-  async open(): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = connect(Number(this.target.port), this.target.hostname);
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => {});
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => this.server?.listen(this.port, '127.0.0.1', resolve));
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
-    this.server = undefined;
-  }
-}
 
 describe('an API server that cannot be reached at start', () => {
   let operator: OperatorProcess | undefined;

@@ -28,6 +28,7 @@ export function kube(kubeconfig: string) {
   kc.loadFromFile(kubeconfig);
   return {
     kc,
+    kubeconfig,
     core: kc.makeApiClient(CoreV1Api),
     apps: kc.makeApiClient(AppsV1Api),
     custom: kc.makeApiClient(CustomObjectsApi),
@@ -42,12 +43,12 @@ export type Kube = ReturnType<typeof kube>;
  * generic patch re-serialises known kinds through its typed models, which drops
  * fields such as `enum` and `x-kubernetes-validations` from a raw CRD.)
  */
-export async function applyYaml(_: Kube, yaml: string, fieldManager = 'tests'): Promise<void> {
+export async function applyYaml(k: Kube, yaml: string, fieldManager = 'tests'): Promise<void> {
   const result = spawnSync(
     inject('kubectl'),
     [
       '--kubeconfig',
-      inject('kubeconfig'),
+      k.kubeconfig,
       'apply',
       '--server-side',
       '--force-conflicts',

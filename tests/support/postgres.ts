@@ -11,13 +11,22 @@ import {
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import pg from 'pg';
-import { freePort, type Guarded, spawnGuarded, systemUser, waitFor } from './processes.ts';
+import {
+  freePort,
+  type Guarded,
+  type RestartOptions,
+  spawnGuarded,
+  systemUser,
+  waitFor,
+} from './processes.ts';
 
 /** A PostgreSQL server for a test run and the superuser URL to reach it. */
 export interface StoreServer {
   url: string;
   describe: string;
   stop(): Promise<void>;
+  /** Local servers: stops the server and starts it again on the same port with the same data (what it persists), `downMs` later. */
+  restart?(options?: RestartOptions): Promise<void>;
 }
 
 /**
@@ -103,7 +112,7 @@ export async function startLocalPostgres(
   }
 
   const port = options.port ?? (await freePort());
-  const server: Guarded = spawnGuarded(
+  let server: Guarded = spawnGuarded(
     'postgres',
     join(binaries, 'postgres'),
     [
@@ -137,6 +146,12 @@ export async function startLocalPostgres(
     url,
     describe: `local PostgreSQL (${binaries}) on 127.0.0.1:${port}`,
     stop: () => server.stop(),
+    async restart(restartOptions) {
+      server = await server.restart(restartOptions);
+      await waitFor('PostgreSQL to accept connections again', () => canQuery(url), {
+        process: server,
+      });
+    },
   };
 }
 

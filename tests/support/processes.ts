@@ -19,12 +19,23 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+export interface RestartOptions {
+  downMs?: number;
+  whileDown?: () => Promise<void>;
+}
+
 /** A server process the test run owns, with the files it must leave nothing of. */
 export interface Guarded {
   readonly child: ChildProcess;
   readonly name: string;
   /** Stops the process (SIGTERM, then SIGKILL) and removes its directories. */
   stop(): Promise<void>;
+  /**
+   * Stops the process but keeps its directories, waits `downMs` and for
+   * `whileDown` (what a test does meanwhile), and starts it again with the
+   * same command, arguments and guard: a server restart.
+   */
+  restart(options?: RestartOptions): Promise<Guarded>;
 }
 
 /**
@@ -58,23 +69,37 @@ export function spawnGuarded(
 
   const exited = once(child, 'exit');
   let stopping: Promise<void> | undefined;
+  const halt = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(stopSignal);
+    const killed = await Promise.race([exited.then(() => true), sleep(10_000, false)]);
+    if (!killed) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
   const guarded: Guarded & { output: string[] } = {
     child,
     name,
     output,
     stop() {
       stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill(stopSignal);
-          const killed = await Promise.race([exited.then(() => true), sleep(10_000, false)]);
-          if (!killed) {
-            child.kill('SIGKILL');
-            await exited;
-          }
-        }
+        await halt();
         await Promise.all(cleanup.map((dir) => rm(dir, { recursive: true, force: true })));
       })();
       return stopping;
+    },
+    async restart({ downMs = 0, whileDown } = {}) {
+      // The warden would remove the directories once the process is gone: it goes first.
+      try {
+        if (warden.pid !== undefined) process.kill(warden.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await halt();
+      await sleep(downMs);
+      await whileDown?.();
+      return spawnGuarded(name, command, args, options);
     },
   };
   return guarded;

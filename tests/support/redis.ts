@@ -52,7 +52,7 @@ export async function startLocalRedis(
         'no',
       ]
     : ['--port', String(port)];
-  const server = spawnGuarded(
+  let server = spawnGuarded(
     'redis-server',
     binary,
     [
@@ -78,6 +78,12 @@ export async function startLocalRedis(
     url,
     describe: `local Redis (${binary}) on 127.0.0.1:${port}`,
     stop: () => server.stop(),
+    async restart(restartOptions) {
+      server = await server.restart(restartOptions);
+      await waitFor('Redis to answer PING again', () => canPing(url, ca || undefined), {
+        process: server,
+      });
+    },
   };
 }
 
