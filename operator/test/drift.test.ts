@@ -86,7 +86,11 @@ describe('isDerivative', () => {
     expect(isDerivative([{ a: 1 }], [{ a: 1, b: 2 }])).toBe(true);
     expect(isDerivative([{ a: 1 }], [{ a: 1 }, { a: 2 }])).toBe(false);
     expect(isDerivative([{ a: 1 }, { a: 2 }], [{ a: 2 }, { a: 1 }])).toBe(false);
-    expect(isDerivative({ list: [] }, { list: undefined })).toBe(false);
+    // The API server drops empty lists and maps it stores: empty matches absent, not a non-empty one.
+    expect(isDerivative({ list: [], map: {} }, {})).toBe(true);
+    expect(isDerivative({ list: [] }, { list: [1] })).toBe(false);
+    // Asked the other way (does live add anything?), an empty selector is not an absent one.
+    expect(isDerivative({ namespaceSelector: {} }, {}, [], false)).toBe(false);
   });
 });
 

@@ -139,7 +139,7 @@ describe('changes', () => {
     await waitFor('the operator to put it back', async () =>
       isDeepStrictEqual((await read())?.spec.ingress, monitoringOnly) ? true : undefined,
     );
-    // Or widens a peer beyond what the instance names: put back too.
+    // Or widens a port to a range beyond what the instance names: put back too.
     await k.custom.patchNamespacedCustomObject(
       {
         ...policy,
@@ -147,8 +147,8 @@ describe('changes', () => {
         body: [
           {
             op: 'add',
-            path: '/spec/ingress/0/from/0/podSelector',
-            value: {},
+            path: '/spec/ingress/0/ports/0/endPort',
+            value: 9000,
           },
         ],
       },

@@ -37,7 +37,7 @@ export class OwnedObjects {
 
   private async write<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
     const key = `${desired.kind}/${desired.metadata?.namespace}/${desired.metadata?.name}`;
-    live = this.written.fresher(key, live);
+    live = this.written.fresher(key, live, controllerUid(desired));
     // The caches hold only labelled objects: an unlabelled one of the same name is read here.
     live ??= await this.deps.writer.read(desired);
     const refusal = foreignObjectRefusal(desired, live);
@@ -171,18 +171,42 @@ function apiMessage(body: unknown): string | undefined {
  * reconcile does not write it again.
  */
 export class RecentWrites {
-  private readonly objects = new Map<string, KubernetesObject>();
+  private readonly objects = new Map<string, { object: KubernetesObject; at: number }>();
+  /** How long a written object stands in for one the cache does not have. */
+  private readonly graceMs: number;
+  private readonly now: () => number;
+
+  constructor(options: { graceMs?: number; now?: () => number } = {}) {
+    this.graceMs = options.graceMs ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
 
   remember<T extends KubernetesObject>(key: string, object: T): T {
-    this.objects.set(key, object);
+    this.objects.delete(key);
+    this.objects.set(key, { object, at: this.now() });
     if (this.objects.size > 10_000) this.objects.delete(this.objects.keys().next().value as string);
     return object;
   }
 
-  /** The cached object, or the one written here when the cache has not seen it yet. */
-  fresher<T extends KubernetesObject>(key: string, cached: T | undefined): T | undefined {
-    const written = this.objects.get(key) as T | undefined;
-    if (!written) return cached;
+  /**
+   * The cached object, or the one written here when the cache has not seen
+   * it yet. Only for a moment: an object the cache still lacks after that
+   * was deleted (by someone, or with its owner) and must not stand in for it.
+   */
+  fresher<T extends KubernetesObject>(
+    key: string,
+    cached: T | undefined,
+    /** The owner the object must have now: one written for an earlier instance of the name does not count. */
+    owner?: string,
+  ): T | undefined {
+    const entry = this.objects.get(key);
+    if (!entry) return cached;
+    const written = entry.object as T;
+    const stale = owner !== undefined && controllerUid(written) !== owner;
+    if (stale || (!cached && this.now() - entry.at > this.graceMs)) {
+      this.objects.delete(key);
+      return cached;
+    }
     const mine = Number(written.metadata?.resourceVersion);
     const theirs = Number(cached?.metadata?.resourceVersion);
     if (cached && !(theirs < mine)) {
@@ -193,7 +217,11 @@ export class RecentWrites {
   }
 }
 
+function controllerUid(object: KubernetesObject): string | undefined {
+  return object.metadata?.ownerReferences?.find((reference) => reference.controller)?.uid;
+}
+
 /** Equal both ways: nothing of ours missing, nothing of anyone else's added. */
 function sameSpec(desired: unknown, live: unknown): boolean {
-  return isDerivative(desired, live) && isDerivative(live, desired);
+  return isDerivative(desired, live) && isDerivative(live, desired, [], false);
 }

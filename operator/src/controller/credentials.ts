@@ -30,8 +30,15 @@ export async function ensureCredentials(
   identity: Identity,
   admin: { postgres: AdminTarget; redis: AdminTarget },
 ): Promise<V1Secret> {
+  const { namespace } = instance.metadata;
+  const name = credentialsSecretName(instance);
+  // What was written a moment ago counts before the cache has it: a value generated then is not generated again.
   const live =
-    deps.caches.secrets.get(instance.metadata.namespace, credentialsSecretName(instance)) ??
+    owned.written.fresher(
+      `Secret/${namespace}/${name}`,
+      deps.caches.secrets.get(namespace, name),
+      instance.metadata.uid,
+    ) ??
     (await deps.writer.read<V1Secret>({
       apiVersion: 'v1',
       kind: 'Secret',

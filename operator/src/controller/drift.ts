@@ -19,25 +19,39 @@ function isQuantityPath(path: readonly string[]): boolean {
  * `equality.Semantic.DeepDerivative`): fields the server adds or defaults,
  * and fields other managers add (an annotation of `kubectl rollout
  * restart`), are ignored; fields we set must match. Arrays match element by
- * element. Resource quantities are compared by value.
+ * element. Resource quantities are compared by value. An empty list or map
+ * matches an absent one, as the API server drops empty fields it stores.
  */
 export function isDerivative(
   desired: unknown,
   live: unknown,
   path: readonly string[] = [],
+  /** Off to ask whether `live` adds nothing: there an empty selector is not an absent one. */
+  emptyMatchesAbsent = true,
 ): boolean {
   if (desired === undefined || desired === null) return true;
+  if (emptyMatchesAbsent && (live === undefined || live === null)) {
+    if (Array.isArray(desired) && desired.length === 0) return true;
+    if (typeof desired === 'object' && Object.keys(desired).length === 0) return true;
+  }
   if (Array.isArray(desired)) {
     return (
       Array.isArray(live) &&
       desired.length === live.length &&
-      desired.every((item, i) => isDerivative(item, live[i], [...path, String(i)]))
+      desired.every((item, i) =>
+        isDerivative(item, live[i], [...path, String(i)], emptyMatchesAbsent),
+      )
     );
   }
   if (typeof desired === 'object') {
     if (typeof live !== 'object' || live === null || Array.isArray(live)) return false;
     return Object.entries(desired).every(([key, value]) =>
-      isDerivative(value, (live as Record<string, unknown>)[key], [...path, key]),
+      isDerivative(
+        value,
+        (live as Record<string, unknown>)[key],
+        [...path, key],
+        emptyMatchesAbsent,
+      ),
     );
   }
   if (

@@ -1,0 +1,39 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { RecentWrites } from '../src/controller/apply.ts';
+
+const secret = (resourceVersion: string, owner = 'uid-a'): KubernetesObject => ({
+  kind: 'Secret',
+  metadata: {
+    name: 's',
+    namespace: 'n',
+    resourceVersion,
+    ownerReferences: [{ apiVersion: 'v1', kind: 'X', name: 'x', uid: owner, controller: true }],
+  },
+});
+
+describe('RecentWrites', () => {
+  it('stands in for the cache until it catches up', () => {
+    const writes = new RecentWrites({ now: () => 0 });
+    writes.remember('k', secret('5'));
+    expect(writes.fresher('k', undefined)?.metadata?.resourceVersion).toBe('5');
+    expect(writes.fresher('k', secret('4'))?.metadata?.resourceVersion).toBe('5');
+    expect(writes.fresher('k', secret('5'))?.metadata?.resourceVersion).toBe('5');
+    // caught up: forgotten
+    expect(writes.fresher('k', undefined)).toBeUndefined();
+  });
+
+  it('does not stand in for an object the cache still lacks after a moment: it was deleted', () => {
+    let now = 0;
+    const writes = new RecentWrites({ graceMs: 1000, now: () => now });
+    writes.remember('k', secret('5'));
+    now = 1500;
+    expect(writes.fresher('k', undefined)).toBeUndefined();
+  });
+
+  it('does not stand in for an object written for an earlier owner of the name', () => {
+    const writes = new RecentWrites({ now: () => 0 });
+    writes.remember('k', secret('5', 'uid-old'));
+    expect(writes.fresher('k', undefined, 'uid-new')).toBeUndefined();
+  });
+});
