@@ -305,10 +305,14 @@ class ServiceMonitorWatch {
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    void this.starting?.stop();
   }
 
+  /** A cache being started: one at a time, so a LIST that keeps failing does not pile up watches. */
+  private starting: WatchedKind<KubernetesObject> | undefined;
+
   private async look(): Promise<void> {
-    if (this.caches.serviceMonitors || this.stopped) return;
+    if (this.caches.serviceMonitors || this.starting || this.stopped) return;
     const exists = await this.kc
       .makeApiClient(ApiextensionsV1Api)
       .readCustomResourceDefinition({ name: `${SERVICE_MONITOR.plural}.${SERVICE_MONITOR.group}` })
@@ -329,7 +333,13 @@ class ServiceMonitorWatch {
       log: this.log,
     });
     monitors.on(ownerRouter(this.queue));
-    await monitors.start();
+    this.starting = monitors;
+    try {
+      await monitors.start();
+    } finally {
+      this.starting = undefined;
+    }
+    if (this.stopped) return;
     this.caches.serviceMonitors = monitors;
     this.log.info('ServiceMonitor CRD found: engines get ServiceMonitors');
     for (const instance of this.caches.instances.list()) this.queue.add(keyOf(instance));
