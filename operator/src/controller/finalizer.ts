@@ -116,10 +116,14 @@ export class Finalizer {
     identity: Identity,
     log: Logger,
   ): Promise<string | undefined> {
+    // The annotation gives up only a cleanup that cannot be done: a store that
+    // answers is still cleaned up (logins disabled, or data dropped), so an
+    // instance cannot leave with working credentials by setting it beforehand.
     const abandon = abandonedStores(instance);
-    const plan = STORES.filter((store) => !abandon.has(store))
-      .map((store) => `${LABEL[store]} (${instance.spec[store].deletionPolicy})`)
-      .join(' and ');
+    const abandoned: Store[] = [];
+    const plan = STORES.map(
+      (store) => `${LABEL[store]} (${instance.spec[store].deletionPolicy})`,
+    ).join(' and ');
     // Once blocked, the status says what deletion waits for until it no longer does.
     const blocked =
       findCondition(instance.status?.conditions, 'Ready')?.reason === 'DeletionBlocked';
@@ -135,7 +139,6 @@ export class Finalizer {
     const done: string[] = [];
     const waiting: string[] = [];
     for (const store of STORES) {
-      if (abandon.has(store)) continue;
       try {
         const admin = await this.deps.admin.resolveStore(instance, store);
         const tenants = store === 'postgres' ? this.postgres : this.redis;
@@ -148,7 +151,8 @@ export class Finalizer {
           done.push(`${LABEL[store]}: nothing of this instance's (${error.message})`);
           continue;
         }
-        waiting.push(await this.whyBlocked(instance, store, error));
+        if (abandon.has(store)) abandoned.push(store);
+        else waiting.push(await this.whyBlocked(instance, store, error));
       }
     }
     if (waiting.length > 0) {
@@ -157,8 +161,8 @@ export class Finalizer {
       await this.writeReady(instance, 'DeletionBlocked', message);
       return message;
     }
-    if (abandon.size > 0) {
-      const left = [...abandon].map((store) => leftBehind(instance, identity, store)).join('; ');
+    if (abandoned.length > 0) {
+      const left = abandoned.map((store) => leftBehind(instance, identity, store)).join('; ');
       const message = `${ABANDON_ANNOTATION} is set: the finalizer comes off without cleaning up ${left}; remove them by hand if they are not wanted`;
       log.warn(message);
       this.deps.events.record(target(instance), 'Warning', 'StoresAbandoned', message);
