@@ -146,6 +146,9 @@ export async function startEngine(
     stopping ??= (async () => {
       logger.info('shutting down: not ready, finishing in-flight calls');
       status.beginShutdown();
+      // A connection that goes idle from now on (a call finishing) is closed at once, not
+      // kept alive until its timeout: close() only ends the connections idle when it starts.
+      for (const server of [app.server, management.server]) server.keepAliveTimeout = 1;
       await Promise.all([app.close(), closeGrpc(grpcServer, config.shutdownTimeoutMs)]);
       // Probes and scrapes are answered (not ready) until the API has drained.
       await management.close();

@@ -59,7 +59,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await engine?.stop();
-});
+}, 30_000);
 
 const operation = (path: string, method: string) => {
   const found = document.paths[path]?.[method];
