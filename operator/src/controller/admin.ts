@@ -55,6 +55,8 @@ export class AdminConnections {
   private readonly postgresProvisioners = new Map<string, PostgresProvisioner>();
   private readonly redisProvisioners = new Map<string, RedisProvisioner>();
   private readonly resolved = new Map<string, string>();
+  /** The operator's own admin connections, read once: the same for every instance and reconcile. */
+  private readonly defaultTargets = new Map<'postgres' | 'redis', AdminTarget>();
 
   constructor(kc: KubeConfig, defaults: { postgres: AdminSource; redis: AdminSource }) {
     this.api = kc.makeApiClient(CoreV1Api);
@@ -77,15 +79,20 @@ export class AdminConnections {
     instance: TradingEngineInstance,
     store: 'postgres' | 'redis',
   ): Promise<AdminTarget> {
+    const ref = instance.spec[store].adminSecretRef;
+    const known = ref ? undefined : this.defaultTargets.get(store);
+    if (known) return known;
     const { label, field, tls, key } = STORES[store];
     const source = await this.source(
       instance.metadata.namespace,
-      instance.spec[store].adminSecretRef,
+      ref,
       this.defaults[store],
       label,
       field,
     );
-    return { url: source.url, tls: adminTls(tls, source), storeKey: key(source.url) };
+    const target = { url: source.url, tls: adminTls(tls, source), storeKey: key(source.url) };
+    if (!ref) this.defaultTargets.set(store, target);
+    return target;
   }
 
   /**
