@@ -235,12 +235,7 @@ describe('the operator process', () => {
 
   it('with two replicas, only the leader reconciles, and the other takes over when it dies', async () => {
     const namespace = await newNamespace('leader');
-    const env = {
-      ...storesEnv(),
-      WATCH_NAMESPACES: namespace,
-      LEADER_ELECTION: 'true',
-      LEASE_NAMESPACE: namespace,
-    };
+    const env = electionEnv(namespace);
     const a = await startOperatorProcess({ ...env, POD_NAME: 'operator-a' });
     await waitFor('a to lead', async () =>
       a.logs().some((line) => line.msg === 'became leader') ? true : undefined,
@@ -277,12 +272,7 @@ describe('the operator process', () => {
 
   it('hands over on SIGTERM in under 5 s: the leader drains, releases the lease and exits 0', async () => {
     const namespace = await newNamespace('handover');
-    const env = {
-      ...storesEnv(),
-      WATCH_NAMESPACES: namespace,
-      LEADER_ELECTION: 'true',
-      LEASE_NAMESPACE: namespace,
-    };
+    const env = electionEnv(namespace);
     const a = await startOperatorProcess({ ...env, POD_NAME: 'operator-a' });
     const b = await startOperatorProcess({ ...env, POD_NAME: 'operator-b' });
     try {
@@ -327,3 +317,13 @@ describe('the operator process', () => {
     }
   });
 });
+
+/** Two replicas' shared settings: the stores, one namespace watched, leader election with the Lease there. */
+function electionEnv(namespace: string): Record<string, string> {
+  return {
+    ...storesEnv(),
+    WATCH_NAMESPACES: namespace,
+    LEADER_ELECTION: 'true',
+    LEASE_NAMESPACE: namespace,
+  };
+}
