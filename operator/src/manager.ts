@@ -1,12 +1,8 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import {
-  ApiextensionsV1Api,
-  type KubeConfig,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { describeCause } from '@tse/adapter';
 import type { Logger } from 'pino';
-import { GROUP, KIND, PLURAL, VERSION } from './api/schema.ts';
+import { API_VERSION, KIND } from './api/schema.ts';
 import { INSTANCE_LABEL, MANAGED_SELECTOR } from './builders/metadata.ts';
 import { SERVICE_MONITOR } from './builders/service-monitor.ts';
 import type { OperatorConfig } from './config.ts';
@@ -15,10 +11,12 @@ import { findCondition } from './controller/conditions.ts';
 import { type Caches, InstanceReconciler } from './controller/reconciler.ts';
 import { EventRecorder } from './runtime/events.ts';
 import { type ResourceSource, WatchedKind } from './runtime/informer.ts';
-import { KubeWriter, loadKubeConfig } from './runtime/kube.ts';
+import { isNotFound, KubeWriter, resourcePath } from './runtime/kube.ts';
+import { KubeClient } from './runtime/kube-client.ts';
+import { loadClusterAccess } from './runtime/kubeconfig.ts';
 import { electionCallTimeoutMs, LeaderElector, leaseApi } from './runtime/leader.ts';
 import { type ControllerMetrics, createControllerMetrics } from './runtime/metrics.ts';
-import { sources } from './runtime/sources.ts';
+import { SOURCES, source } from './runtime/sources.ts';
 import { WorkQueue } from './runtime/workqueue.ts';
 
 const CONTROLLER = 'tradingengineinstance';
@@ -52,7 +50,8 @@ export async function startOperator(
   log: Logger,
   onFatal: (reason: string) => void,
 ): Promise<Operator> {
-  const kc = loadKubeConfig(config.kubeconfig, API_REQUEST_TIMEOUT_MS);
+  const access = loadClusterAccess(config.kubeconfig);
+  const kc = new KubeClient(access, { requestTimeoutMs: API_REQUEST_TIMEOUT_MS });
   const caches = buildCaches(kc, config.watchNamespaces, log);
   const metrics = createControllerMetrics(() =>
     caches.instances
@@ -114,7 +113,9 @@ export async function startOperator(
   const elector = config.leaderElection
     ? new LeaderElector(
         leaseApi(
-          loadKubeConfig(config.kubeconfig, electionCallTimeoutMs(config.leaderElectionTiming)),
+          new KubeClient(access, {
+            requestTimeoutMs: electionCallTimeoutMs(config.leaderElectionTiming),
+          }),
           config.leaseNamespace,
           config.leaseName,
         ),
@@ -171,28 +172,25 @@ export async function startOperator(
         );
       await Promise.allSettled(allCaches(caches).map((cache) => cache.stop()));
       await admin.close();
+      kc.close();
       await new Promise((resolve) => server.close(resolve));
     },
   };
 }
 
 /** The caches the reconciler reads: the instances, and the objects it owns by the operator's label. */
-function buildCaches(kc: KubeConfig, namespaces: string[], log: Logger): Caches {
-  const source = sources(kc);
+function buildCaches(kc: KubeClient, namespaces: string[], log: Logger): Caches {
   // Everything but the instances is watched by the operator's label: unrelated objects cost nothing.
   const owned = <T extends KubernetesObject>(kind: ResourceSource<T>) =>
     new WatchedKind(kc, kind, { namespaces, labelSelector: MANAGED_SELECTOR, log });
   return {
-    instances: new WatchedKind(kc, source.customSource(KIND, GROUP, VERSION, PLURAL), {
-      namespaces,
-      log,
-    }),
-    deployments: owned(source.deployments),
-    services: owned(source.services),
-    secrets: owned(source.secrets),
-    pods: owned(source.pods),
-    podDisruptionBudgets: owned(source.podDisruptionBudgets),
-    networkPolicies: owned(source.networkPolicies),
+    instances: new WatchedKind(kc, source(API_VERSION, KIND), { namespaces, log }),
+    deployments: owned(SOURCES.deployments),
+    services: owned(SOURCES.services),
+    secrets: owned(SOURCES.secrets),
+    pods: owned(SOURCES.pods),
+    podDisruptionBudgets: owned(SOURCES.podDisruptionBudgets),
+    networkPolicies: owned(SOURCES.networkPolicies),
   };
 }
 
@@ -280,13 +278,13 @@ const ownerRouter = (queue: WorkQueue) => (_: unknown, object: KubernetesObject)
 class ServiceMonitorWatch {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly kc: KubeConfig;
+  private readonly kc: KubeClient;
   private readonly caches: Caches;
   private readonly queue: WorkQueue;
   private readonly log: Logger;
   private readonly namespaces: string[];
 
-  constructor(kc: KubeConfig, caches: Caches, queue: WorkQueue, namespaces: string[], log: Logger) {
+  constructor(kc: KubeClient, caches: Caches, queue: WorkQueue, namespaces: string[], log: Logger) {
     this.kc = kc;
     this.namespaces = namespaces;
     this.caches = caches;
@@ -313,21 +311,25 @@ class ServiceMonitorWatch {
 
   private async look(): Promise<void> {
     if (this.caches.serviceMonitors || this.starting || this.stopped) return;
-    const exists = await this.kc
-      .makeApiClient(ApiextensionsV1Api)
-      .readCustomResourceDefinition({ name: `${SERVICE_MONITOR.plural}.${SERVICE_MONITOR.group}` })
-      .then(
-        () => true,
-        () => false,
-      );
-    if (!exists) return;
-    const source = sources(this.kc).customSource(
-      SERVICE_MONITOR.kind,
-      SERVICE_MONITOR.group,
-      SERVICE_MONITOR.version,
-      SERVICE_MONITOR.plural,
+    const crd = resourcePath(
+      'apiextensions.k8s.io/v1',
+      'CustomResourceDefinition',
+      '',
+      `${SERVICE_MONITOR.plural}.${SERVICE_MONITOR.group}`,
     );
-    const monitors = new WatchedKind(this.kc, source, {
+    const exists = await this.kc.request('GET', crd).then(
+      () => true,
+      (error) => {
+        if (isNotFound(error)) return false;
+        throw error;
+      },
+    );
+    if (!exists) return;
+    const monitorSource = source(
+      `${SERVICE_MONITOR.group}/${SERVICE_MONITOR.version}`,
+      SERVICE_MONITOR.kind,
+    );
+    const monitors = new WatchedKind(this.kc, monitorSource, {
       namespaces: this.namespaces,
       labelSelector: MANAGED_SELECTOR,
       log: this.log,

@@ -1,4 +1,3 @@
-import type { V1Lease } from '@kubernetes/client-node';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,6 +6,7 @@ import {
   decide,
   electionCallTimeoutMs,
   LeaderElector,
+  type Lease,
   type LeaseApi,
   type LeaseRecord,
   mustStepDown,
@@ -18,7 +18,7 @@ import {
 const other: LeaseRecord = {
   holderIdentity: 'b',
   leaseDurationSeconds: 15,
-  renewTime: new Date('2020-01-01T00:00:00Z'),
+  renewTime: '2020-01-01T00:00:00.000000Z',
   leaseTransitions: 3,
 };
 
@@ -42,11 +42,7 @@ describe('leader election decisions', () => {
   it('restarts the wait whenever the record changes (the holder renews)', () => {
     const first = observe(undefined, other, 0);
     expect(observe(first, { ...other }, 10_000)).toBe(first);
-    const renewed = observe(
-      first,
-      { ...other, renewTime: new Date('2020-01-01T00:00:02Z') },
-      10_000,
-    );
+    const renewed = observe(first, { ...other, renewTime: '2020-01-01T00:00:02.000000Z' }, 10_000);
     expect(renewed.at).toBe(10_000);
     expect(decide(renewed, 20_000, 'a', 15).action).toBe('wait');
     expect(decide(renewed, 25_000, 'a', 15).action).toBe('take');
@@ -94,10 +90,10 @@ describe('leader election decisions', () => {
 
 /** A Lease store with the API server's compare-and-swap on resourceVersion. */
 function fakeLeases() {
-  let stored: V1Lease | undefined;
+  let stored: Lease | undefined;
   let version = 0;
   const state = { failing: false, stored: () => stored };
-  const copy = (lease: V1Lease) => JSON.parse(JSON.stringify(lease)) as V1Lease;
+  const copy = (lease: Lease) => JSON.parse(JSON.stringify(lease)) as Lease;
   const guard = () => {
     if (state.failing) return Promise.reject(new Error('unreachable'));
     return undefined;
@@ -189,7 +185,7 @@ describe('LeaderElector', () => {
     await dead.acquire(() => {});
     // The holder stops renewing without releasing (killed): its record no longer changes.
     await dead.release().catch(() => {});
-    const stored = state.stored() as V1Lease;
+    const stored = state.stored() as Lease;
     stored.spec = { ...stored.spec, holderIdentity: 'dead', leaseDurationSeconds: 1 };
     const b = elector(api, 'b');
     const started = Date.now();

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { compiledOperator } from './compiled-operator.ts';
 import { freePort, type Guarded, spawnGuarded, waitFor } from './processes.ts';
 
 const main = fileURLToPath(new URL('../../operator/src/main.ts', import.meta.url));
@@ -13,10 +14,17 @@ export interface OperatorProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `operator/src/main.ts` with the environment, metrics on a free port. */
-export async function startOperatorProcess(env: Record<string, string>): Promise<OperatorProcess> {
+/**
+ * Starts `operator/src/main.ts` with the environment, metrics on a free port;
+ * with `compiled`, the JavaScript the image runs (see compiled-operator.ts).
+ */
+export async function startOperatorProcess(
+  env: Record<string, string>,
+  options: { compiled?: boolean } = {},
+): Promise<OperatorProcess> {
   const port = await freePort();
-  const child = spawnGuarded('operator', process.execPath, [main], {
+  const entry = options.compiled ? compiledOperator() : main;
+  const child = spawnGuarded('operator', process.execPath, [entry], {
     env: {
       PATH: process.env.PATH,
       LOG_LEVEL: 'info',

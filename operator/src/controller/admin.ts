@@ -1,4 +1,4 @@
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import {
   PostgresProvisioner,
   postgresTls,
@@ -9,6 +9,8 @@ import {
   TseError,
 } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
+import { isNotFound, resourcePath } from '../runtime/kube.ts';
+import type { KubeClient } from '../runtime/kube-client.ts';
 
 /** An admin Secret that is missing or holds no usable URL. */
 export class AdminSecretError extends TseError {
@@ -50,7 +52,7 @@ const STORES = {
  * per URL, so a thousand instances on one server use one small pool.
  */
 export class AdminConnections {
-  private readonly api: CoreV1Api;
+  private readonly client: KubeClient;
   private readonly defaults: { postgres: AdminSource; redis: AdminSource };
   private readonly postgresProvisioners = new Map<string, PostgresProvisioner>();
   private readonly redisProvisioners = new Map<string, RedisProvisioner>();
@@ -58,8 +60,8 @@ export class AdminConnections {
   /** The operator's own admin connections, read once: the same for every instance and reconcile. */
   private readonly defaultTargets = new Map<'postgres' | 'redis', AdminTarget>();
 
-  constructor(kc: KubeConfig, defaults: { postgres: AdminSource; redis: AdminSource }) {
-    this.api = kc.makeApiClient(CoreV1Api);
+  constructor(client: KubeClient, defaults: { postgres: AdminSource; redis: AdminSource }) {
+    this.client = client;
     this.defaults = defaults;
   }
 
@@ -102,10 +104,13 @@ export class AdminConnections {
    */
   async namespaceTerminating(namespace: string): Promise<boolean> {
     try {
-      await this.api.createNamespacedSecret({
-        namespace,
-        body: { metadata: { generateName: 'trading-engine-operator-probe-' } },
-        dryRun: 'All',
+      await this.client.request('POST', resourcePath('v1', 'Secret', namespace), {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { generateName: 'trading-engine-operator-probe-' },
+        },
+        query: { dryRun: 'All' },
       });
       return false;
     } catch (error) {
@@ -191,11 +196,11 @@ export class AdminConnections {
         ? { url: fallback.url, ca: fallback.ca, where }
         : { url: fallback.url, where };
     }
-    let secret: Awaited<ReturnType<CoreV1Api['readNamespacedSecret']>>;
+    let secret: V1Secret;
     try {
-      secret = await this.api.readNamespacedSecret({ namespace, name: ref.name });
+      secret = await this.client.request('GET', resourcePath('v1', 'Secret', namespace, ref.name));
     } catch (error) {
-      if ((error as { code?: number }).code === 404)
+      if (isNotFound(error))
         throw new AdminSecretError(`${field}: Secret ${namespace}/${ref.name} does not exist`);
       throw error;
     }

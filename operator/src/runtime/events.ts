@@ -1,5 +1,6 @@
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { resourcePath } from './kube.ts';
+import type { KubeClient } from './kube-client.ts';
 
 /** The object an Event is about. */
 export interface EventTarget {
@@ -14,14 +15,14 @@ export interface EventTarget {
  * so a converged cluster stays quiet.
  */
 export class EventRecorder {
-  private readonly api: CoreV1Api;
+  private readonly client: KubeClient;
   private readonly recent = new Map<string, number>();
   private readonly component: string;
   private readonly log: Logger;
   private readonly quietMs: number;
 
-  constructor(kc: KubeConfig, options: { component: string; log: Logger; quietMs?: number }) {
-    this.api = kc.makeApiClient(CoreV1Api);
+  constructor(client: KubeClient, options: { component: string; log: Logger; quietMs?: number }) {
+    this.client = client;
     this.component = options.component;
     this.log = options.log;
     this.quietMs = options.quietMs ?? 15 * 60_000;
@@ -34,10 +35,9 @@ export class EventRecorder {
     this.recent.set(key, now);
     if (this.recent.size > 10_000) this.recent.delete(this.recent.keys().next().value as string);
     const { name, namespace, uid } = target.metadata;
-    const time = new Date();
-    this.api
-      .createNamespacedEvent({
-        namespace,
+    const time = new Date().toISOString();
+    this.client
+      .request('POST', resourcePath('v1', 'Event', namespace), {
         body: {
           metadata: { generateName: `${name}.`, namespace },
           involvedObject: {

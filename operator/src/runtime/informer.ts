@@ -1,18 +1,18 @@
-import {
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  ListWatch,
-  Watch,
-} from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay, WATCH_BACKOFF } from './backoff.ts';
+import { resourcePath } from './kube.ts';
+import { KubeApiError, type KubeClient, type WatchEventType } from './kube-client.ts';
 
-/** How to list and watch one kind in one namespace (or all, with namespace ''). */
+/**
+ * One kind the operator lists and watches, and what of each object it keeps:
+ * `project` returns the part the operator reads (the cache holds only that),
+ * so that an object's history (`managedFields`) or a pod's spec costs no memory.
+ */
 export interface ResourceSource<T extends KubernetesObject> {
+  apiVersion: string;
   kind: string;
-  path(namespace: string): string;
-  list(namespace: string, labelSelector?: string): Promise<KubernetesListObject<T>>;
+  project(object: T): T;
 }
 
 export type WatchEvent = 'add' | 'update' | 'delete';
@@ -24,106 +24,125 @@ export interface WatchedKindOptions {
   backoff?: BackoffPolicy;
   /** A watch that stayed up this long (ms) starts its next failure from the first backoff step. */
   resetAfterMs?: number;
+  /** Objects per LIST page. */
+  pageSize?: number;
 }
+
+type Settings = WatchedKindOptions & {
+  backoff: BackoffPolicy;
+  resetAfterMs: number;
+  pageSize: number;
+};
+
+/** Drops what no reader of any cache uses: the field managers' record, often half an object. */
+export function withoutManagedFields<T extends KubernetesObject>(object: T): T {
+  if (!object.metadata?.managedFields) return object;
+  const { managedFields: _, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
+/** Objects by namespace and name: a namespace's objects are listed without looking at the others. */
+class Store<T extends KubernetesObject> {
+  private readonly namespaces = new Map<string, Map<string, T>>();
+
+  get(namespace: string, name: string): T | undefined {
+    return this.namespaces.get(namespace)?.get(name);
+  }
+
+  list(namespace?: string): T[] {
+    if (namespace !== undefined) return [...(this.namespaces.get(namespace)?.values() ?? [])];
+    return [...this.namespaces.values()].flatMap((objects) => [...objects.values()]);
+  }
+
+  /** Stores an object; whether one of that name was there. */
+  set(object: T): boolean {
+    const namespace = object.metadata?.namespace ?? '';
+    const objects = this.namespaces.get(namespace) ?? new Map<string, T>();
+    this.namespaces.set(namespace, objects);
+    const name = object.metadata?.name ?? '';
+    const known = objects.has(name);
+    objects.set(name, object);
+    return known;
+  }
+
+  delete(object: T): void {
+    const namespace = object.metadata?.namespace ?? '';
+    const objects = this.namespaces.get(namespace);
+    objects?.delete(object.metadata?.name ?? '');
+    if (objects?.size === 0) this.namespaces.delete(namespace);
+  }
+
+  /** Replaces every object; returns the previous contents. */
+  replace(items: T[]): Store<T> {
+    const previous = new Store<T>();
+    for (const [namespace, objects] of this.namespaces) previous.namespaces.set(namespace, objects);
+    this.namespaces.clear();
+    for (const item of items) this.set(item);
+    return previous;
+  }
+}
+
+/** A watch that ended this soon without an event is a failure, not the server's timeout. */
+const SHORT_WATCH_MS = 1000;
+
+/** Thrown inside the loop when the API server no longer has the revision to resume from. */
+class Expired extends Error {}
 
 /**
- * A watch that asks the API server for bookmarks (the client library's
- * informer does not), so that a quiet watch resumes from a recent
- * resourceVersion instead of relisting, and that tells when it is established.
+ * One list-and-watch loop (a client-go reflector) of one namespace, or of
+ * all: LIST in pages, then WATCH from the list's resourceVersion with
+ * bookmarks; a watch the server ends is reopened from the last revision
+ * seen; 410 Gone relists. The cache is replaced by each LIST, and the
+ * differences are handed on as events.
  */
-class BookmarkWatch extends Watch {
-  private readonly established: () => void;
-
-  constructor(kc: KubeConfig, established: () => void) {
-    super(kc);
-    this.established = established;
-  }
-
-  override async watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    let ended = false;
-    const controller = await super.watch(
-      path,
-      { ...queryParams, allowWatchBookmarks: true },
-      callback,
-      (error) => {
-        ended = true;
-        done(error);
-      },
-    );
-    // A watch that failed has called `done` before returning: only one that did not is up.
-    if (!ended) this.established();
-    return controller;
-  }
-}
-
-/** One list-and-watch loop (a client-go reflector) of one namespace, or of all. */
 class Reflector<T extends KubernetesObject> {
-  readonly informer: ListWatch<T>;
   /** When the first successful LIST completed; until then the cache is not synced. */
   listedAt: number | undefined;
   /** Since when list or watch has failed without an established watch since. */
   failingSince: number | undefined;
+  readonly namespace: string;
+  private readonly store = new Store<T>();
+  private resourceVersion: string | undefined;
   private upSince: number | undefined;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
+  private running = false;
+  private abort = new AbortController();
   private readonly syncWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
-  private listSucceeded = false;
-
-  private readonly kind: string;
-  readonly namespace: string;
-  private readonly options: WatchedKindOptions & { backoff: BackoffPolicy; resetAfterMs: number };
+  private readonly client: KubeClient;
+  private readonly source: ResourceSource<T>;
+  private readonly path: string;
+  private readonly settings: Settings;
+  private readonly emit: (event: WatchEvent, object: T) => void;
 
   constructor(
-    kc: KubeConfig,
+    client: KubeClient,
     source: ResourceSource<T>,
     namespace: string,
-    options: WatchedKindOptions & { backoff: BackoffPolicy; resetAfterMs: number },
+    settings: Settings,
+    emit: (event: WatchEvent, object: T) => void,
   ) {
-    this.kind = source.kind;
+    this.client = client;
+    this.source = source;
     this.namespace = namespace;
-    this.options = options;
-    const list = async () => {
-      const listed = await source.list(namespace, options.labelSelector);
-      this.listSucceeded = true;
-      return listed;
-    };
-    this.informer = new ListWatch<T>(
-      source.path(namespace),
-      new BookmarkWatch(kc, () => {
-        // Up since the last failure: reopening a watch that ended normally does not restart the clock.
-        this.upSince ??= Date.now();
-        this.failingSince = undefined;
-      }),
-      list,
-      false,
-      options.labelSelector,
-    );
-    this.informer.on('error', (error) => this.failed(error));
+    this.settings = settings;
+    this.emit = emit;
+    this.path = resourcePath(source.apiVersion, source.kind, namespace);
   }
 
   start(): void {
     this.stopped = false;
+    this.abort = new AbortController();
     void this.run();
   }
 
-  /**
-   * One start of the client library's list-and-watch. It resolves whether or
-   * not its LIST succeeded (a failure comes as an 'error' event): the cache
-   * counts as synced only if the LIST did, by which time the cache holds it.
-   */
-  private async run(): Promise<void> {
-    try {
-      await this.informer.start();
-    } catch (error) {
-      this.failed(error);
-    }
-    if (this.listSucceeded && !this.stopped) this.synced();
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.abort.abort();
+    for (const waiter of this.syncWaiters.splice(0))
+      waiter.reject(new Error('stopped before the cache synced'));
   }
 
   /** Resolves when the first LIST has succeeded (rejects if stopped before). */
@@ -132,17 +151,153 @@ class Reflector<T extends KubernetesObject> {
     return new Promise((resolve, reject) => this.syncWaiters.push({ resolve, reject }));
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    for (const waiter of this.syncWaiters.splice(0))
-      waiter.reject(new Error('stopped before the cache synced'));
-    await this.informer.stop();
+  get(namespace: string, name: string): T | undefined {
+    return this.store.get(namespace, name);
   }
 
-  private synced(): void {
+  list(namespace?: string): T[] {
+    return this.store.list(namespace);
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (!this.stopped) {
+        if (this.resourceVersion === undefined) await this.relist();
+        try {
+          await this.watch();
+        } catch (error) {
+          if (!(error instanceof Expired)) throw error;
+          this.settings.log.info(
+            { kind: this.source.kind, namespace: this.namespace || '(all)' },
+            'watch expired (410 Gone); relisting',
+          );
+          this.resourceVersion = undefined;
+        }
+      }
+    } catch (error) {
+      this.failed(error);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Lists every page, replaces the cache and emits what changed; 410 on a page starts over unpaged. */
+  private async relist(): Promise<void> {
+    const items: T[] = [];
+    let resourceVersion = '';
+    let next: string | undefined;
+    let limit: number | undefined = this.settings.pageSize;
+    do {
+      let page: { metadata?: { resourceVersion?: string; continue?: string }; items?: T[] };
+      try {
+        page = await this.client.request('GET', this.path, {
+          query: { labelSelector: this.settings.labelSelector, limit, continue: next },
+        });
+      } catch (error) {
+        // The continue token expired while paging (compaction): list again in one response.
+        if (!(error instanceof KubeApiError && error.code === 410 && next)) throw error;
+        items.length = 0;
+        next = undefined;
+        limit = undefined;
+        continue;
+      }
+      for (const item of page.items ?? [])
+        items.push(
+          this.source.project({
+            ...item,
+            apiVersion: this.source.apiVersion,
+            kind: this.source.kind,
+          }),
+        );
+      resourceVersion = page.metadata?.resourceVersion ?? '';
+      next = page.metadata?.continue || undefined;
+    } while (next);
+    if (this.stopped) return;
+    this.replace(items);
+    this.resourceVersion = resourceVersion;
     if (this.listedAt === undefined) this.listedAt = Date.now();
     for (const waiter of this.syncWaiters.splice(0)) waiter.resolve();
+  }
+
+  private replace(items: T[]): void {
+    const previous = this.store.replace(items);
+    for (const item of items) {
+      const known = previous.get(item.metadata?.namespace ?? '', item.metadata?.name ?? '');
+      if (!known) this.emit('add', item);
+      else if (known.metadata?.resourceVersion !== item.metadata?.resourceVersion)
+        this.emit('update', item);
+    }
+    for (const known of previous.list())
+      if (!this.store.get(known.metadata?.namespace ?? '', known.metadata?.name ?? ''))
+        this.emit('delete', known);
+  }
+
+  /**
+   * Watches from the last revision until the server ends the watch (its
+   * timeout, 5 to 10 minutes as client-go asks) or it fails.
+   */
+  private async watch(): Promise<void> {
+    const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+    const opened = Date.now();
+    let events = 0;
+    let expired = false;
+    await this.client
+      .watch(this.path, {
+        query: {
+          labelSelector: this.settings.labelSelector,
+          resourceVersion: this.resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds,
+        },
+        signal: this.abort.signal,
+        idleTimeoutMs: (timeoutSeconds + 60) * 1000,
+        established: () => {
+          // Up since the last failure: reopening a watch that ended normally does not restart the clock.
+          this.upSince ??= Date.now();
+          this.failingSince = undefined;
+        },
+        onEvent: (type, object) => {
+          events++;
+          if (type === 'ERROR') {
+            expired ||= (object as { code?: number }).code === 410;
+            if (!expired)
+              throw new KubeApiError(
+                (object as { code?: number }).code ?? 500,
+                object,
+                `watch ${this.path}`,
+              );
+            return;
+          }
+          this.apply(type, object as T);
+        },
+      })
+      .catch((error) => {
+        if (error instanceof KubeApiError && error.code === 410) expired = true;
+        else throw error;
+      });
+    if (expired) throw new Expired();
+    if (!this.stopped && events === 0 && Date.now() - opened < SHORT_WATCH_MS)
+      throw new Error(`watch ${this.path} ended at once`);
+  }
+
+  private apply(type: WatchEventType, raw: T): void {
+    const revision = raw.metadata?.resourceVersion;
+    if (revision) this.resourceVersion = revision;
+    if (type === 'BOOKMARK') return;
+    const object = this.source.project({
+      ...raw,
+      apiVersion: this.source.apiVersion,
+      kind: this.source.kind,
+    });
+    if (type === 'DELETED') {
+      this.store.delete(object);
+      this.emit('delete', object);
+      return;
+    }
+    const known = this.store.set(object);
+    this.emit(known ? 'update' : 'add', object);
   }
 
   /**
@@ -154,15 +309,15 @@ class Reflector<T extends KubernetesObject> {
   private failed(error: unknown): void {
     if (this.stopped) return;
     const now = Date.now();
-    if (this.upSince !== undefined && now - this.upSince >= this.options.resetAfterMs)
+    if (this.upSince !== undefined && now - this.upSince >= this.settings.resetAfterMs)
       this.failures = 0;
     this.upSince = undefined;
     this.failingSince ??= now;
-    const delay = backoffDelay(this.failures++, this.options.backoff);
+    const delay = backoffDelay(this.failures++, this.settings.backoff);
     // One line per backoff step: the steps are what spaces the retries.
-    this.options.log.warn(
+    this.settings.log.warn(
       {
-        kind: this.kind,
+        kind: this.source.kind,
         namespace: this.namespace || '(all)',
         err: error,
         attempt: this.failures,
@@ -185,26 +340,27 @@ class Reflector<T extends KubernetesObject> {
  * unrelated objects cost no memory. It is synced only once every reflector
  * has completed a LIST: an empty cache because a list failed must never read
  * as "there is nothing". A reflector that fails is restarted with capped,
- * jittered exponential backoff; a 410 Gone relists (the client library does that).
+ * jittered exponential backoff.
  */
 export class WatchedKind<T extends KubernetesObject> {
   private readonly reflectors: Reflector<T>[] = [];
   private readonly handlers: ((event: WatchEvent, object: T) => void)[] = [];
   readonly kind: string;
 
-  constructor(kc: KubeConfig, source: ResourceSource<T>, options: WatchedKindOptions) {
+  constructor(client: KubeClient, source: ResourceSource<T>, options: WatchedKindOptions) {
     this.kind = source.kind;
-    const settings = { backoff: WATCH_BACKOFF, resetAfterMs: 120_000, ...options };
+    const settings: Settings = {
+      backoff: WATCH_BACKOFF,
+      resetAfterMs: 120_000,
+      pageSize: 500,
+      ...options,
+    };
     const namespaces = options.namespaces.length > 0 ? options.namespaces : [''];
-    for (const namespace of namespaces) {
-      const reflector = new Reflector(kc, source, namespace, settings);
-      for (const event of ['add', 'update', 'delete'] as const) {
-        reflector.informer.on(event, (object) => {
-          for (const handler of this.handlers) handler(event, object);
-        });
-      }
-      this.reflectors.push(reflector);
-    }
+    const emit = (event: WatchEvent, object: T) => {
+      for (const handler of this.handlers) handler(event, object);
+    };
+    for (const namespace of namespaces)
+      this.reflectors.push(new Reflector(client, source, namespace, settings, emit));
   }
 
   /** Calls `handler` for every change seen. */
@@ -241,7 +397,7 @@ export class WatchedKind<T extends KubernetesObject> {
 
   get(namespace: string, name: string): T | undefined {
     for (const reflector of this.reflectors) {
-      const object = reflector.informer.get(name, namespace);
+      const object = reflector.get(namespace, name);
       if (object) return object;
     }
     return undefined;
@@ -249,6 +405,6 @@ export class WatchedKind<T extends KubernetesObject> {
 
   /** Every cached object, or those of one namespace. */
   list(namespace?: string): T[] {
-    return this.reflectors.flatMap((reflector) => reflector.informer.list(namespace));
+    return this.reflectors.flatMap((reflector) => reflector.list(namespace));
   }
 }

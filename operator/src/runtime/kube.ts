@@ -1,101 +1,75 @@
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  type KubernetesObject,
-  KubernetesObjectApi,
-  PatchStrategy,
-  PolicyV1Api,
-  type RequestContext,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
-import { API_VERSION, GROUP, type InstanceStatus, KIND, PLURAL, VERSION } from '../api/schema.ts';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { API_VERSION, type InstanceStatus, KIND } from '../api/schema.ts';
 import { FIELD_MANAGER } from '../builders/metadata.ts';
+import { KubeApiError, type KubeClient } from './kube-client.ts';
+
+/** Resource names that are not the kind in lower case plus "s". */
+const PLURALS: Record<string, string> = {
+  NetworkPolicy: 'networkpolicies',
+  CustomResourceDefinition: 'customresourcedefinitions',
+};
+
+/** The plural resource name of a kind, as it appears in API paths. */
+export const pluralOf = (kind: string) => PLURALS[kind] ?? `${kind.toLowerCase()}s`;
 
 /**
- * Kinds whose typed client models rename fields (a NetworkPolicy rule's
- * `from` is `_from`): they are sent and read as plain JSON, so that no field
- * is dropped by a serializer that does not know it.
+ * The API path of a kind's collection (`name` omitted) or of one object:
+ * core kinds under /api/v1, the others under /apis/group/version; all
+ * namespaces (or a cluster-scoped kind) with namespace ''.
  */
-export const PLAIN_JSON_KINDS: Record<string, { group: string; version: string; plural: string }> =
-  {
-    NetworkPolicy: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies' },
-  };
+export function resourcePath(
+  apiVersion: string,
+  kind: string,
+  namespace: string,
+  name?: string,
+): string {
+  const root = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const scope = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  const object = name === undefined ? '' : `/${encodeURIComponent(name)}`;
+  return `${root}${scope}/${pluralOf(kind)}${object}`;
+}
+
+const pathOf = (object: KubernetesObject) =>
+  resourcePath(
+    object.apiVersion ?? '',
+    object.kind ?? '',
+    object.metadata?.namespace ?? '',
+    object.metadata?.name ?? '',
+  );
+
+/** Whether an error is the API server saying 404 Not Found. */
+export const isNotFound = (error: unknown) => error instanceof KubeApiError && error.code === 404;
 
 /**
  * The operator's writes: server-side apply under its own field manager,
  * status through the /status subresource, finalizers with a JSON patch that
- * tests the list it replaces.
+ * tests the list it replaces. Objects go out and come back as plain JSON.
  */
 export class KubeWriter {
-  private readonly objects: KubernetesObjectApi;
-  private readonly custom: CustomObjectsApi;
-  private readonly apps: AppsV1Api;
-  private readonly core: CoreV1Api;
-  private readonly policy: PolicyV1Api;
+  private readonly client: KubeClient;
   /** Mutating requests sent, by kind: the benchmarks read it. */
   readonly writes = new Map<string, number>();
 
-  constructor(kc: KubeConfig) {
-    this.objects = KubernetesObjectApi.makeApiClient(kc);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
-    this.apps = kc.makeApiClient(AppsV1Api);
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.policy = kc.makeApiClient(PolicyV1Api);
+  constructor(client: KubeClient) {
+    this.client = client;
   }
 
   /** A JSON patch of an owned object, attributed to our field manager. */
   async jsonPatch<T extends KubernetesObject>(object: T, operations: object[]): Promise<T> {
-    const kind = object.kind ?? 'unknown';
-    this.count(kind);
-    const request = {
-      namespace: object.metadata?.namespace ?? '',
-      name: object.metadata?.name ?? '',
+    this.count(object.kind ?? 'unknown');
+    return this.client.request<T>('PATCH', pathOf(object), {
       body: operations,
-      fieldManager: FIELD_MANAGER,
-    };
-    const json = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
-    switch (kind) {
-      case 'Deployment':
-        return (await this.apps.patchNamespacedDeployment(request, json)) as T;
-      case 'Service':
-        return (await this.core.patchNamespacedService(request, json)) as T;
-      case 'Secret':
-        return (await this.core.patchNamespacedSecret(request, json)) as T;
-      case 'PodDisruptionBudget':
-        return (await this.policy.patchNamespacedPodDisruptionBudget(request, json)) as T;
-      default: {
-        const [group, version] = (object.apiVersion ?? '').split('/') as [string, string];
-        const plural = PLAIN_JSON_KINDS[kind]?.plural ?? `${kind.toLowerCase()}s`;
-        return (await this.custom.patchNamespacedCustomObject(
-          { group, version, plural, ...request },
-          json,
-        )) as T;
-      }
-    }
+      contentType: 'application/json-patch+json',
+      query: { fieldManager: FIELD_MANAGER },
+    });
   }
 
   /** Reads an object from the API server (not a cache); undefined when it does not exist. */
   async read<T extends KubernetesObject>(object: T): Promise<T | undefined> {
-    const plain = PLAIN_JSON_KINDS[object.kind ?? ''];
     try {
-      if (plain)
-        return (await this.custom.getNamespacedCustomObject({
-          ...plain,
-          namespace: object.metadata?.namespace ?? '',
-          name: object.metadata?.name ?? '',
-        })) as T;
-      return (await this.objects.read({
-        apiVersion: object.apiVersion ?? '',
-        kind: object.kind ?? '',
-        metadata: {
-          name: object.metadata?.name ?? '',
-          namespace: object.metadata?.namespace ?? '',
-        },
-      })) as T;
+      return await this.client.request<T>('GET', pathOf(object));
     } catch (error) {
-      if ((error as { code?: number }).code === 404) return undefined;
+      if (isNotFound(error)) return undefined;
       throw error;
     }
   }
@@ -107,12 +81,16 @@ export class KubeWriter {
   async delete<T extends KubernetesObject>(object: T): Promise<boolean> {
     this.count(object.kind ?? 'unknown');
     try {
-      await this.objects.delete(object, undefined, undefined, undefined, undefined, undefined, {
-        preconditions: { uid: object.metadata?.uid },
+      await this.client.request('DELETE', pathOf(object), {
+        body: {
+          kind: 'DeleteOptions',
+          apiVersion: 'v1',
+          preconditions: { uid: object.metadata?.uid },
+        },
       });
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code === 404) return false;
+      if (isNotFound(error)) return false;
       throw error;
     }
   }
@@ -120,27 +98,11 @@ export class KubeWriter {
   /** Server-side applies an object, taking ownership of the fields it sets. */
   async apply<T extends KubernetesObject>(object: T): Promise<T> {
     this.count(object.kind ?? 'unknown');
-    const plain = PLAIN_JSON_KINDS[object.kind ?? ''];
-    if (plain)
-      return (await this.custom.patchNamespacedCustomObject(
-        {
-          ...plain,
-          namespace: object.metadata?.namespace ?? '',
-          name: object.metadata?.name ?? '',
-          body: object,
-          fieldManager: FIELD_MANAGER,
-          force: true,
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-      )) as T;
-    return this.objects.patch(
-      object,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    );
+    return this.client.request<T>('PATCH', pathOf(object), {
+      body: object,
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager: FIELD_MANAGER, force: true },
+    });
   }
 
   /** Applies an instance's status through the status subresource. */
@@ -150,18 +112,14 @@ export class KubeWriter {
     status: InstanceStatus,
   ): Promise<KubernetesObject> {
     this.count(`${KIND}/status`);
-    return this.custom.patchNamespacedCustomObjectStatus(
+    return this.client.request(
+      'PATCH',
+      `${resourcePath(API_VERSION, KIND, namespace, name)}/status`,
       {
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: PLURAL,
-        name,
         body: { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status },
-        fieldManager: FIELD_MANAGER,
-        force: true,
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager: FIELD_MANAGER, force: true },
       },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
     );
   }
 
@@ -177,18 +135,14 @@ export class KubeWriter {
   ): Promise<boolean> {
     this.count('Pod');
     try {
-      await this.core.patchNamespacedPod(
-        {
-          namespace,
-          name,
-          body: { metadata: { labels: { [label]: value ?? null } } },
-          fieldManager: FIELD_MANAGER,
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      await this.client.request('PATCH', resourcePath('v1', 'Pod', namespace, name), {
+        body: { metadata: { labels: { [label]: value ?? null } } },
+        contentType: 'application/merge-patch+json',
+        query: { fieldManager: FIELD_MANAGER },
+      });
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code === 404) return false;
+      if (isNotFound(error)) return false;
       throw error;
     }
   }
@@ -208,41 +162,13 @@ export class KubeWriter {
             { op: 'test', path: '/metadata/finalizers', value: expected },
             { op: 'replace', path: '/metadata/finalizers', value: finalizers },
           ];
-    await this.custom.patchNamespacedCustomObject(
-      { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: patch },
-      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-    );
+    await this.client.request('PATCH', resourcePath(API_VERSION, KIND, namespace, name), {
+      body: patch,
+      contentType: 'application/json-patch+json',
+    });
   }
 
   private count(kind: string): void {
     this.writes.set(kind, (this.writes.get(kind) ?? 0) + 1);
   }
-}
-
-/**
- * A KubeConfig whose every API request gives up after `requestTimeoutMs`: a
- * hung API server must not stall a reconcile or a lease renewal for minutes.
- * The generated clients use the signal set here; watches (long requests with
- * their own inactivity timeout) set up their own and are not affected.
- */
-export class TimedKubeConfig extends KubeConfig {
-  readonly requestTimeoutMs: number;
-
-  constructor(requestTimeoutMs: number) {
-    super();
-    this.requestTimeoutMs = requestTimeoutMs;
-  }
-
-  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    await super.applySecurityAuthentication(context);
-    if (!context.getSignal()) context.setSignal(AbortSignal.timeout(this.requestTimeoutMs));
-  }
-}
-
-/** The operator's KubeConfig: from a file if one is named, else in-cluster or ~/.kube/config. */
-export function loadKubeConfig(path: string | undefined, requestTimeoutMs: number): KubeConfig {
-  const kc = new TimedKubeConfig(requestTimeoutMs);
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
 }

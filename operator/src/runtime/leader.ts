@@ -1,13 +1,23 @@
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { isNotFound, resourcePath } from './kube.ts';
+import type { KubeClient } from './kube-client.ts';
 
 /** The fields of a Lease's spec that leader election reads and writes. */
 export interface LeaseRecord {
   holderIdentity?: string;
   leaseDurationSeconds?: number;
-  acquireTime?: Date;
-  renewTime?: Date;
+  /** RFC 3339 with microseconds (a MicroTime), as the API server keeps it. */
+  acquireTime?: string;
+  renewTime?: string;
   leaseTransitions?: number;
+}
+
+/** A coordination.k8s.io/v1 Lease, as much of it as leader election reads. */
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: LeaseRecord;
 }
 
 /**
@@ -29,13 +39,11 @@ export type Decision =
 
 const sameRecord = (a: LeaseRecord, b: LeaseRecord) =>
   JSON.stringify(comparable(a)) === JSON.stringify(comparable(b));
-const time = (value: Date | string | undefined) =>
-  value instanceof Date ? value.toISOString() : String(value ?? '');
 const comparable = (record: LeaseRecord) => ({
   holder: record.holderIdentity ?? '',
   duration: record.leaseDurationSeconds ?? 0,
-  acquired: time(record.acquireTime),
-  renewed: time(record.renewTime),
+  acquired: record.acquireTime ?? '',
+  renewed: record.renewTime ?? '',
   transitions: record.leaseTransitions ?? 0,
 });
 
@@ -148,22 +156,25 @@ export function electionCallTimeoutMs(timing: LeaderElectionTiming): number {
 
 /** The Lease calls the elector makes (the generated client's, or a test's). */
 export interface LeaseApi {
-  read(): Promise<V1Lease | undefined>;
-  create(lease: V1Lease): Promise<V1Lease>;
+  read(): Promise<Lease | undefined>;
+  create(lease: Lease): Promise<Lease>;
   /** A compare-and-swap on the lease's resourceVersion. */
-  replace(lease: V1Lease): Promise<V1Lease>;
+  replace(lease: Lease): Promise<Lease>;
 }
 
-export function leaseApi(kc: KubeConfig, namespace: string, name: string): LeaseApi {
-  const api = kc.makeApiClient(CoordinationV1Api);
+export function leaseApi(client: KubeClient, namespace: string, name: string): LeaseApi {
+  const apiVersion = 'coordination.k8s.io/v1';
+  const collection = resourcePath(apiVersion, 'Lease', namespace);
+  const path = resourcePath(apiVersion, 'Lease', namespace, name);
+  const typed = (lease: Lease) => ({ ...lease, apiVersion, kind: 'Lease' });
   return {
     read: () =>
-      api.readNamespacedLease({ name, namespace }).catch((error) => {
-        if ((error as { code?: number }).code === 404) return undefined;
+      client.request<Lease>('GET', path).catch((error) => {
+        if (isNotFound(error)) return undefined;
         throw error;
       }),
-    create: (body) => api.createNamespacedLease({ namespace, body }),
-    replace: (body) => api.replaceNamespacedLease({ name, namespace, body }),
+    create: (lease) => client.request('POST', collection, { body: typed(lease) }),
+    replace: (lease) => client.request('PUT', path, { body: typed(lease) }),
   };
 }
 
@@ -343,10 +354,7 @@ export class LeaderElector {
   }
 }
 
-/**
- * A Lease time as the API server wants it (RFC 3339 with microseconds). The
- * client library would send a Date with milliseconds, which it refuses.
- */
-function microTime(date: Date): Date {
-  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+/** A Lease time as the API server wants it: RFC 3339 with microseconds (milliseconds are refused). */
+function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
