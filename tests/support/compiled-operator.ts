@@ -1,20 +1,28 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-let built: string | undefined;
+let built: string[] | undefined;
+
+/** The image's command line (operator/Dockerfile's CMD): node, its flags, the entry point. */
+export function imageCommand(): string[] {
+  const dockerfile = readFileSync(join(root, 'operator/Dockerfile'), 'utf8');
+  const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
+  if (!cmd) throw new Error('operator/Dockerfile has no CMD in exec form');
+  return JSON.parse(cmd) as string[];
+}
 
 /**
  * The operator as its image runs it: the sources compiled to JavaScript by
  * `operator/scripts/compile.ts` (the Dockerfile's compile stage), in a
  * directory of its own whose node_modules are the repository's but for the
  * adapter, which is the compiled copy. Built once per process; returns the
- * path of `operator/src/main.js`.
+ * arguments for node: the image's flags and the path of its entry point.
  */
-export function compiledOperator(): string {
+export function compiledOperator(): string[] {
   if (built) return built;
   const directory = mkdtempSync(join(tmpdir(), 'tse-operator-js-'));
   for (const workspace of ['adapter', 'operator']) {
@@ -33,6 +41,7 @@ export function compiledOperator(): string {
   for (const entry of readdirSync(join(root, 'node_modules')))
     if (entry !== '@tse') symlinkSync(join(root, 'node_modules', entry), join(modules, entry));
   symlinkSync(join(directory, 'adapter'), join(modules, '@tse/adapter'));
-  built = join(directory, 'operator/src/main.js');
+  const [, ...args] = imageCommand();
+  built = args.map((arg) => (arg.endsWith('main.js') ? join(directory, arg) : arg));
   return built;
 }

@@ -23,8 +23,8 @@ export async function startOperatorProcess(
   options: { compiled?: boolean } = {},
 ): Promise<OperatorProcess> {
   const port = await freePort();
-  const entry = options.compiled ? compiledOperator() : main;
-  const child = spawnGuarded('operator', process.execPath, [entry], {
+  const args = options.compiled ? compiledOperator() : [main];
+  const child = spawnGuarded('operator', process.execPath, args, {
     env: {
       PATH: process.env.PATH,
       LOG_LEVEL: 'info',
