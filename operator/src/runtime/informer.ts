@@ -34,13 +34,6 @@ type Settings = WatchedKindOptions & {
   pageSize: number;
 };
 
-/** Drops what no reader of any cache uses: the field managers' record, often half an object. */
-export function withoutManagedFields<T extends KubernetesObject>(object: T): T {
-  if (!object.metadata?.managedFields) return object;
-  const { managedFields: _, ...metadata } = object.metadata;
-  return { ...object, metadata };
-}
-
 /** Objects by namespace and name: a namespace's objects are listed without looking at the others. */
 class Store<T extends KubernetesObject> {
   private readonly namespaces = new Map<string, Map<string, T>>();

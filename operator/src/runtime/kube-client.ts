@@ -99,33 +99,44 @@ export class KubeClient {
     );
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
     return new Promise((resolve, reject) => {
+      // Everything a request holds is let go once it has settled: Node's HTTPS agent
+      // keeps the first request of each pooled connection reachable for the
+      // connection's life, and with it whatever its listeners still refer to.
+      let chunks: Buffer[] = [];
+      let settle: ((outcome: Error | { status: number; text: string }) => void) | undefined = (
+        outcome,
+      ) => (outcome instanceof Error ? reject(outcome) : resolve(outcome));
+      const done = (outcome: Error | { status: number; text: string }) => {
+        const settled = settle;
+        settle = undefined;
+        chunks = [];
+        clearTimeout(timer);
+        settled?.(outcome);
+      };
       const request = this.transport.request(
         this.url(path, options.query),
-        { method, headers, agent: this.agent, signal: AbortSignal.timeout(timeoutMs) },
+        { method, headers, agent: this.agent },
         (response) => {
-          const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
           response.on('end', () =>
-            resolve({
+            done({
               status: response.statusCode ?? 0,
               text: Buffer.concat(chunks).toString('utf8'),
             }),
           );
-          response.on('error', reject);
+          response.on('error', done);
           // A connection lost mid-answer may close without an error: never wait for the timeout.
           response.on('close', () => {
             if (!response.complete)
-              reject(new Error(`${method} ${path}: connection closed mid-answer`));
+              done(new Error(`${method} ${path}: connection closed mid-answer`));
           });
         },
       );
-      request.on('error', (error) =>
-        reject(
-          error.name === 'AbortError' || error.name === 'TimeoutError'
-            ? new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)
-            : error,
-        ),
-      );
+      const timer = setTimeout(() => {
+        request.destroy();
+        done(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      request.on('error', done);
       request.end(payload);
     });
   }
@@ -139,13 +150,26 @@ export class KubeClient {
     const headers = await this.headers({});
     const query = { ...options.query, watch: true };
     return new Promise((resolve, reject) => {
+      // Let go of everything once settled (see `send`).
+      let settle: ((error?: Error) => void) | undefined = (error) =>
+        error ? reject(error) : resolve();
+      const done = (error?: Error) => {
+        const settled = settle;
+        settle = undefined;
+        options.signal.removeEventListener('abort', abort);
+        settled?.(options.signal.aborted ? undefined : error);
+      };
+      const abort = () => {
+        request.destroy();
+        done();
+      };
       const request = this.transport.request(
         this.url(path, query),
-        { method: 'GET', headers, agent: this.agent, signal: options.signal },
+        { method: 'GET', headers, agent: this.agent },
         (response) => {
           const status = response.statusCode ?? 0;
           if (status !== 200) {
-            const chunks: Buffer[] = [];
+            let chunks: Buffer[] = [];
             response.on('data', (chunk: Buffer) => chunks.push(chunk));
             response.on('end', () => {
               if (status === 401) this.access.invalidate();
@@ -155,7 +179,8 @@ export class KubeClient {
               } catch {
                 body = undefined;
               }
-              reject(new KubeApiError(status, body, `watch ${path}`));
+              chunks = [];
+              done(new KubeApiError(status, body, `watch ${path}`));
             });
             return;
           }
@@ -178,22 +203,23 @@ export class KubeClient {
               request.destroy(error as Error);
             }
           });
-          response.on('end', () => resolve());
-          response.on('error', (error) => (options.signal.aborted ? resolve() : reject(error)));
+          response.on('end', () => done());
+          response.on('error', done);
           // A connection lost (the API server or a proxy gone) may close the stream without an error.
-          response.on('close', () => {
-            if (options.signal.aborted || response.complete) resolve();
-            else reject(new Error(`watch ${path}: connection closed`));
-          });
+          response.on('close', () =>
+            done(response.complete ? undefined : new Error(`watch ${path}: connection closed`)),
+          );
         },
       );
+      if (options.signal.aborted) return abort();
+      options.signal.addEventListener('abort', abort);
       // Until the API server answers, a short timeout applies: a proxy or load balancer
       // may accept a connection it cannot serve. Then the idle timeout.
       let waitingMs = Math.min(WATCH_ANSWER_TIMEOUT_MS, options.idleTimeoutMs);
       request.setTimeout(waitingMs, () =>
         request.destroy(new Error(`watch ${path}: nothing received for ${waitingMs} ms`)),
       );
-      request.on('error', (error) => (options.signal.aborted ? resolve() : reject(error)));
+      request.on('error', done);
       request.end();
     });
   }

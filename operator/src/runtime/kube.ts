@@ -41,6 +41,16 @@ const pathOf = (object: KubernetesObject) =>
 export const isNotFound = (error: unknown) => error instanceof KubeApiError && error.code === 404;
 
 /**
+ * An object without its field managers' record (often half of it): the
+ * operator reads none of it, and objects it wrote are kept for a while.
+ */
+export function withoutManagedFields<T extends KubernetesObject>(object: T): T {
+  if (!object.metadata?.managedFields) return object;
+  const { managedFields: _, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
+/**
  * The operator's writes: server-side apply under its own field manager,
  * status through the /status subresource, finalizers with a JSON patch that
  * tests the list it replaces. Objects go out and come back as plain JSON.
@@ -57,17 +67,18 @@ export class KubeWriter {
   /** A JSON patch of an owned object, attributed to our field manager. */
   async jsonPatch<T extends KubernetesObject>(object: T, operations: object[]): Promise<T> {
     this.count(object.kind ?? 'unknown');
-    return this.client.request<T>('PATCH', pathOf(object), {
+    const patched = await this.client.request<T>('PATCH', pathOf(object), {
       body: operations,
       contentType: 'application/json-patch+json',
       query: { fieldManager: FIELD_MANAGER },
     });
+    return withoutManagedFields(patched);
   }
 
   /** Reads an object from the API server (not a cache); undefined when it does not exist. */
   async read<T extends KubernetesObject>(object: T): Promise<T | undefined> {
     try {
-      return await this.client.request<T>('GET', pathOf(object));
+      return withoutManagedFields(await this.client.request<T>('GET', pathOf(object)));
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
@@ -98,11 +109,12 @@ export class KubeWriter {
   /** Server-side applies an object, taking ownership of the fields it sets. */
   async apply<T extends KubernetesObject>(object: T): Promise<T> {
     this.count(object.kind ?? 'unknown');
-    return this.client.request<T>('PATCH', pathOf(object), {
+    const applied = await this.client.request<T>('PATCH', pathOf(object), {
       body: object,
       contentType: 'application/apply-patch+yaml',
       query: { fieldManager: FIELD_MANAGER, force: true },
     });
+    return withoutManagedFields(applied);
   }
 
   /** Applies an instance's status through the status subresource. */
@@ -112,7 +124,7 @@ export class KubeWriter {
     status: InstanceStatus,
   ): Promise<KubernetesObject> {
     this.count(`${KIND}/status`);
-    return this.client.request(
+    const written = await this.client.request<KubernetesObject>(
       'PATCH',
       `${resourcePath(API_VERSION, KIND, namespace, name)}/status`,
       {
@@ -121,6 +133,7 @@ export class KubeWriter {
         query: { fieldManager: FIELD_MANAGER, force: true },
       },
     );
+    return withoutManagedFields(written);
   }
 
   /**

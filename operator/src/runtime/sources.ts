@@ -7,7 +7,8 @@ import type {
   V1Service,
 } from '@kubernetes/client-node';
 import type { NetworkPolicy } from '../builders/network-policy.ts';
-import { type ResourceSource, withoutManagedFields } from './informer.ts';
+import type { ResourceSource } from './informer.ts';
+import { withoutManagedFields } from './kube.ts';
 
 /** A source that keeps whole objects but for their managed fields. */
 export const source = <T extends KubernetesObject>(
