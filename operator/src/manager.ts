@@ -10,14 +10,14 @@ import { AdminConnections } from './controller/admin.ts';
 import { findCondition } from './controller/conditions.ts';
 import { type Caches, InstanceReconciler } from './controller/reconciler.ts';
 import { EventRecorder } from './runtime/events.ts';
-import { type ResourceSource, WatchedKind } from './runtime/informer.ts';
+import { type ResourceSource, type WatchEvent, WatchedKind } from './runtime/informer.ts';
 import { isNotFound, KubeWriter, resourcePath } from './runtime/kube.ts';
 import { KubeClient } from './runtime/kube-client.ts';
 import { loadClusterAccess } from './runtime/kubeconfig.ts';
 import { electionCallTimeoutMs, LeaderElector, leaseApi } from './runtime/leader.ts';
 import { type ControllerMetrics, createControllerMetrics } from './runtime/metrics.ts';
 import { SOURCES, source } from './runtime/sources.ts';
-import { WorkQueue } from './runtime/workqueue.ts';
+import { type Priority, WorkQueue } from './runtime/workqueue.ts';
 
 const CONTROLLER = 'tradingengineinstance';
 /** Every API request but watches gives up after this long. */
@@ -229,9 +229,12 @@ const keyOf = (object: KubernetesObject) =>
   `${object.metadata?.namespace}/${object.metadata?.name}`;
 
 /**
- * Which instance a change concerns: an instance itself (unless only its
- * status changed), or the instance named by an owned object's label. Keys
- * queued before this replica leads wait for the queue to start.
+ * Which instance a change concerns, and in which lane of the queue it waits:
+ * an instance itself (unless only its status changed), or the instance named
+ * by an owned object's label. What is new or changed goes in the high lane;
+ * what was only met again in a LIST goes low (see `instancePriority` and
+ * `ownedPriority`). Keys queued before this replica leads wait for the queue
+ * to start.
  */
 function routeEvents(caches: Caches, queue: WorkQueue): void {
   // An update that changes only status (our own write) needs no reconcile: only
@@ -244,7 +247,7 @@ function routeEvents(caches: Caches, queue: WorkQueue): void {
     if (event === 'delete') seen.delete(key);
     else if (event === 'update' && seen.get(key) === fingerprint) return;
     else seen.set(key, fingerprint);
-    queue.add(key);
+    queue.add(key, instancePriority(event, object));
     // A deleted instance may free names that a refused one is waiting for.
     if (event === 'delete') {
       for (const other of caches.instances.list()) {
@@ -256,20 +259,52 @@ function routeEvents(caches: Caches, queue: WorkQueue): void {
       }
     }
   });
-  const toOwner = ownerRouter(queue);
-  caches.deployments.on(toOwner);
-  caches.services.on(toOwner);
-  caches.secrets.on(toOwner);
+  caches.deployments.on(ownerRouter(queue, caches.deployments));
+  caches.services.on(ownerRouter(queue, caches.services));
+  caches.secrets.on(ownerRouter(queue, caches.secrets));
   // A pod that comes, goes or changes readiness may change who trades.
-  caches.pods.on(toOwner);
-  caches.podDisruptionBudgets.on(toOwner);
-  caches.networkPolicies.on(toOwner);
+  caches.pods.on(ownerRouter(queue, caches.pods));
+  caches.podDisruptionBudgets.on(ownerRouter(queue, caches.podDisruptionBudgets));
+  caches.networkPolicies.on(ownerRouter(queue, caches.networkPolicies));
 }
 
-const ownerRouter = (queue: WorkQueue) => (_: unknown, object: KubernetesObject) => {
-  const owner = object.metadata?.labels?.[INSTANCE_LABEL];
-  if (owner) queue.add(`${object.metadata?.namespace}/${owner}`);
-};
+/**
+ * The lane of an instance's event. An instance added whose status says it
+ * was reconciled at its current generation is one met again (the LIST at
+ * start, a relist, a new leader's cache): low, so that it does not delay the
+ * new and changed ones. Anything else is high: a new instance (no status
+ * yet), one created or changed while no operator ran, a change of spec,
+ * finalizers or deletion. controller-runtime tells the initial LIST by the
+ * event alone; the status also tells what happened while nothing watched.
+ */
+export function instancePriority(event: WatchEvent, object: KubernetesObject): Priority {
+  const meta = object.metadata;
+  const observed = (object as { status?: { observedGeneration?: number } }).status
+    ?.observedGeneration;
+  const unchanged =
+    event === 'add' &&
+    !meta?.deletionTimestamp &&
+    meta?.generation !== undefined &&
+    observed === meta.generation;
+  return unchanged ? 'low' : 'high';
+}
+
+/**
+ * The lane of an owned object's event: low while its cache is still in its
+ * first LIST (objects that were there before: their instances are reconciled
+ * anyway), high after, when each event is a change (a pod becoming Ready is
+ * what a new instance waits for).
+ */
+export function ownedPriority(event: WatchEvent, cache: { hasSynced(): boolean }): Priority {
+  return event === 'add' && !cache.hasSynced() ? 'low' : 'high';
+}
+
+const ownerRouter =
+  (queue: WorkQueue, cache: { hasSynced(): boolean }) =>
+  (event: WatchEvent, object: KubernetesObject) => {
+    const owner = object.metadata?.labels?.[INSTANCE_LABEL];
+    if (owner) queue.add(`${object.metadata?.namespace}/${owner}`, ownedPriority(event, cache));
+  };
 
 /**
  * ServiceMonitors are watched only where their CRD exists: looked for when
@@ -334,7 +369,7 @@ class ServiceMonitorWatch {
       labelSelector: MANAGED_SELECTOR,
       log: this.log,
     });
-    monitors.on(ownerRouter(this.queue));
+    monitors.on(ownerRouter(this.queue, monitors));
     this.starting = monitors;
     try {
       await monitors.start();
@@ -344,7 +379,8 @@ class ServiceMonitorWatch {
     if (this.stopped) return;
     this.caches.serviceMonitors = monitors;
     this.log.info('ServiceMonitor CRD found: engines get ServiceMonitors');
-    for (const instance of this.caches.instances.list()) this.queue.add(keyOf(instance));
+    // Every instance gains a ServiceMonitor: a resync, behind new and changed instances.
+    for (const instance of this.caches.instances.list()) this.queue.add(keyOf(instance), 'low');
   }
 }
 

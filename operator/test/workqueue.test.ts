@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { type ReconcileResult, WorkQueue } from '../src/runtime/workqueue.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { type ControllerMetrics, createControllerMetrics } from '../src/runtime/metrics.ts';
+import {
+  LOW_LANE_SHARE,
+  namespaceOf,
+  nextLane,
+  type ReconcileResult,
+  WorkQueue,
+} from '../src/runtime/workqueue.ts';
 
 const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -170,3 +177,173 @@ describe('WorkQueue', () => {
     await g.finish('a');
   });
 });
+
+describe('WorkQueue lanes', () => {
+  it('takes high keys before low ones, and low ones in the order they came', async () => {
+    const g = gate();
+    const queue = new WorkQueue({ name: 't', concurrency: 1 });
+    queue.add('ns/resync-1', 'low');
+    queue.add('ns/resync-2', 'low');
+    queue.add('ns/new');
+    queue.start(g.reconcile);
+    for (const key of ['ns/new', 'ns/resync-1', 'ns/resync-2']) await g.finish(key);
+    await queue.idle();
+    expect(g.calls).toEqual(['ns/new', 'ns/resync-1', 'ns/resync-2']);
+  });
+
+  it('raises a key waiting low when it is added high, and never lowers one', async () => {
+    const g = gate();
+    const metrics = createControllerMetrics();
+    const queue = new WorkQueue({ name: 't', concurrency: 1, metrics });
+    for (const key of ['ns/a', 'ns/b', 'ns/c']) queue.add(key, 'low');
+    queue.add('ns/c');
+    queue.add('ns/d');
+    queue.add('ns/d', 'low');
+    expect(queue.depth).toBe(4);
+    expect(await depthByLane(metrics)).toEqual({ high: 2, low: 2 });
+    expect((await metrics.adds.get()).values[0]?.value).toBe(4);
+    queue.start(g.reconcile);
+    for (const key of ['ns/c', 'ns/d', 'ns/a', 'ns/b']) await g.finish(key);
+    await queue.idle();
+    expect(g.calls).toEqual(['ns/c', 'ns/d', 'ns/a', 'ns/b']);
+    expect(await depthByLane(metrics)).toEqual({ high: 0, low: 0 });
+  });
+
+  it(`gives the low lane one key in every ${LOW_LANE_SHARE} while high keys keep coming`, async () => {
+    const g = gate();
+    const queue = new WorkQueue({ name: 't', concurrency: 1 });
+    queue.add('ns/low-1', 'low');
+    queue.add('ns/low-2', 'low');
+    for (let i = 0; i < 3 * LOW_LANE_SHARE; i++) queue.add(`ns/high-${i}`);
+    queue.start(g.reconcile);
+    while (g.running().length > 0) await g.finish(g.running()[0] as string);
+    await queue.idle();
+    expect(g.calls.indexOf('ns/low-1')).toBe(LOW_LANE_SHARE - 1);
+    expect(g.calls.indexOf('ns/low-2')).toBe(2 * LOW_LANE_SHARE - 1);
+  });
+
+  it('takes the namespaces in turn, so that a burst in one does not hold back another', async () => {
+    const g = gate();
+    const queue = new WorkQueue({ name: 't', concurrency: 1 });
+    for (let i = 0; i < 4; i++) queue.add(`burst/b-${i}`);
+    queue.add('bench/probe');
+    queue.add('other/x');
+    queue.start(g.reconcile);
+    while (g.running().length > 0) await g.finish(g.running()[0] as string);
+    await queue.idle();
+    expect(g.calls).toEqual([
+      'burst/b-0',
+      'bench/probe',
+      'other/x',
+      'burst/b-1',
+      'burst/b-2',
+      'burst/b-3',
+    ]);
+  });
+
+  it('reruns a key dirtied while it runs in the higher of the lanes it was asked for', async () => {
+    const g = gate();
+    const queue = new WorkQueue({ name: 't', concurrency: 1 });
+    queue.start(g.reconcile);
+    queue.add('ns/a', 'low');
+    await tick();
+    queue.add('ns/waiting', 'low');
+    queue.add('ns/a');
+    queue.add('ns/a', 'low');
+    await g.finish('ns/a');
+    expect(g.running()).toEqual(['ns/a']);
+    await g.finish('ns/a');
+    await g.finish('ns/waiting');
+    await queue.idle();
+    expect(g.calls).toEqual(['ns/a', 'ns/a', 'ns/waiting']);
+  });
+
+  it('queues a delayed key in the lane it asked for', async () => {
+    const g = gate();
+    const queue = new WorkQueue({ name: 't', concurrency: 1 });
+    queue.start(g.reconcile);
+    queue.add('ns/busy');
+    await tick();
+    queue.add('ns/low', 'low');
+    queue.addAfter('ns/later-low', 5, 'low');
+    queue.addAfter('ns/later-high', 5, 'high');
+    await vi.waitFor(() => expect(queue.depth).toBe(3));
+    await g.finish('ns/busy');
+    for (const key of ['ns/later-high', 'ns/low', 'ns/later-low']) await g.finish(key);
+    await queue.idle();
+    expect(g.calls).toEqual(['ns/busy', 'ns/later-high', 'ns/low', 'ns/later-low']);
+  });
+
+  it('keeps the earlier time and the higher lane of two delays for one key', async () => {
+    const g = gate();
+    const queue = new WorkQueue({ name: 't', concurrency: 1 });
+    queue.start(g.reconcile);
+    queue.add('ns/busy');
+    await tick();
+    queue.addAfter('ns/a', 60_000, 'high');
+    queue.addAfter('ns/a', 5, 'low');
+    queue.add('ns/low', 'low');
+    await vi.waitFor(() => expect(queue.depth).toBe(2));
+    await g.finish('ns/busy');
+    await g.finish('ns/a');
+    await g.finish('ns/low');
+    await queue.idle();
+    expect(g.calls).toEqual(['ns/busy', 'ns/a', 'ns/low']);
+  });
+
+  it('brings a key back low after requeueAfterMs, and retries a failure in the lane it ran in', async () => {
+    const g = gate();
+    const queue = new WorkQueue({ name: 't', concurrency: 1, baseBackoffMs: 5 });
+    queue.start(g.reconcile);
+    queue.add('ns/requeued');
+    await tick();
+    queue.add('ns/busy');
+    await g.finish('ns/requeued', { requeueAfterMs: 5 });
+    queue.add('ns/failing');
+    await vi.waitFor(() => expect(queue.depth).toBe(2));
+    await g.finish('ns/busy');
+    expect(g.running()).toEqual(['ns/failing']);
+    queue.add('ns/busy');
+    await g.finish('ns/failing', new Error('boom'));
+    await vi.waitFor(() => expect(queue.depth).toBe(2));
+    queue.add('ns/high');
+    await g.finish('ns/busy');
+    for (const key of ['ns/failing', 'ns/high', 'ns/requeued']) await g.finish(key);
+    await queue.idle();
+    expect(g.calls).toEqual([
+      'ns/requeued',
+      'ns/busy',
+      'ns/failing',
+      'ns/busy',
+      'ns/failing',
+      'ns/high',
+      'ns/requeued',
+    ]);
+  });
+});
+
+describe('nextLane', () => {
+  it('is high while high keys wait, low when only low ones do, none when nothing does', () => {
+    expect(nextLane(1, 5, 0)).toBe('high');
+    expect(nextLane(0, 5, 0)).toBe('low');
+    expect(nextLane(0, 0, 0)).toBeUndefined();
+  });
+
+  it(`is low after ${LOW_LANE_SHARE - 1} high keys in a row while low ones waited`, () => {
+    expect(nextLane(3, 1, LOW_LANE_SHARE - 2)).toBe('high');
+    expect(nextLane(3, 1, LOW_LANE_SHARE - 1)).toBe('low');
+    expect(nextLane(3, 0, LOW_LANE_SHARE - 1)).toBe('high');
+  });
+});
+
+describe('namespaceOf', () => {
+  it('is the part of the key before the slash, or empty', () => {
+    expect(namespaceOf('tenant-a/engine')).toBe('tenant-a');
+    expect(namespaceOf('engine')).toBe('');
+  });
+});
+
+async function depthByLane(metrics: ControllerMetrics): Promise<Record<string, number>> {
+  const { values } = await metrics.depth.get();
+  return Object.fromEntries(values.map(({ labels, value }) => [labels.priority, value]));
+}

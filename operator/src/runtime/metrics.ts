@@ -11,7 +11,7 @@ export interface ControllerMetrics {
   reconcileTime: Histogram<'controller'>;
   maxConcurrent: Gauge<'controller'>;
   activeWorkers: Gauge<'controller'>;
-  depth: Gauge<'name'>;
+  depth: Gauge<'name' | 'priority'>;
   adds: Counter<'name'>;
   retries: Counter<'name'>;
   queueDuration: Histogram<'name'>;
@@ -70,8 +70,8 @@ export function createControllerMetrics(conditions: ConditionSource = () => []):
     }),
     depth: new Gauge({
       name: 'workqueue_depth',
-      help: 'Current depth of workqueue.',
-      labelNames: ['name'],
+      help: 'Current depth of workqueue, by lane (priority high or low).',
+      labelNames: ['name', 'priority'],
       registers,
     }),
     adds: new Counter({

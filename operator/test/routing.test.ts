@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { instancePriority, ownedPriority } from '../src/manager.ts';
+
+const instance = (
+  generation: number,
+  status?: { observedGeneration?: number },
+  deleting = false,
+) => ({
+  metadata: {
+    namespace: 'ns',
+    name: 'engine',
+    generation,
+    ...(deleting && { deletionTimestamp: new Date() }),
+  },
+  ...(status && { status }),
+});
+
+describe('instancePriority', () => {
+  it('is low for an instance met again, already reconciled at its generation', () => {
+    expect(instancePriority('add', instance(3, { observedGeneration: 3 }))).toBe('low');
+  });
+
+  it('is high for a new instance, or one changed while no operator watched', () => {
+    expect(instancePriority('add', instance(1))).toBe('high');
+    expect(instancePriority('add', instance(4, { observedGeneration: 3 }))).toBe('high');
+    expect(instancePriority('add', instance(3, { observedGeneration: 3 }, true))).toBe('high');
+  });
+
+  it('is high for every update and delete that reaches it', () => {
+    expect(instancePriority('update', instance(3, { observedGeneration: 3 }))).toBe('high');
+    expect(instancePriority('delete', instance(3, { observedGeneration: 3 }))).toBe('high');
+  });
+});
+
+describe('ownedPriority', () => {
+  const listing = { hasSynced: () => false };
+  const synced = { hasSynced: () => true };
+
+  it('is low for the objects of a cache still in its first LIST', () => {
+    expect(ownedPriority('add', listing)).toBe('low');
+  });
+
+  it('is high for every change once the cache has listed', () => {
+    expect(ownedPriority('add', synced)).toBe('high');
+    expect(ownedPriority('update', synced)).toBe('high');
+    expect(ownedPriority('delete', synced)).toBe('high');
+    expect(ownedPriority('update', listing)).toBe('high');
+  });
+});
