@@ -36,4 +36,17 @@ describe('RecentWrites', () => {
     writes.remember('k', secret('5', 'uid-old'));
     expect(writes.fresher('k', undefined, 'uid-new')).toBeUndefined();
   });
+
+  it('forgets writes six grace periods old when it remembers another, asked for or not', () => {
+    let now = 0;
+    const writes = new RecentWrites({ graceMs: 1000, now: () => now });
+    writes.remember('old', secret('5'));
+    now = 3000;
+    writes.remember('newer', secret('6'));
+    now = 6500;
+    writes.remember('newest', secret('7'));
+    // The cache still has an older copy: 'old' would have stood in for it, but it is gone.
+    expect(writes.fresher('old', secret('4'))?.metadata?.resourceVersion).toBe('4');
+    expect(writes.fresher('newer', secret('4'))?.metadata?.resourceVersion).toBe('6');
+  });
 });

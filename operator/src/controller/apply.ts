@@ -165,6 +165,9 @@ function apiMessage(body: unknown): string | undefined {
   return typeof message === 'string' ? message : undefined;
 }
 
+/** Written objects are forgotten after this many grace periods, whether or not they were asked for. */
+const KEPT_GRACES = 6;
+
 /**
  * The objects this operator wrote a moment ago. The informer cache catches up
  * a little later; until it does, the written object is the truth, so the next
@@ -182,9 +185,15 @@ export class RecentWrites {
   }
 
   remember<T extends KubernetesObject>(key: string, object: T): T {
+    const now = this.now();
     this.objects.delete(key);
-    this.objects.set(key, { object, at: this.now() });
-    if (this.objects.size > 10_000) this.objects.delete(this.objects.keys().next().value as string);
+    this.objects.set(key, { object, at: now });
+    // Oldest first: the cache has long caught up with writes this old, and at a
+    // thousand instances they would otherwise stay until each one's next reconcile.
+    for (const [oldest, entry] of this.objects) {
+      if (now - entry.at <= this.graceMs * KEPT_GRACES && this.objects.size <= 10_000) break;
+      this.objects.delete(oldest);
+    }
     return object;
   }
 
