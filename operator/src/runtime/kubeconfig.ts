@@ -63,9 +63,11 @@ export function inCluster(env = process.env, directory = SERVICE_ACCOUNT): Clust
   };
 }
 
-interface Named<T> {
+/** A named cluster or user of a kubeconfig, and the directory its relative paths start from. */
+interface Entry {
   name: string;
-  value: T;
+  value: Record<string, unknown>;
+  base: string;
 }
 
 /**
@@ -74,8 +76,8 @@ interface Named<T> {
  * the first file's that sets one.
  */
 function fromKubeconfigFiles(paths: string[], env: NodeJS.ProcessEnv): ClusterAccess {
-  const clusters = new Map<string, Named<Record<string, unknown>> & { base: string }>();
-  const users = new Map<string, Named<Record<string, unknown>> & { base: string }>();
+  const clusters = new Map<string, Entry>();
+  const users = new Map<string, Entry>();
   const contexts = new Map<string, Record<string, unknown>>();
   let current: string | undefined;
   for (const path of paths.filter(Boolean)) {
@@ -137,11 +139,7 @@ const record = (value: unknown): Record<string, unknown> =>
 const UNSUPPORTED_CLUSTER = ['proxy-url'];
 const UNSUPPORTED_USER = ['auth-provider', 'username', 'password', 'as-uid', 'as-user-extra'];
 
-function accessOf(
-  cluster: Named<Record<string, unknown>> & { base: string },
-  user: (Named<Record<string, unknown>> & { base: string }) | undefined,
-  env: NodeJS.ProcessEnv,
-): ClusterAccess {
+function accessOf(cluster: Entry, user: Entry | undefined, env: NodeJS.ProcessEnv): ClusterAccess {
   const c = cluster.value;
   const server = c.server;
   if (typeof server !== 'string' || !/^https?:\/\//.test(server))
@@ -151,10 +149,7 @@ function accessOf(
   for (const field of UNSUPPORTED_CLUSTER)
     if (c[field] !== undefined)
       throw new KubeconfigError(`kubeconfig: clusters[${cluster.name}].${field} is not supported`);
-  const fileOrData = (
-    entry: { value: Record<string, unknown>; base: string },
-    field: string,
-  ): Buffer | undefined => {
+  const fileOrData = (entry: Entry, field: string): Buffer | undefined => {
     const data = entry.value[`${field}-data`];
     if (typeof data === 'string' && data) return Buffer.from(data, 'base64');
     const file = entry.value[field];
@@ -195,7 +190,7 @@ function accessOf(
 
 function credentials(
   u: Record<string, unknown>,
-  user: (Named<Record<string, unknown>> & { base: string }) | undefined,
+  user: Entry | undefined,
   env: NodeJS.ProcessEnv,
   server: string,
 ): TokenSource {
