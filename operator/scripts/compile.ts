@@ -9,11 +9,26 @@ import { stripTypeScriptTypes } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Relative imports name `.ts` files: they name the `.js` files written beside them. */
-const SPECIFIER = /((?:from|import)\s*\(?\s*)(['"])(\.{1,2}\/[^'"]+)\.ts\2/g;
+/**
+ * Relative imports name `.ts` files: they name the `.js` files written
+ * beside them. Only module syntax is rewritten: a statement that starts
+ * with `import`/`export` and names a module after `from` (or, for a
+ * side-effect import, right after `import`), and `import(...)`.
+ */
+const STATIC =
+  /^(\s*(?:import|export)\b[^;'"]*?\bfrom\s*|\s*import\s*)(['"])(\.{1,2}\/[^'"\n]+)\.ts\2/gm;
+const DYNAMIC = /(\bimport\(\s*)(['"])(\.{1,2}\/[^'"\n]+)\.ts\2/g;
+/** What must not be left: a relative `.ts` module specifier (a form the patterns above missed). */
+const LEFT_OVER =
+  /(?:^\s*(?:import|export)\b[^;'"]*?\bfrom\s*|^\s*import\s*|\bimport\(\s*)['"]\.{1,2}\/[^'"\n]+\.ts['"]/m;
 
 export function compile(source: string): string {
-  return stripTypeScriptTypes(source, { mode: 'strip' }).replace(SPECIFIER, '$1$2$3.js$2');
+  const compiled = stripTypeScriptTypes(source, { mode: 'strip' })
+    .replace(STATIC, '$1$2$3.js$2')
+    .replace(DYNAMIC, '$1$2$3.js$2');
+  const left = LEFT_OVER.exec(compiled);
+  if (left) throw new Error(`a .ts module specifier is left after compiling: ${left[0]}`);
+  return compiled;
 }
 
 function compileTree(directory: string): number {

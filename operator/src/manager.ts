@@ -110,23 +110,19 @@ export async function startOperator(
   });
   synced.catch(() => {}); // a stop before the caches synced: `leading` reports it
   const serviceMonitors = new ServiceMonitorWatch(kc, caches, queue, config.watchNamespaces, log);
-  const elector = config.leaderElection
-    ? new LeaderElector(
-        leaseApi(
-          new KubeClient(access, {
-            requestTimeoutMs: electionCallTimeoutMs(config.leaderElectionTiming),
-          }),
-          config.leaseNamespace,
-          config.leaseName,
-        ),
-        {
-          namespace: config.leaseNamespace,
-          name: config.leaseName,
-          identity: config.identity,
-          timing: config.leaderElectionTiming,
-          log,
-        },
-      )
+  const electionClient = config.leaderElection
+    ? new KubeClient(access, {
+        requestTimeoutMs: electionCallTimeoutMs(config.leaderElectionTiming),
+      })
+    : undefined;
+  const elector = electionClient
+    ? new LeaderElector(leaseApi(electionClient, config.leaseNamespace, config.leaseName), {
+        namespace: config.leaseNamespace,
+        name: config.leaseName,
+        identity: config.identity,
+        timing: config.leaderElectionTiming,
+        log,
+      })
     : undefined;
 
   const leading = lead({
@@ -173,6 +169,7 @@ export async function startOperator(
       await Promise.allSettled(allCaches(caches).map((cache) => cache.stop()));
       await admin.close();
       kc.close();
+      electionClient?.close();
       await new Promise((resolve) => server.close(resolve));
     },
   };

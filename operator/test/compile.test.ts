@@ -20,4 +20,23 @@ describe('compiling the sources for the image', () => {
     // Stripping keeps positions: a stack trace of the image points at the source's line.
     expect(out.split('\n')).toHaveLength(source.split('\n').length);
   });
+
+  it('leaves strings and other names that merely look like imports alone', () => {
+    const source = [
+      'const hint = "run: import \'./setup.ts\' first";',
+      'const copy = \'copy from "./a.ts"\';',
+      "reimport('./x.ts');",
+      'import {',
+      '  a,',
+      '  b,',
+      "} from './multi.ts';",
+      "import './side-effect.ts';",
+    ].join('\n');
+    const out = compile(source);
+    expect(out).toContain('"run: import \'./setup.ts\' first"');
+    expect(out).toContain('\'copy from "./a.ts"\'');
+    expect(out).toContain("reimport('./x.ts')");
+    expect(out).toContain("} from './multi.js';");
+    expect(out).toContain("import './side-effect.js';");
+  });
 });

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KubeApiError, KubeClient } from '../src/runtime/kube-client.ts';
+import { KubeApiError, KubeClient, LineSplitter } from '../src/runtime/kube-client.ts';
 import type { ClusterAccess } from '../src/runtime/kubeconfig.ts';
 
 // A local HTTP server stands in for the network only: what the client sends and
@@ -31,6 +31,7 @@ function access(url: string, tokens: string[] = []): ClusterAccess & { invalidat
     invalidate() {
       this.invalidated++;
       current++;
+      return true;
     },
   };
 }
@@ -203,5 +204,33 @@ describe('KubeClient watches', () => {
     });
     await expect(aborted).resolves.toBeUndefined();
     client.close();
+  });
+});
+
+describe('KubeClient answers', () => {
+  it("keeps the status of an error page that is not JSON (a proxy's), and does not retry a fixed token's 401", async () => {
+    let calls = 0;
+    const url = await serve((request, response) => {
+      calls++;
+      response.statusCode = request.url === '/proxy' ? 502 : 401;
+      response.end('<html>bad gateway</html>');
+    });
+    const fixed = { ...access(url, ['t']), invalidate: () => false };
+    const client = new KubeClient(fixed, { requestTimeoutMs: 5000 });
+    await expect(client.request('GET', '/proxy')).rejects.toMatchObject({ code: 502 });
+    calls = 0;
+    await expect(client.request('GET', '/x')).rejects.toMatchObject({ code: 401 });
+    expect(calls).toBe(1);
+    client.close();
+  });
+});
+
+describe('LineSplitter', () => {
+  it('splits lines across chunks and refuses a line past its limit', () => {
+    const lines = new LineSplitter(10, 'watch');
+    expect(lines.push(Buffer.from('ab'))).toEqual([]);
+    expect(lines.push(Buffer.from('c\nde\n\nf'))).toEqual(['abc', 'de']);
+    expect(lines.push(Buffer.from('g\n'))).toEqual(['fg']);
+    expect(() => lines.push(Buffer.from('x'.repeat(11)))).toThrow('an event longer than 10 bytes');
   });
 });

@@ -91,6 +91,24 @@ describe('loadClusterAccess from a kubeconfig', () => {
     expect(access.impersonate).toEqual({ user: 'system:serviceaccount:a:b', groups: ['g1', 'g2'] });
   });
 
+  it('prefers a token file to a fixed token, as client-go does', async () => {
+    const file = join(directory, 'token-file');
+    writeFileSync(file, 'from-file\n');
+    const access = loadClusterAccess(kubeconfig(config({ token: 'fixed', tokenFile: file })));
+    expect(await access.token()).toBe('from-file');
+  });
+
+  it("never puts an exec plugin's arguments or output in its errors", async () => {
+    const plugin = join(directory, 'failing-plugin.sh');
+    writeFileSync(plugin, '#!/bin/sh\necho "token-in-output $1" >&2\nexit 3\n');
+    chmodSync(plugin, 0o755);
+    const access = loadClusterAccess(
+      kubeconfig(config({ exec: { command: plugin, args: ['--client-secret=s3cr3t'] } })),
+    );
+    const error = (await access.token().catch((e: unknown) => e)) as Error;
+    expect(error.message).toBe(`kubeconfig: users[u].exec ${plugin} failed (exit code 3)`);
+  });
+
   it('names what is missing or unsupported', () => {
     expect(() => loadClusterAccess(kubeconfig({ ...config({}), 'current-context': 'z' }))).toThrow(
       'context "z" is not defined',
@@ -104,6 +122,23 @@ describe('loadClusterAccess from a kubeconfig', () => {
     expect(() =>
       loadClusterAccess(kubeconfig(config({ 'client-certificate-data': base64('C') }))),
     ).toThrow('needs both client-certificate and client-key');
+    expect(() =>
+      loadClusterAccess(
+        kubeconfig(
+          config(
+            {},
+            {
+              server: 'https://h:1',
+              'insecure-skip-tls-verify': true,
+              'certificate-authority-data': base64('CA'),
+            },
+          ),
+        ),
+      ),
+    ).toThrow('sets both insecure-skip-tls-verify and a certificate authority');
+    expect(() => loadClusterAccess(kubeconfig(config({ 'as-groups': ['g'] })))).toThrow(
+      'users[u].as-groups needs as',
+    );
   });
 
   it('runs an exec credential plugin, passes it the exec info, and keeps its token until it expires or is refused', async () => {

@@ -13,6 +13,8 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 
 const NAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$';
 const SCHEMA_PATTERN = '^[a-z_][a-z0-9_]{0,62}$';
+/** A Secret's name: a DNS subdomain (lower case, digits, '-' and '.' inside, at most 253). */
+const SECRET_NAME_PATTERN = '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$';
 const NAMESPACE_PATTERN = '^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*$';
 const immutable = (field: string) => ({
   'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: `${field} is immutable` }],
@@ -67,7 +69,10 @@ const risk = z
 
 const secretRef = z
   .object({
-    name: z.string().min(1).describe("Name of a Secret in the instance's namespace."),
+    name: z
+      .string()
+      .regex(new RegExp(SECRET_NAME_PATTERN))
+      .describe("Name of a Secret in the instance's namespace."),
     key: z
       .string()
       .min(1)

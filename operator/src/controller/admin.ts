@@ -205,7 +205,8 @@ export class AdminConnections {
       throw error;
     }
     const value = (key: string) => {
-      const encoded = secret.data?.[key];
+      // Own keys only: a key named `constructor` must not find Object's.
+      const encoded = Object.hasOwn(secret.data ?? {}, key) ? secret.data?.[key] : undefined;
       if (!encoded)
         throw new AdminSecretError(`${field}: Secret ${namespace}/${ref.name} has no key "${key}"`);
       return Buffer.from(encoded, 'base64').toString('utf8');

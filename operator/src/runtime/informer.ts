@@ -17,6 +17,9 @@ export interface ResourceSource<T extends KubernetesObject> {
 
 export type WatchEvent = 'add' | 'update' | 'delete';
 
+/** What a cache needs of the API client. */
+export type KubeApi = Pick<KubeClient, 'request' | 'watch'>;
+
 export interface WatchedKindOptions {
   namespaces: string[];
   labelSelector?: string;
@@ -78,8 +81,15 @@ class Store<T extends KubernetesObject> {
 /** A watch that ended this soon without an event is a failure, not the server's timeout. */
 const SHORT_WATCH_MS = 1000;
 
+/** A watch that stays silent this long is taken for a dead connection (bookmarks come every minute). */
+const WATCH_IDLE_TIMEOUT_MS = 180_000;
+
 /** Thrown inside the loop when the API server no longer has the revision to resume from. */
-class Expired extends Error {}
+class Expired extends Error {
+  constructor() {
+    super('the API server no longer has the revision to watch from (410 Gone)');
+  }
+}
 
 /**
  * One list-and-watch loop (a client-go reflector) of one namespace, or of
@@ -98,19 +108,21 @@ class Reflector<T extends KubernetesObject> {
   private resourceVersion: string | undefined;
   private upSince: number | undefined;
   private failures = 0;
+  /** 410s in a row without a watch that ended normally in between. */
+  private expirations = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   private running = false;
   private abort = new AbortController();
   private readonly syncWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
-  private readonly client: KubeClient;
+  private readonly client: KubeApi;
   private readonly source: ResourceSource<T>;
   private readonly path: string;
   private readonly settings: Settings;
   private readonly emit: (event: WatchEvent, object: T) => void;
 
   constructor(
-    client: KubeClient,
+    client: KubeApi,
     source: ResourceSource<T>,
     namespace: string,
     settings: Settings,
@@ -157,11 +169,16 @@ class Reflector<T extends KubernetesObject> {
     this.running = true;
     try {
       while (!this.stopped) {
-        if (this.resourceVersion === undefined) await this.relist();
+        if (this.resourceVersion === undefined) await this.relist(this.abort.signal);
+        if (this.stopped) break;
         try {
           await this.watch();
+          this.expirations = 0;
         } catch (error) {
           if (!(error instanceof Expired)) throw error;
+          // One relist at once, as client-go does; an API server that keeps answering
+          // 410 (a lagging watch cache) is retried with backoff, not with back-to-back LISTs.
+          if (++this.expirations > 1) throw error;
           this.settings.log.info(
             { kind: this.source.kind, namespace: this.namespace || '(all)' },
             'watch expired (410 Gone); relisting',
@@ -170,28 +187,32 @@ class Reflector<T extends KubernetesObject> {
         }
       }
     } catch (error) {
+      if (error instanceof Expired) this.resourceVersion = undefined;
       this.failed(error);
     } finally {
       this.running = false;
     }
   }
 
-  /** Lists every page, replaces the cache and emits what changed; 410 on a page starts over unpaged. */
-  private async relist(): Promise<void> {
-    const items: T[] = [];
+  /**
+   * Lists every page, replaces the cache and emits what changed. A 410 on a
+   * later page (its continue token compacted away) starts over in one page.
+   */
+  private async relist(signal: AbortSignal): Promise<void> {
+    let items: T[] = [];
     let resourceVersion = '';
     let next: string | undefined;
     let limit: number | undefined = this.settings.pageSize;
-    do {
+    for (;;) {
       let page: { metadata?: { resourceVersion?: string; continue?: string }; items?: T[] };
       try {
         page = await this.client.request('GET', this.path, {
           query: { labelSelector: this.settings.labelSelector, limit, continue: next },
+          signal,
         });
       } catch (error) {
-        // The continue token expired while paging (compaction): list again in one response.
         if (!(error instanceof KubeApiError && error.code === 410 && next)) throw error;
-        items.length = 0;
+        items = [];
         next = undefined;
         limit = undefined;
         continue;
@@ -206,7 +227,8 @@ class Reflector<T extends KubernetesObject> {
         );
       resourceVersion = page.metadata?.resourceVersion ?? '';
       next = page.metadata?.continue || undefined;
-    } while (next);
+      if (!next) break;
+    }
     if (this.stopped) return;
     this.replace(items);
     this.resourceVersion = resourceVersion;
@@ -229,13 +251,14 @@ class Reflector<T extends KubernetesObject> {
 
   /**
    * Watches from the last revision until the server ends the watch (its
-   * timeout, 5 to 10 minutes as client-go asks) or it fails.
+   * timeout, 5 to 10 minutes as client-go asks) or it fails. Bookmarks come
+   * about once a minute, so a watch that stays silent for three is taken for
+   * a dead connection and reopened.
    */
   private async watch(): Promise<void> {
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
     const opened = Date.now();
     let events = 0;
-    let expired = false;
     await this.client
       .watch(this.path, {
         query: {
@@ -245,7 +268,7 @@ class Reflector<T extends KubernetesObject> {
           timeoutSeconds,
         },
         signal: this.abort.signal,
-        idleTimeoutMs: (timeoutSeconds + 60) * 1000,
+        idleTimeoutMs: WATCH_IDLE_TIMEOUT_MS,
         established: () => {
           // Up since the last failure: reopening a watch that ended normally does not restart the clock.
           this.upSince ??= Date.now();
@@ -253,24 +276,19 @@ class Reflector<T extends KubernetesObject> {
         },
         onEvent: (type, object) => {
           events++;
+          // An ERROR ends the watch: nothing after it on this stream is applied.
           if (type === 'ERROR') {
-            expired ||= (object as { code?: number }).code === 410;
-            if (!expired)
-              throw new KubeApiError(
-                (object as { code?: number }).code ?? 500,
-                object,
-                `watch ${this.path}`,
-              );
-            return;
+            const code = (object as { code?: number }).code;
+            throw code === 410
+              ? new Expired()
+              : new KubeApiError(code ?? 500, object, `watch ${this.path}`);
           }
           this.apply(type, object as T);
         },
       })
       .catch((error) => {
-        if (error instanceof KubeApiError && error.code === 410) expired = true;
-        else throw error;
+        throw error instanceof KubeApiError && error.code === 410 ? new Expired() : error;
       });
-    if (expired) throw new Expired();
     if (!this.stopped && events === 0 && Date.now() - opened < SHORT_WATCH_MS)
       throw new Error(`watch ${this.path} ended at once`);
   }
@@ -340,7 +358,7 @@ export class WatchedKind<T extends KubernetesObject> {
   private readonly handlers: ((event: WatchEvent, object: T) => void)[] = [];
   readonly kind: string;
 
-  constructor(client: KubeClient, source: ResourceSource<T>, options: WatchedKindOptions) {
+  constructor(client: KubeApi, source: ResourceSource<T>, options: WatchedKindOptions) {
     this.kind = source.kind;
     const settings: Settings = {
       backoff: WATCH_BACKOFF,

@@ -24,9 +24,21 @@ export function resourcePath(
   name?: string,
 ): string {
   const root = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-  const scope = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
-  const object = name === undefined ? '' : `/${encodeURIComponent(name)}`;
+  const scope = namespace ? `/namespaces/${segment(namespace, 'namespace')}` : '';
+  const object = name === undefined ? '' : `/${segment(name, `${kind} name`)}`;
   return `${root}${scope}/${pluralOf(kind)}${object}`;
+}
+
+/**
+ * A name as one path segment. Names come from users' objects (a Secret an
+ * instance names): `.` and `..` would be resolved away by URL parsing and
+ * address another resource, so anything but a Kubernetes object name is
+ * refused (Kubernetes itself refuses to store such names).
+ */
+function segment(value: string, what: string): string {
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(value) || value.includes('..'))
+    throw new Error(`${what} ${JSON.stringify(value)} is not a Kubernetes object name`);
+  return value;
 }
 
 const pathOf = (object: KubernetesObject) =>
@@ -90,13 +102,16 @@ export class KubeWriter {
    * it read (a precondition on its uid). False when it is already gone.
    */
   async delete<T extends KubernetesObject>(object: T): Promise<boolean> {
+    const uid = object.metadata?.uid;
+    // Without a uid the precondition would be empty and the delete unconditional.
+    if (!uid) throw new Error(`delete ${pathOf(object)}: the object read has no uid`);
     this.count(object.kind ?? 'unknown');
     try {
       await this.client.request('DELETE', pathOf(object), {
         body: {
           kind: 'DeleteOptions',
           apiVersion: 'v1',
-          preconditions: { uid: object.metadata?.uid },
+          preconditions: { uid },
         },
       });
       return true;
@@ -160,7 +175,11 @@ export class KubeWriter {
     }
   }
 
-  /** Replaces an instance's finalizers, failing if they changed since `expected` was read. */
+  /**
+   * Replaces an instance's finalizers, failing if they changed since
+   * `expected` was read; with `expected` undefined (the instance had none),
+   * failing if it has any now.
+   */
   async setFinalizers(
     namespace: string,
     name: string,
@@ -170,7 +189,11 @@ export class KubeWriter {
     this.count(KIND);
     const patch =
       expected === undefined
-        ? [{ op: 'add', path: '/metadata/finalizers', value: finalizers }]
+        ? [
+            // `add` would replace a list someone added meanwhile: test that there is none.
+            { op: 'test', path: '/metadata/finalizers', value: null },
+            { op: 'add', path: '/metadata/finalizers', value: finalizers },
+          ]
         : [
             { op: 'test', path: '/metadata/finalizers', value: expected },
             { op: 'replace', path: '/metadata/finalizers', value: finalizers },

@@ -23,8 +23,11 @@ export interface ClusterAccess {
   impersonate?: { user: string; groups: string[] };
   /** The bearer token to send, if any; fresh enough to use. */
   token(): Promise<string | undefined>;
-  /** Forgets a cached token after the API server refused it (401). */
-  invalidate(): void;
+  /**
+   * Forgets a cached token after the API server refused it (401); whether
+   * there is anything to read again (a fixed token is what it is).
+   */
+  invalidate(): boolean;
 }
 
 /** A kubeconfig or service-account setting the operator cannot use, named. */
@@ -175,7 +178,14 @@ function accessOf(cluster: Entry, user: Entry | undefined, env: NodeJS.ProcessEn
     throw new KubeconfigError(
       `kubeconfig: users[${user?.name}] needs both client-certificate and client-key, or neither`,
     );
+  // As client-go: a CA and skipping verification contradict each other.
+  if (!tls.rejectUnauthorized && tls.ca)
+    throw new KubeconfigError(
+      `kubeconfig: clusters[${cluster.name}] sets both insecure-skip-tls-verify and a certificate authority`,
+    );
   const as = u.as;
+  if (u['as-groups'] !== undefined && !(typeof as === 'string' && as))
+    throw new KubeconfigError(`kubeconfig: users[${user?.name}].as-groups needs as`);
   const impersonate =
     typeof as === 'string' && as
       ? { user: as, groups: Array.isArray(u['as-groups']) ? u['as-groups'].map(String) : [] }
@@ -194,10 +204,12 @@ function credentials(
   env: NodeJS.ProcessEnv,
   server: string,
 ): TokenSource {
-  if (typeof u.token === 'string' && u.token) return fixedToken(u.token);
+  // As client-go: a token file, re-read as it rotates, wins over a fixed token.
   if (typeof u.tokenFile === 'string' && u.tokenFile)
     return tokenFile(isAbsolute(u.tokenFile) ? u.tokenFile : join(user?.base ?? '', u.tokenFile));
-  if (u.exec !== undefined && user) return execCredential(user.name, record(u.exec), server, env);
+  if (typeof u.token === 'string' && u.token) return fixedToken(u.token);
+  if (u.exec !== undefined && user)
+    return execCredential(user.name, record(u.exec), user.base, server, env);
   return fixedToken(undefined);
 }
 
@@ -205,7 +217,7 @@ type TokenSource = Pick<ClusterAccess, 'token' | 'invalidate'>;
 
 const fixedToken = (token: string | undefined): TokenSource => ({
   token: async () => token,
-  invalidate: () => {},
+  invalidate: () => false,
 });
 
 /** A token file read again every minute (and at once after a 401): bound tokens rotate. */
@@ -219,6 +231,7 @@ function tokenFile(path: string): TokenSource {
     },
     invalidate: () => {
       cached = undefined;
+      return true;
     },
   };
 }
@@ -234,12 +247,15 @@ const run = promisify(execFile);
 function execCredential(
   user: string,
   exec: Record<string, unknown>,
+  base: string,
   server: string,
   env: NodeJS.ProcessEnv,
 ): TokenSource {
-  const command = exec.command;
-  if (typeof command !== 'string' || !command)
+  const named = exec.command;
+  if (typeof named !== 'string' || !named)
     throw new KubeconfigError(`kubeconfig: users[${user}].exec.command must be set`);
+  // As client-go: a relative path (not a bare name looked up in PATH) starts at the kubeconfig.
+  const command = named.includes('/') && !isAbsolute(named) ? join(base, named) : named;
   const apiVersion = String(exec.apiVersion ?? 'client.authentication.k8s.io/v1');
   const args = Array.isArray(exec.args) ? exec.args.map(String) : [];
   const extra = Object.fromEntries(
@@ -259,24 +275,34 @@ function execCredential(
   let cached: { token: string; expiresAt: number } | undefined;
   let pending: Promise<string> | undefined;
   const fetchToken = async () => {
+    // Errors name the command and how it ended, never its arguments or output:
+    // plugins take client secrets as arguments and print tokens.
+    const failed = (how: string) =>
+      new KubeconfigError(`kubeconfig: users[${user}].exec ${command} ${how}`);
     const { stdout } = await run(command, args, {
       env: { ...env, ...extra, KUBERNETES_EXEC_INFO: JSON.stringify(info) },
       timeout: 60_000,
       maxBuffer: 1 << 20,
-    }).catch((error: Error) => {
-      throw new KubeconfigError(
-        `kubeconfig: users[${user}].exec ${command} failed: ${error.message}`,
+    }).catch((error: { code?: unknown; signal?: unknown }) => {
+      throw failed(
+        `failed (${error.signal ? `signal ${String(error.signal)}` : `exit code ${String(error.code)}`})`,
       );
     });
-    const status = record(record(JSON.parse(stdout)).status);
+    let credential: Record<string, unknown>;
+    try {
+      credential = record(JSON.parse(stdout));
+    } catch {
+      throw failed('printed something that is not an ExecCredential (JSON)');
+    }
+    const status = record(credential.status);
     if (typeof status.token !== 'string' || !status.token)
-      throw new KubeconfigError(
-        `kubeconfig: users[${user}].exec ${command} returned no status.token (client certificates from exec plugins are not supported)`,
+      throw failed(
+        'returned no status.token (client certificates from exec plugins are not supported)',
       );
     const expires = Date.parse(String(status.expirationTimestamp ?? ''));
     cached = {
       token: status.token,
-      expiresAt: Number.isNaN(expires) ? Infinity : expires - 10_000,
+      expiresAt: Number.isNaN(expires) ? Number.POSITIVE_INFINITY : expires - 10_000,
     };
     return status.token;
   };
@@ -290,6 +316,7 @@ function execCredential(
     },
     invalidate: () => {
       cached = undefined;
+      return true;
     },
   };
 }

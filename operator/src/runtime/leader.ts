@@ -154,7 +154,7 @@ export function electionCallTimeoutMs(timing: LeaderElectionTiming): number {
   return Math.max(500, Math.floor(timing.renewDeadlineMs / 2));
 }
 
-/** The Lease calls the elector makes (the generated client's, or a test's). */
+/** The Lease calls the elector makes (over the API client, or a test's store). */
 export interface LeaseApi {
   read(): Promise<Lease | undefined>;
   create(lease: Lease): Promise<Lease>;

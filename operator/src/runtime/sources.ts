@@ -6,6 +6,7 @@ import type {
   V1Secret,
   V1Service,
 } from '@kubernetes/client-node';
+import { API_VERSION, KIND } from '../api/schema.ts';
 import type { NetworkPolicy } from '../builders/network-policy.ts';
 import type { ResourceSource } from './informer.ts';
 import { withoutManagedFields } from './kube.ts';
@@ -47,11 +48,31 @@ export function podProjection(pod: V1Pod): V1Pod {
   };
 }
 
+/**
+ * A Secret's data is kept only when an instance controls the Secret (its
+ * credentials): anyone may put the operator's label on a Secret of their
+ * own, and its data must cost the operator nothing.
+ */
+export function secretProjection(secret: V1Secret): V1Secret {
+  const trimmed = withoutManagedFields(secret);
+  const owned = secret.metadata?.ownerReferences?.some(
+    (reference) =>
+      reference.controller && reference.kind === KIND && reference.apiVersion === API_VERSION,
+  );
+  if (owned) return trimmed;
+  const { data: _, stringData: __, ...rest } = trimmed;
+  return rest;
+}
+
 /** The kinds the operator lists and watches, and what it keeps of each. */
 export const SOURCES = {
   deployments: source<V1Deployment>('apps/v1', 'Deployment'),
   services: source<V1Service>('v1', 'Service'),
-  secrets: source<V1Secret>('v1', 'Secret'),
+  secrets: {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    project: secretProjection,
+  } as ResourceSource<V1Secret>,
   pods: { apiVersion: 'v1', kind: 'Pod', project: podProjection } as ResourceSource<V1Pod>,
   podDisruptionBudgets: source<V1PodDisruptionBudget>('policy/v1', 'PodDisruptionBudget'),
   networkPolicies: source<KubernetesObject & NetworkPolicy>(

@@ -1,0 +1,144 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import pino from 'pino';
+import { describe, expect, it, vi } from 'vitest';
+import { type KubeApi, WatchedKind } from '../src/runtime/informer.ts';
+import { withoutManagedFields } from '../src/runtime/kube.ts';
+import {
+  KubeApiError,
+  type RequestOptions,
+  type WatchOptions,
+} from '../src/runtime/kube-client.ts';
+
+// The reflector's own decisions (paging, 410, ERROR events, stopping) against a
+// scripted API; the real API server is exercised by the kubernetes suites.
+const object = (name: string, resourceVersion: string): KubernetesObject => ({
+  metadata: { name, namespace: 'n', resourceVersion },
+});
+
+interface Script {
+  lists: ((options: RequestOptions) => Promise<unknown>)[];
+  watches: ((options: WatchOptions) => Promise<void>)[];
+}
+
+function scripted(script: Script) {
+  const calls = { lists: [] as RequestOptions[], watches: [] as WatchOptions[] };
+  const api: KubeApi = {
+    request: async <T>(_method: string, _path: string, options: RequestOptions = {}) => {
+      calls.lists.push(options);
+      const next = script.lists.shift();
+      if (!next) return new Promise<T>(() => {});
+      return (await next(options)) as T;
+    },
+    watch: (_path, options) => {
+      calls.watches.push(options);
+      const next = script.watches.shift();
+      return next ? next(options) : new Promise<void>(() => {});
+    },
+  };
+  return { api, calls };
+}
+
+const log = pino({ level: 'silent' });
+const source = { apiVersion: 'v1', kind: 'Secret', project: withoutManagedFields };
+const fast = { initialMs: 10, capMs: 20, jitter: 0 };
+
+function cacheOf(api: KubeApi) {
+  const cache = new WatchedKind(api, source, { namespaces: ['n'], log, backoff: fast });
+  const events: string[] = [];
+  cache.on((event, o) => events.push(`${event} ${o.metadata?.name}`));
+  return { cache, events };
+}
+
+const page = (items: KubernetesObject[], resourceVersion: string, next?: string) => ({
+  metadata: { resourceVersion, ...(next ? { continue: next } : {}) },
+  items,
+});
+
+describe('WatchedKind', () => {
+  it('lists in pages, and lists again in one page when a continue token has expired', async () => {
+    const { api, calls } = scripted({
+      lists: [
+        async () => page([object('a', '1')], '10', 'token'),
+        async () => {
+          throw new KubeApiError(410, { code: 410 }, 'GET');
+        },
+        async () => page([object('a', '1'), object('b', '2')], '11'),
+      ],
+      watches: [],
+    });
+    const { cache, events } = cacheOf(api);
+    await cache.start();
+    expect(calls.lists.map((o) => o.query)).toEqual([
+      { labelSelector: undefined, limit: 500, continue: undefined },
+      { labelSelector: undefined, limit: 500, continue: 'token' },
+      { labelSelector: undefined, limit: undefined, continue: undefined },
+    ]);
+    expect(events).toEqual(['add a', 'add b']);
+    await vi.waitFor(() => expect(calls.watches[0]?.query.resourceVersion).toBe('11'));
+    await cache.stop();
+  });
+
+  it('applies nothing after an ERROR event, and relists on 410', async () => {
+    const { api, calls } = scripted({
+      lists: [
+        async () => page([object('a', '1')], '10'),
+        async () => page([object('c', '5')], '20'),
+      ],
+      watches: [
+        async (options) => {
+          options.established();
+          options.onEvent('ADDED', object('b', '11'));
+          options.onEvent('ERROR', { kind: 'Status', code: 410 });
+          options.onEvent('ADDED', object('z', '12'));
+        },
+      ],
+    });
+    // The reflector throws from onEvent on an ERROR: the client (here the script) ends the watch.
+    const { cache, events } = cacheOf(api);
+    await cache.start();
+    await vi.waitFor(() => expect(calls.lists).toHaveLength(2));
+    await vi.waitFor(() =>
+      expect(events).toEqual(['add a', 'add b', 'add c', 'delete a', 'delete b']),
+    );
+    expect(cache.list().map((o) => o.metadata?.name)).toEqual(['c']);
+    await cache.stop();
+  });
+
+  it('stopped while listing: neither watches nor throws, and the LIST is aborted', async () => {
+    let listSignal: AbortSignal | undefined;
+    const { api, calls } = scripted({
+      lists: [
+        (options) =>
+          new Promise((_, reject) => {
+            listSignal = options.signal;
+            options.signal?.addEventListener('abort', () => reject(new Error('aborted')));
+          }),
+      ],
+      watches: [],
+    });
+    const { cache } = cacheOf(api);
+    const started = cache.start().catch((error: Error) => error.message);
+    await vi.waitFor(() => expect(listSignal).toBeDefined());
+    await cache.stop();
+    expect(await started).toBe('stopped before the cache synced');
+    expect(listSignal?.aborted).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(calls.watches).toHaveLength(0);
+  });
+
+  it('backs off instead of relisting back to back when every watch is refused with 410', async () => {
+    const gone = async () => {
+      throw new KubeApiError(410, { code: 410 }, 'watch');
+    };
+    const { api, calls } = scripted({
+      lists: Array.from({ length: 3 }, () => async () => page([], '1')),
+      watches: [gone, gone, gone],
+    });
+    const { cache } = cacheOf(api);
+    await cache.start();
+    await vi.waitFor(() => expect(calls.lists.length).toBeGreaterThanOrEqual(3));
+    // The first 410 relisted at once; the second was a failure, retried after a backoff step.
+    await vi.waitFor(() => expect(cache.failingFor()).toBeGreaterThan(0));
+    await cache.stop();
+  });
+});
