@@ -82,7 +82,10 @@ export class InstanceReconciler {
       { redis: storeKey, instances: keys.length },
       'Redis admin connection re-established: looking at its instances now',
     );
-    for (const key of keys) this.deps.requeue?.(key);
+    for (const key of keys) {
+      this.redis.forget(key);
+      this.deps.requeue?.(key);
+    }
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
