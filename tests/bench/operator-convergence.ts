@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import {
   deriveIdentity,
   generatePassword,
@@ -185,7 +185,6 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
 
     // The floor: the minimum writes and a new tenant's statements, same client, same concurrency.
     const writer = new KubeWriter(kc);
-    const apps = kc.makeApiClient(AppsV1Api);
     const pgAdmin = new PostgresProvisioner(adminUrl);
     const redisAdmin = new RedisProvisioner(redis.url);
     const stores = {
@@ -207,7 +206,7 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
             spec: {},
           },
         });
-        await floorInstance(writer, apps, stores, tradingEngineInstance.parse(created));
+        await floorInstance(writer, core, stores, tradingEngineInstance.parse(created));
       });
     });
     await pgAdmin.close();
@@ -330,11 +329,11 @@ interface FloorStores {
  * One new instance by hand, in the operator's order, with its client: each
  * minimum write once, and only the statements a new tenant needs (planned
  * against nothing, so nothing is observed first). The status is written once,
- * when the Deployment is available.
+ * when the pods are ready.
  */
 async function floorInstance(
   writer: KubeWriter,
-  apps: AppsV1Api,
+  core: CoreV1Api,
   stores: FloorStores,
   instance: TradingEngineInstance,
 ): Promise<void> {
@@ -366,7 +365,7 @@ async function floorInstance(
     newRedisTenant(stores, identity, passwords.redis, `${namespace}/${name}`),
   ]);
   await writer.apply(buildNetworkPolicy(instance));
-  await writer.apply(
+  const deployment = await writer.apply(
     buildDeployment(instance, {
       identity,
       image: 'trading-engine:0.1.0',
@@ -375,12 +374,16 @@ async function floorInstance(
   );
   await writer.apply(buildService(instance));
   await writer.apply(buildPodsService(instance));
+  // The operator's end state is its pods ready (the Deployment's Available comes later): so is this.
+  const labelSelector = Object.entries(deployment.spec?.selector.matchLabels ?? {})
+    .map(([label, value]) => `${label}=${value}`)
+    .join(',');
   for (;;) {
-    const deployment = await apps.readNamespacedDeployment({ namespace, name });
-    const available = deployment.status?.conditions?.some(
-      (c) => c.type === 'Available' && c.status === 'True',
+    const pods = await core.listNamespacedPod({ namespace, labelSelector });
+    const ready = pods.items.filter((pod) =>
+      pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
     );
-    if (available) break;
+    if (ready.length >= instance.spec.replicas) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   const at = new Date().toISOString();
