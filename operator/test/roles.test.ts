@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { ROLE_LABEL } from '../src/builders/metadata.ts';
-import { engineRoles, isEnginePod, rolesUnknown } from '../src/controller/roles.ts';
+import { engineRoles, isEnginePod, podCounts, rolesUnknown } from '../src/controller/roles.ts';
 
 type PodModifier = (pod: V1Pod) => void;
 const ready: PodModifier = (pod) => {
@@ -109,6 +109,19 @@ describe('engine roles', () => {
       status: 'True',
       reason: 'ScaledToZero',
     });
+  });
+});
+
+describe('pod counts', () => {
+  it("count the Deployment's own pods that are not going, and the ready ones among them", () => {
+    const pods = [
+      pod('a', ready),
+      pod('b'),
+      pod('old', ready, terminating),
+      pod('impostor', ready, handMade),
+    ];
+    expect(podCounts(pods, 'alpha')).toEqual({ live: 2, ready: 1 });
+    expect(podCounts([], 'alpha')).toEqual({ live: 0, ready: 0 });
   });
 });
 

@@ -1,19 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  KubernetesObjectApi,
-  PatchStrategy,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import {
   deriveIdentity,
   generatePassword,
+  generateToken,
+  type Identity,
   PostgresProvisioner,
+  planPostgres,
+  planRedis,
   postgresTenant,
   RedisProvisioner,
   redisTenant,
@@ -21,14 +17,23 @@ import {
 import {
   buildCredentialsSecret,
   buildDeployment,
+  buildNetworkPolicy,
+  buildPodsService,
   buildService,
+  KubeWriter,
   secretChecksum,
+  type TradingEngineInstance,
   tradingEngineInstance,
 } from '@tse/operator';
 import { Redis } from 'ioredis';
 import { startCluster } from '../cluster/control-plane.ts';
 import { converged } from '../support/converged.ts';
-import { aclSetuserCount, apiserverWrites, ddlCount } from '../support/counters.ts';
+import {
+  aclSetuserCount,
+  apiserverWrites,
+  apiserverWritesByKind,
+  ddlCount,
+} from '../support/counters.ts';
 import { adminQuery, withDatabase } from '../support/fixtures.ts';
 import { startOperatorProcess } from '../support/operator-process.ts';
 import { providePostgres, provideRedis } from '../support/stores.ts';
@@ -40,10 +45,22 @@ const TEI = {
   plural: 'tradingengineinstances',
 } as const;
 /**
- * What one instance needs at the least: its finalizer, Secret, Deployment and
- * Service, and two status writes (provisioned and waiting for pods; Ready).
+ * The writes a new instance needs at the least, one each: its finalizer, its
+ * credentials Secret, the engines' NetworkPolicy (before any pod runs), the
+ * Deployment, the Service and the headless pods Service, and one status that
+ * says where it got to. No ServiceMonitor: this cluster has no such CRD.
+ * Not counted: the instance's own creation (the user's write) and its pods'
+ * role labels (one per pod, reported apart).
  */
-const MINIMUM_WRITES = 6;
+const MINIMUM_WRITES = [
+  'finalizer',
+  'Secret',
+  'NetworkPolicy',
+  'Deployment',
+  'Service',
+  'pods Service',
+  'status',
+];
 
 /**
  * N instances applied at once until all are Ready, against a plain script
@@ -91,10 +108,10 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
       await core.createNamespace({ body: { metadata: { name: namespace } } });
     await new Promise((resolve) => setTimeout(resolve, 2000));
 
-    const writes = () =>
-      apiserverWrites(cluster.binaries?.kubectl ?? 'kubectl', cluster.kubeconfig, {
-        operatorOnly: true,
-      });
+    const kubectlPath = cluster.binaries?.kubectl ?? 'kubectl';
+    const writes = () => apiserverWrites(kubectlPath, cluster.kubeconfig, { operatorOnly: true });
+    const writesByKind = () =>
+      apiserverWritesByKind(kubectlPath, cluster.kubeconfig, { operatorOnly: true });
     const names = (prefix: string) =>
       Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
     const pool = async <T>(items: T[], work: (item: T) => Promise<void>) => {
@@ -143,7 +160,7 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
         )?.[1] ?? 0,
       ) / 1024;
     const idleRss = rssMb();
-    const writesBefore = writes();
+    const writesBefore = writesByKind();
     const reconcilesBefore = await operator.reconciles();
     const operatorRun = await timed(async () => {
       await pool(names('op'), async (name) => {
@@ -160,16 +177,23 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
       });
       await untilReady('bench-operator', 'operator: Ready');
     });
-    const operatorWrites = writes() - writesBefore;
+    // What the operator still writes after the last instance converged belongs to convergence too.
+    await settled(writes);
+    const operatorWrites = writesSince(writesBefore, writesByKind());
     const reconciles = (await operator.reconciles()) - reconcilesBefore;
     const convergedRss = rssMb();
 
-    // The baseline: the same end state from a plain script, same client, same concurrency.
-    const objects = KubernetesObjectApi.makeApiClient(kc);
-    const apps = kc.makeApiClient(AppsV1Api);
-    const pgAdmin = new PostgresProvisioner(adminUrl, { max: concurrency });
+    // The floor: the minimum writes and a new tenant's statements, same client, same concurrency.
+    const writer = new KubeWriter(kc);
+    const pgAdmin = new PostgresProvisioner(adminUrl);
     const redisAdmin = new RedisProvisioner(redis.url);
-    const database = await pgAdmin.database();
+    const stores = {
+      postgres: pgAdmin,
+      redis: redisAdmin,
+      postgresUrl: new URL(adminUrl),
+      redisUrl: new URL(redis.url),
+      database: await pgAdmin.database(),
+    };
     const baseline = await timed(async () => {
       await pool(names('base'), async (name) => {
         const created = await custom.createNamespacedCustomObject({
@@ -178,101 +202,18 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
           body: {
             apiVersion: 'trading.tse.io/v1alpha1',
             kind: 'TradingEngineInstance',
-            metadata: { name, finalizers: ['trading.tse.io/finalizer'] },
+            metadata: { name },
             spec: {},
           },
         });
-        const instance = tradingEngineInstance.parse(created);
-        const identity = deriveIdentity({ instanceName: name });
-        const [pgPassword, redisPassword] = [generatePassword(), generatePassword()];
-        const postgresUrl = new URL(adminUrl);
-        const redisUrl = new URL(redis.url);
-        const secret = buildCredentialsSecret(
-          instance,
-          {
-            host: postgresUrl.hostname,
-            port: Number(postgresUrl.port),
-            user: identity.postgresSchema,
-            password: pgPassword,
-            database,
-          },
-          {
-            host: redisUrl.hostname,
-            port: Number(redisUrl.port),
-            user: identity.redisNamespace,
-            password: redisPassword,
-          },
-          { trade: generatePassword(), read: generatePassword() },
-        );
-        await objects.patch(
-          secret,
-          undefined,
-          undefined,
-          'baseline',
-          true,
-          PatchStrategy.ServerSideApply,
-        );
-        await pgAdmin.ensure(postgresTenant(identity, { password: pgPassword, database }));
-        await redisAdmin.ensure(redisTenant(identity, { password: redisPassword }));
-        await objects.patch(
-          buildDeployment(instance, {
-            identity,
-            image: 'trading-engine:0.1.0',
-            credentialsChecksum: secretChecksum(secret),
-          }),
-          undefined,
-          undefined,
-          'baseline',
-          true,
-          PatchStrategy.ServerSideApply,
-        );
-        await objects.patch(
-          buildService(instance),
-          undefined,
-          undefined,
-          'baseline',
-          true,
-          PatchStrategy.ServerSideApply,
-        );
-        for (;;) {
-          const deployment = await apps.readNamespacedDeployment({
-            namespace: 'bench-baseline',
-            name,
-          });
-          if (
-            deployment.status?.conditions?.some(
-              (c) => c.type === 'Available' && c.status === 'True',
-            )
-          )
-            break;
-          await new Promise((resolve) => setTimeout(resolve, 250));
-        }
-        await custom.patchNamespacedCustomObjectStatus(
-          {
-            ...TEI,
-            namespace: 'bench-baseline',
-            name,
-            body: {
-              status: {
-                identity,
-                conditions: [
-                  {
-                    type: 'Ready',
-                    status: 'True',
-                    reason: 'Ready',
-                    message: 'baseline',
-                    lastTransitionTime: new Date().toISOString(),
-                  },
-                ],
-              },
-            },
-          },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        );
+        await floorInstance(writer, core, stores, tradingEngineInstance.parse(created));
       });
     });
     await pgAdmin.close();
     await redisAdmin.close();
+    const floorWrites = [...writer.writes.values()].reduce((sum, n) => sum + n, 0);
+    if (floorWrites !== MINIMUM_WRITES.length * count)
+      throw new Error(`the floor wrote ${floorWrites} times, not ${MINIMUM_WRITES.length} each`);
 
     // The quiet period: resyncs run, nothing should be written.
     const quietSeconds = Number(values.quiet);
@@ -303,12 +244,20 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
         per_instance_ms: round((baseline.seconds / count) * 1000),
       },
     ]);
+    const perInstance = (n: number) => round(n / count);
+    const podLabels = operatorWrites.get(POD_LABELS) ?? 0;
+    const objectWrites = [...operatorWrites.values()].reduce((sum, n) => sum + n, 0) - podLabels;
+    printTable(
+      'operator writes per instance, by kind',
+      [...operatorWrites].map(([kind, n]) => ({ kind, writes: perInstance(n) })),
+    );
     printTable('operator cost', [
-      { figure: 'reconciles per instance', value: round(reconciles / count) },
+      { figure: 'reconciles per instance', value: perInstance(reconciles) },
       {
-        figure: `writes per instance (minimum ${MINIMUM_WRITES})`,
-        value: round(operatorWrites / count),
+        figure: `writes per instance (minimum ${MINIMUM_WRITES.length}: ${MINIMUM_WRITES.join(', ')})`,
+        value: perInstance(objectWrites),
       },
+      { figure: "pods' role labels per instance", value: perInstance(podLabels) },
       {
         figure: `idle writes / DDL / ACL SETUSER in ${quietSeconds}s`,
         value: `${idle.writes} / ${idle.ddl} / ${idle.acl}`,
@@ -323,9 +272,10 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
       seconds: round(operatorRun.seconds),
       baseline_seconds: round(baseline.seconds),
       ratio: round(operatorRun.seconds / baseline.seconds),
-      reconciles_per_instance: round(reconciles / count),
-      writes_per_instance: round(operatorWrites / count),
-      writes_per_instance_minimum: MINIMUM_WRITES,
+      reconciles_per_instance: perInstance(reconciles),
+      writes_per_instance: perInstance(objectWrites),
+      writes_per_instance_minimum: MINIMUM_WRITES.length,
+      pod_label_writes_per_instance: perInstance(podLabels),
       idle_writes: idle.writes,
       idle_ddl: idle.ddl,
       idle_acl_setuser: idle.acl,
@@ -338,4 +288,150 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
   } finally {
     await Promise.allSettled([cluster.stop(), postgres.stop(), redis.stop()]);
   }
+}
+
+/** The API server's key for the role labels the operator patches onto pods. */
+const POD_LABELS = 'pods PATCH';
+/** The bench creating the instances: the user's writes, not the operator's. */
+const INSTANCE_CREATES = 'tradingengineinstances POST';
+
+/** The operator's writes between two readings of the API server's counts, by kind. */
+function writesSince(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const since = new Map<string, number>();
+  for (const [kind, n] of after) {
+    const delta = n - (before.get(kind) ?? 0);
+    if (delta > 0 && kind !== INSTANCE_CREATES) since.set(kind, delta);
+  }
+  return since;
+}
+
+/** Returns once `count` stays the same for two seconds: the writes that follow convergence are in. */
+async function settled(count: () => number): Promise<void> {
+  let last = count();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const now = count();
+    if (now === last) return;
+    last = now;
+  }
+}
+
+/** The admin connections and addresses the floor provisions tenants with. */
+interface FloorStores {
+  postgres: PostgresProvisioner;
+  redis: RedisProvisioner;
+  postgresUrl: URL;
+  redisUrl: URL;
+  database: string;
+}
+
+/**
+ * One new instance by hand, in the operator's order, with its client: each
+ * minimum write once, and only the statements a new tenant needs (planned
+ * against nothing, so nothing is observed first). The status is written once,
+ * when the pods are ready.
+ */
+async function floorInstance(
+  writer: KubeWriter,
+  core: CoreV1Api,
+  stores: FloorStores,
+  instance: TradingEngineInstance,
+): Promise<void> {
+  const { namespace, name } = instance.metadata;
+  await writer.setFinalizers(namespace, name, undefined, ['trading.tse.io/finalizer']);
+  const identity = deriveIdentity({ instanceName: name });
+  const passwords = { postgres: generatePassword(), redis: generatePassword() };
+  const secret = await writer.apply(
+    buildCredentialsSecret(
+      instance,
+      {
+        host: stores.postgresUrl.hostname,
+        port: Number(stores.postgresUrl.port),
+        user: identity.postgresSchema,
+        password: passwords.postgres,
+        database: stores.database,
+      },
+      {
+        host: stores.redisUrl.hostname,
+        port: Number(stores.redisUrl.port),
+        user: identity.redisNamespace,
+        password: passwords.redis,
+      },
+      { trade: generateToken(), read: generateToken() },
+    ),
+  );
+  await Promise.all([
+    newPostgresTenant(stores, identity, passwords.postgres, `${namespace}/${name}`),
+    newRedisTenant(stores, identity, passwords.redis, `${namespace}/${name}`),
+  ]);
+  await writer.apply(buildNetworkPolicy(instance));
+  const deployment = await writer.apply(
+    buildDeployment(instance, {
+      identity,
+      image: 'trading-engine:0.1.0',
+      credentialsChecksum: secretChecksum(secret),
+    }),
+  );
+  await writer.apply(buildService(instance));
+  await writer.apply(buildPodsService(instance));
+  // The operator's end state is its pods ready (the Deployment's Available comes later): so is this.
+  const labelSelector = Object.entries(deployment.spec?.selector.matchLabels ?? {})
+    .map(([label, value]) => `${label}=${value}`)
+    .join(',');
+  for (;;) {
+    const pods = await core.listNamespacedPod({ namespace, labelSelector });
+    const ready = pods.items.filter((pod) =>
+      pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    if (ready.length >= instance.spec.replicas) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const at = new Date().toISOString();
+  const condition = (type: string, status: 'True' | 'False', reason: string, message: string) => ({
+    type,
+    status,
+    reason,
+    message,
+    observedGeneration: instance.metadata.generation,
+    lastTransitionTime: at,
+  });
+  await writer.applyStatus(namespace, name, {
+    identity,
+    credentialsSecret: secret.metadata?.name ?? '',
+    replicas: 1,
+    readyReplicas: 1,
+    standbyReplicas: 1,
+    observedGeneration: instance.metadata.generation,
+    conditions: [
+      condition('Ready', 'False', 'NoActiveEngine', 'no engine holds the instance lock yet'),
+      condition('DatabaseReady', 'True', 'Provisioned', `schema ${identity.postgresSchema}`),
+      condition('CacheReady', 'True', 'Provisioned', `ACL user ${identity.redisNamespace}`),
+      condition('Available', 'False', 'NoActiveEngine', '1/1 engine pods ready'),
+      condition('Paused', 'False', 'Reconciling', 'the floor manages this instance'),
+    ],
+  });
+}
+
+/** A new PostgreSQL tenant's statements, in one transaction, as the adapter applies them. */
+async function newPostgresTenant(
+  stores: FloorStores,
+  identity: Identity,
+  password: string,
+  owner: string,
+): Promise<void> {
+  const tenant = postgresTenant(identity, { password, database: stores.database, owner });
+  const nothing = { canConnect: false, canCreateInPublic: false };
+  await stores.postgres.apply(tenant, planPostgres(tenant, nothing));
+}
+
+/** A new Redis tenant's commands: the ownership claim and one ACL SETUSER. */
+async function newRedisTenant(
+  stores: FloorStores,
+  identity: Identity,
+  password: string,
+  owner: string,
+): Promise<void> {
+  const tenant = redisTenant(identity, { password, owner });
+  // With no user to compare against, how the server spells the command rules does not matter.
+  await stores.redis.apply(tenant, planRedis(tenant, {}, ''));
 }

@@ -6,6 +6,7 @@ const OWNED = new Set([
   'deployments',
   'services',
   'secrets',
+  'networkpolicies',
   'tradingengineinstances',
   'servicemonitors',
   'poddisruptionbudgets',
@@ -15,29 +16,50 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLL
 /**
  * Mutating requests on the operator's kinds, from the API server's own
  * metrics. `operatorOnly` leaves out Deployment status, which
- * kube-controller-manager writes.
+ * kube-controller-manager writes, and counts the role labels the operator
+ * patches onto pods.
  */
 export function apiserverWrites(
   kubectl: string,
   kubeconfig: string,
   { operatorOnly = false } = {},
 ): number {
+  let total = 0;
+  for (const count of apiserverWritesByKind(kubectl, kubeconfig, { operatorOnly }).values())
+    total += count;
+  return total;
+}
+
+/**
+ * The same requests by resource (`/subresource`) and verb, say
+ * `tradingengineinstances/status APPLY`. With `operatorOnly`, the patches of
+ * pods themselves are in: only the operator sends those (its role labels);
+ * the kubelet writes a pod's status, the scheduler its binding.
+ */
+export function apiserverWritesByKind(
+  kubectl: string,
+  kubeconfig: string,
+  { operatorOnly = false } = {},
+): Map<string, number> {
   const text = execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'get', '--raw', '/metrics'], {
     encoding: 'utf8',
     maxBuffer: 64 << 20,
   });
-  let total = 0;
+  const counts = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
     const labels = Object.fromEntries(
       [...line.matchAll(/(\w+)="([^"]*)"/g)].map((match) => [match[1], match[2]]),
     );
-    const controllerManager = labels.resource === 'deployments' && labels.subresource === 'status';
+    const { resource = '', subresource = '', verb = '' } = labels;
+    const controllerManager = resource === 'deployments' && subresource === 'status';
+    const podLabels = operatorOnly && resource === 'pods' && !subresource && verb === 'PATCH';
     if (operatorOnly && controllerManager) continue;
-    if (MUTATING.has(labels.verb ?? '') && OWNED.has(labels.resource ?? ''))
-      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (!MUTATING.has(verb) || !(OWNED.has(resource) || podLabels)) continue;
+    const key = `${resource}${subresource ? `/${subresource}` : ''} ${verb}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
   }
-  return total;
+  return counts;
 }
 
 /** DDL statements run on the server so far (pg_stat_statements). */

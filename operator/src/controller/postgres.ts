@@ -13,17 +13,15 @@ export class PostgresTenants extends StoreTenants {
   /** Per instance, the other databases open to PUBLIC it was last warned about. */
   private readonly toldOpenDatabases = new Map<string, string>();
 
-  async provision({ instance, identity, admin, secret }: StoreStep): Promise<StoreOutcome> {
+  protected async tenantInputs(step: StoreStep) {
+    return this.tenantOf(step);
+  }
+
+  protected async provisionTenant(step: StoreStep): Promise<StoreOutcome> {
+    const { instance, admin } = step;
     const provisioner = this.deps.admin.postgres(admin);
     try {
-      const tenant = postgresTenant(identity, {
-        password: secretValue(secret, SECRET_KEYS.postgresPassword) ?? '',
-        database: (await provisioner.database()) || 'postgres',
-        connectionLimit: instance.spec.postgres.connectionLimit,
-        owner: keyOf(instance),
-      });
-      // Server-wide changes only on the operator's own servers, never through a tenant's admin Secret.
-      const policy = instance.spec.postgres.adminSecretRef ? {} : (this.deps.postgresPolicy ?? {});
+      const { tenant, policy } = await this.tenantOf(step);
       const result = await provisioner.ensure(tenant, { policy });
       this.done(instance, result.actions, {
         reason: 'DatabaseProvisioned',
@@ -43,6 +41,20 @@ export class PostgresTenants extends StoreTenants {
     } catch (error) {
       return storeFailure(error, 'postgres');
     }
+  }
+
+  /** The tenant as the instance wants it, and the server-wide policy that goes with it. */
+  private async tenantOf({ instance, identity, admin, secret }: StoreStep) {
+    const provisioner = this.deps.admin.postgres(admin);
+    const tenant = postgresTenant(identity, {
+      password: secretValue(secret, SECRET_KEYS.postgresPassword) ?? '',
+      database: (await provisioner.database()) || 'postgres',
+      connectionLimit: instance.spec.postgres.connectionLimit,
+      owner: keyOf(instance),
+    });
+    // Server-wide changes only on the operator's own servers, never through a tenant's admin Secret.
+    const policy = instance.spec.postgres.adminSecretRef ? {} : (this.deps.postgresPolicy ?? {});
+    return { tenant, policy };
   }
 
   /** Retain disables the login and keeps the data; Delete drops the schema and role. */
@@ -66,7 +78,8 @@ export class PostgresTenants extends StoreTenants {
     };
   }
 
-  forget(key: string): void {
+  override forget(key: string): void {
+    super.forget(key);
     this.toldOpenDatabases.delete(key);
   }
 

@@ -15,14 +15,14 @@ import { ApplyError, OwnedObjects, RecentWrites } from './apply.ts';
 import { type ConditionInput, findCondition } from './conditions.ts';
 import { Backoff, now, type ReconcilerDependencies, RetryLater, target } from './context.ts';
 import { ensureCredentials } from './credentials.ts';
-import { readyCondition, storeCondition } from './decisions.ts';
+import { firstStatusWait, readyCondition, storeCondition } from './decisions.ts';
 import { FINALIZER, Finalizer } from './finalizer.ts';
 import { keyOf, resolveIdentity } from './identity.ts';
 import { NameArbiter } from './names.ts';
 import { ForeignObjectError } from './ownership.ts';
 import { PostgresTenants } from './postgres.ts';
 import { RedisTenants } from './redis.ts';
-import { assignRoles, type EngineRoles, rolesUnknown } from './roles.ts';
+import { assignRoles, type EngineRoles, instancePods, podCounts, rolesUnknown } from './roles.ts';
 import { notPaused, StatusWriter } from './status.ts';
 
 export type { Caches, ReconcilerDependencies } from './context.ts';
@@ -82,7 +82,10 @@ export class InstanceReconciler {
       { redis: storeKey, instances: keys.length },
       'Redis admin connection re-established: looking at its instances now',
     );
-    for (const key of keys) this.deps.requeue?.(key);
+    for (const key of keys) {
+      this.redis.forget(key);
+      this.deps.requeue?.(key);
+    }
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -172,13 +175,12 @@ export class InstanceReconciler {
     const storesOk = postgres.ok && redis.ok;
 
     // A store that is down leaves the running engine alone: it reports degraded and recovers by itself.
-    let deployment = this.deps.caches.deployments.get(namespace, name);
     let refused: ApplyError | undefined;
     if (storesOk) {
       try {
         // The policy first: no engine pod runs a moment without it.
         await this.owned.ensureNetworkPolicy(instance);
-        deployment = await this.owned.ensure(
+        await this.owned.ensure(
           buildDeployment(instance, {
             identity,
             image: instance.spec.image ?? this.deps.engineImage,
@@ -188,7 +190,7 @@ export class InstanceReconciler {
               redis: secretValue(secret, SECRET_KEYS.redisCa) !== undefined,
             },
           }),
-          deployment,
+          this.deps.caches.deployments.get(namespace, name),
         );
         await this.owned.ensure(
           buildService(instance),
@@ -210,8 +212,9 @@ export class InstanceReconciler {
       }
     }
 
+    const pods = instancePods(this.deps, instance);
     const roles = postgres.ok
-      ? await assignRoles(this.deps, instance, identity, admin.postgres)
+      ? await assignRoles(this.deps, instance, identity, admin.postgres, pods)
       : rolesUnknown('PostgreSQL is unavailable');
     const conditions: ConditionInput[] = [
       storeCondition('DatabaseReady', 'PostgreSQL', postgres),
@@ -219,6 +222,16 @@ export class InstanceReconciler {
       roles.available,
     ];
     const ready = refused ? applyFailed(refused) : readyCondition(conditions);
+    const counts = podCounts(pods, name);
+    const wait = this.status.isFirst(instance)
+      ? firstStatusWait(
+          ready,
+          { ready: counts.ready, wanted: instance.spec.replicas },
+          instance.metadata.creationTimestamp,
+          now(this.deps),
+        )
+      : 0;
+    if (wait > 0) return { requeueAfterMs: wait };
     if (refused) this.deps.events.record(target(instance), 'Warning', ready.reason, ready.message);
     else this.status.announceReady(instance, ready);
     await this.status.write(
@@ -226,8 +239,8 @@ export class InstanceReconciler {
       {
         identity,
         credentialsSecret: credentialsSecretName(instance),
-        replicas: deployment?.status?.replicas ?? 0,
-        readyReplicas: deployment?.status?.readyReplicas ?? 0,
+        replicas: counts.live,
+        readyReplicas: counts.ready,
         ...(roles.active && { activeEngine: roles.active }),
         standbyReplicas: roles.standbys.length,
       },

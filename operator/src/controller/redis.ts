@@ -1,5 +1,5 @@
 import type { V1Secret } from '@kubernetes/client-node';
-import { checkRedisLogin, generatePassword, redisTenant } from '@tse/adapter';
+import { checkRedisLogin, generatePassword, type RedisTenant, redisTenant } from '@tse/adapter';
 import { SECRET_KEYS, secretValue } from '../builders/secret.ts';
 import { type StoreOutcome, storeFailure } from './decisions.ts';
 import { keyOf } from './identity.ts';
@@ -9,16 +9,17 @@ import { loginOutcome, type StoreStep, StoreTenants } from './stores.ts';
 export class RedisTenants extends StoreTenants {
   protected readonly store = 'redis';
   /** Instances whose user's login was verified since it last changed. */
-  private readonly verified = new Set<string>();
+  private readonly loginVerified = new Set<string>();
 
-  async provision({ instance, identity, admin, secret }: StoreStep): Promise<StoreOutcome> {
+  protected async tenantInputs(step: StoreStep) {
+    return this.tenantOf(step);
+  }
+
+  protected async provisionTenant(step: StoreStep): Promise<StoreOutcome> {
+    const { instance, admin } = step;
     const provisioner = this.deps.admin.redis(admin);
     try {
-      const tenant = redisTenant(identity, {
-        password: secretValue(secret, SECRET_KEYS.redisPassword) ?? '',
-        owner: keyOf(instance),
-        adoptExistingKeys: instance.spec.redis.adoptExistingKeys,
-      });
+      const tenant = this.tenantOf(step);
       const result = await provisioner.ensure(tenant);
       this.done(instance, result.actions, {
         reason: 'CacheProvisioned',
@@ -26,11 +27,11 @@ export class RedisTenants extends StoreTenants {
           `Redis: ACL user ${tenant.user} confined to ${tenant.namespace}:* (${types})`,
       });
       // Redis reports the password hash it holds, so a converged user needs no login to be known good.
-      if (result.actions.length > 0 || !this.verified.has(keyOf(instance))) {
+      if (result.actions.length > 0 || !this.loginVerified.has(keyOf(instance))) {
         const login = await checkRedisLogin(admin.url, tenant, admin.tls);
         const failed = loginOutcome('Redis', tenant.user, login);
         if (failed) return failed;
-        this.verified.add(keyOf(instance));
+        this.loginVerified.add(keyOf(instance));
       }
       return {
         ok: true,
@@ -38,7 +39,7 @@ export class RedisTenants extends StoreTenants {
         actions: result.actions.length,
       };
     } catch (error) {
-      this.verified.delete(keyOf(instance));
+      this.loginVerified.delete(keyOf(instance));
       return storeFailure(error, 'redis');
     }
   }
@@ -60,7 +61,17 @@ export class RedisTenants extends StoreTenants {
     };
   }
 
-  forget(key: string): void {
-    this.verified.delete(key);
+  override forget(key: string): void {
+    super.forget(key);
+    this.loginVerified.delete(key);
+  }
+
+  /** The ACL user as the instance wants it. */
+  private tenantOf({ instance, identity, secret }: StoreStep): RedisTenant {
+    return redisTenant(identity, {
+      password: secretValue(secret, SECRET_KEYS.redisPassword) ?? '',
+      owner: keyOf(instance),
+      adoptExistingKeys: instance.spec.redis.adoptExistingKeys,
+    });
   }
 }

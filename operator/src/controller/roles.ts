@@ -38,6 +38,24 @@ export function isEnginePod(pod: V1Pod, deployment: string): boolean {
   );
 }
 
+/** The instance's engine pods that are not being deleted, and how many of them are ready. */
+export interface PodCounts {
+  live: number;
+  ready: number;
+}
+
+/**
+ * The pod counts status reports. Taken from the pods, as the Available
+ * condition's message is, not from the Deployment's status, which catches up
+ * a moment later: one source, so a pod becoming ready is one status write.
+ */
+export function podCounts(pods: V1Pod[], deployment: string): PodCounts {
+  const live = pods.filter(
+    (pod) => isEnginePod(pod, deployment) && !pod.metadata?.deletionTimestamp,
+  );
+  return { live: live.length, ready: live.filter(isReady).length };
+}
+
 /**
  * Decides the engines' roles from the pods labelled as the instance's and
  * the holder of its lock (the `application_name` of the session holding it:
@@ -66,8 +84,7 @@ export function engineRoles(
     ...(active && label(active) !== 'active' ? [[name(active), 'active'] as const] : []),
   ];
   const standbys = live.filter((pod) => pod !== active && isReady(pod)).map(name);
-  const ready = live.filter(isReady).length;
-  const counts = `${ready}/${replicas} engine pods ready`;
+  const counts = `${podCounts(pods, deployment).ready}/${replicas} engine pods ready`;
   const condition = (
     status: 'True' | 'False',
     reason: string,
@@ -123,6 +140,17 @@ export function rolesUnknown(why: string): EngineRoles {
   };
 }
 
+/** The pods labelled as the instance's, from the cache (the engines among them are told by their owner). */
+export function instancePods(
+  deps: ReconcilerDependencies,
+  instance: TradingEngineInstance,
+): V1Pod[] {
+  const { namespace, name } = instance.metadata;
+  return deps.caches.pods
+    .list(namespace)
+    .filter((pod) => pod.metadata?.labels?.[INSTANCE_LABEL] === name);
+}
+
 /**
  * Finds the engine that holds the instance's lock, labels the pods'
  * roles (the Service sends traffic to `active` only) and says whether the
@@ -133,11 +161,9 @@ export async function assignRoles(
   instance: TradingEngineInstance,
   identity: Identity,
   admin: AdminTarget,
+  pods: V1Pod[],
 ): Promise<EngineRoles> {
   const { namespace, name } = instance.metadata;
-  const pods = deps.caches.pods
-    .list(namespace)
-    .filter((pod) => pod.metadata?.labels?.[INSTANCE_LABEL] === name);
   let holder: string | undefined;
   if (pods.length > 0) {
     const { pool } = deps.admin.postgres(admin);

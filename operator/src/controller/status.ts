@@ -38,12 +38,7 @@ export class StatusWriter {
     conditions: ConditionInput[],
   ): Promise<void> {
     const generation = instance.metadata.generation;
-    const key = `status/${keyOf(instance)}`;
-    const previous = (
-      this.written.fresher(key, instance as unknown as KubernetesObject) as {
-        status?: InstanceStatus;
-      }
-    ).status;
+    const previous = this.current(instance);
     const status: InstanceStatus = {
       ...fields,
       observedGeneration: generation,
@@ -55,7 +50,21 @@ export class StatusWriter {
       instance.metadata.name,
       status,
     );
-    this.written.remember(key, written);
+    this.written.remember(statusKey(instance), written);
+  }
+
+  /** True until the instance's first status is written (by this operator or an earlier one). */
+  isFirst(instance: TradingEngineInstance): boolean {
+    return !this.current(instance)?.conditions?.length;
+  }
+
+  /** The status as last written: here a moment ago, or as the cache has it. */
+  private current(instance: TradingEngineInstance): InstanceStatus | undefined {
+    const object = this.written.fresher(
+      statusKey(instance),
+      instance as unknown as KubernetesObject,
+    );
+    return (object as { status?: InstanceStatus }).status;
   }
 
   /** An Event when Ready changes status or reason, but for the quiet reasons of a normal start. */
@@ -66,4 +75,9 @@ export class StatusWriter {
     if (ready.status === 'True' || !QUIET_READY_REASONS.has(ready.reason))
       this.deps.events.record(target(instance), type, ready.reason, ready.message);
   }
+}
+
+/** The key under which the instance's status write is remembered. */
+function statusKey(instance: TradingEngineInstance): string {
+  return `status/${keyOf(instance)}`;
 }
