@@ -7,4 +7,6 @@ export * from './builders/service.ts';
 export * from './config.ts';
 export * from './manager.ts';
 export { KubeWriter } from './runtime/kube.ts';
+export { KubeClient } from './runtime/kube-client.ts';
+export { loadClusterAccess } from './runtime/kubeconfig.ts';
 export * from './runtime/metrics.ts';

@@ -20,7 +20,9 @@ import {
   buildNetworkPolicy,
   buildPodsService,
   buildService,
+  KubeClient,
   KubeWriter,
+  loadClusterAccess,
   secretChecksum,
   type TradingEngineInstance,
   tradingEngineInstance,
@@ -144,15 +146,19 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
     };
 
     // The operator.
-    const operator = await startOperatorProcess({
-      KUBECONFIG: cluster.kubeconfig,
-      POSTGRES_ADMIN_URL: adminUrl,
-      REDIS_ADMIN_URL: redis.url,
-      WATCH_NAMESPACES: 'bench-operator',
-      LEADER_ELECTION: 'false',
-      MAX_CONCURRENT_RECONCILES: String(concurrency),
-      LOG_LEVEL: 'warn',
-    });
+    const operator = await startOperatorProcess(
+      {
+        KUBECONFIG: cluster.kubeconfig,
+        POSTGRES_ADMIN_URL: adminUrl,
+        REDIS_ADMIN_URL: redis.url,
+        WATCH_NAMESPACES: 'bench-operator',
+        LEADER_ELECTION: 'false',
+        MAX_CONCURRENT_RECONCILES: String(concurrency),
+        LOG_LEVEL: 'warn',
+      },
+      // As the image runs it: compiled, with its flags.
+      { compiled: true },
+    );
     const rssMb = () =>
       Number(
         /VmRSS:\s+(\d+)/.exec(
@@ -184,7 +190,9 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
     const convergedRss = rssMb();
 
     // The floor: the minimum writes and a new tenant's statements, same client, same concurrency.
-    const writer = new KubeWriter(kc);
+    const writer = new KubeWriter(
+      new KubeClient(loadClusterAccess(cluster.kubeconfig), { requestTimeoutMs: 30_000 }),
+    );
     const pgAdmin = new PostgresProvisioner(adminUrl);
     const redisAdmin = new RedisProvisioner(redis.url);
     const stores = {
