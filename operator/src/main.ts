@@ -4,6 +4,7 @@ import { ValidationError } from '@tse/adapter';
 import pino from 'pino';
 import { loadConfig, type OperatorConfig } from './config.ts';
 import { startOperator } from './manager.ts';
+import { KubeconfigError } from './runtime/kubeconfig.ts';
 
 let config: OperatorConfig;
 try {
@@ -34,6 +35,11 @@ log.info(
 const operator = await startOperator(config, log, (reason) => {
   log.fatal({ reason }, 'exiting');
   process.exit(1);
+}).catch((error: unknown) => {
+  // A kubeconfig that cannot be used is configuration too: say so, no stack trace.
+  if (!(error instanceof KubeconfigError)) throw error;
+  log.fatal({ reason: error.message }, 'invalid configuration');
+  process.exit(2);
 });
 
 const shutdown = async (signal: string) => {
