@@ -140,7 +140,9 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
           seen++;
         }
         if (ready >= count) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        // Each look LISTs every instance: at thousands, looking four times a second
+        // would keep the API server busy serialising them and slow both sides.
+        await new Promise((resolve) => setTimeout(resolve, Math.max(250, count)));
       }
       bar.done();
     };

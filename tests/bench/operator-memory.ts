@@ -130,7 +130,7 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
       };
       const now = list.items.filter((item) => converged(item.status?.conditions)).length;
       for (; ready < now; ready++) bar.tick();
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(250, count)));
     }
     bar.done();
     const rssInstances = await settledRss();
