@@ -109,6 +109,13 @@ describe('loadClusterAccess from a kubeconfig', () => {
     expect(error.message).toBe(`kubeconfig: users[u].exec ${plugin} failed (exit code 3)`);
   });
 
+  it('without any kubeconfig or service account, fails each request saying what is missing', async () => {
+    const access = loadClusterAccess(undefined, { HOME: join(directory, 'no-home') });
+    await expect(access.token()).rejects.toThrow(
+      'no kubeconfig: set KUBECONFIG, create ~/.kube/config, or run in a pod with a service account',
+    );
+  });
+
   it('names what is missing or unsupported', () => {
     expect(() => loadClusterAccess(kubeconfig({ ...config({}), 'current-context': 'z' }))).toThrow(
       'context "z" is not defined',

@@ -50,9 +50,25 @@ export function loadClusterAccess(path?: string, env = process.env): ClusterAcce
   const home = join(env.HOME ?? homedir(), '.kube', 'config');
   if (existsSync(home)) return fromKubeconfigFiles([home], env);
   if (env.KUBERNETES_SERVICE_HOST) return inCluster(env);
-  throw new KubeconfigError(
+  return unconfigured();
+}
+
+/**
+ * No kubeconfig and no service account: the operator still starts (its
+ * liveness and metrics answer) and every request fails saying what is
+ * missing, as when an API server cannot be reached. A kubeconfig that is
+ * named but unusable is an error at start instead.
+ */
+function unconfigured(): ClusterAccess {
+  const missing = new KubeconfigError(
     'no kubeconfig: set KUBECONFIG, create ~/.kube/config, or run in a pod with a service account',
   );
+  return {
+    server: 'https://kubernetes.invalid',
+    tls: { rejectUnauthorized: true },
+    token: () => Promise.reject(missing),
+    invalidate: () => false,
+  };
 }
 
 /** The pod's service account: the API server's Service address, its CA and the rotating token. */
