@@ -217,14 +217,7 @@ class Reflector<T extends KubernetesObject> {
         limit = undefined;
         continue;
       }
-      for (const item of page.items ?? [])
-        items.push(
-          this.source.project({
-            ...item,
-            apiVersion: this.source.apiVersion,
-            kind: this.source.kind,
-          }),
-        );
+      for (const item of page.items ?? []) items.push(this.projected(item));
       resourceVersion = page.metadata?.resourceVersion ?? '';
       next = page.metadata?.continue || undefined;
       if (!next) break;
@@ -293,15 +286,20 @@ class Reflector<T extends KubernetesObject> {
       throw new Error(`watch ${this.path} ended at once`);
   }
 
-  private apply(type: WatchEventType, raw: T): void {
-    const revision = raw.metadata?.resourceVersion;
-    if (revision) this.resourceVersion = revision;
-    if (type === 'BOOKMARK') return;
-    const object = this.source.project({
+  /** What the cache keeps of an object, with the kind a LIST's items leave out. */
+  private projected(raw: T): T {
+    return this.source.project({
       ...raw,
       apiVersion: this.source.apiVersion,
       kind: this.source.kind,
     });
+  }
+
+  private apply(type: WatchEventType, raw: T): void {
+    const revision = raw.metadata?.resourceVersion;
+    if (revision) this.resourceVersion = revision;
+    if (type === 'BOOKMARK') return;
+    const object = this.projected(raw);
     if (type === 'DELETED') {
       this.store.delete(object);
       this.emit('delete', object);
