@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { ConditionInput } from '../src/controller/conditions.ts';
 import { FIRST_STATUS_WAIT_MS, firstStatusWait } from '../src/controller/decisions.ts';
 
-const created = '2026-01-01T00:00:00.000Z';
-const after = (ms: number) => new Date(Date.parse(created) + ms);
+const deployed = '2026-01-01T00:00:00.000Z';
+const after = (ms: number) => new Date(Date.parse(deployed) + ms);
 const notReady = (reason: string): ConditionInput => ({
   type: 'Ready',
   status: 'False',
@@ -13,28 +13,28 @@ const notReady = (reason: string): ConditionInput => ({
 const starting = { ready: 0, wanted: 1 };
 
 describe("a new instance's first status", () => {
-  it('waits while the engine pods start, until the wait since creation is up', () => {
-    expect(firstStatusWait(notReady('NoActiveEngine'), starting, created, after(2000))).toBe(
+  it('waits while the engine pods start, until the wait since its Deployment was made is up', () => {
+    expect(firstStatusWait(notReady('NoActiveEngine'), starting, deployed, after(2000))).toBe(
       FIRST_STATUS_WAIT_MS - 2000,
     );
-    expect(firstStatusWait(notReady('ActiveEngineNotReady'), starting, created, after(0))).toBe(
+    expect(firstStatusWait(notReady('ActiveEngineNotReady'), starting, deployed, after(0))).toBe(
       FIRST_STATUS_WAIT_MS,
     );
     expect(
-      firstStatusWait(notReady('NoActiveEngine'), starting, created, after(FIRST_STATUS_WAIT_MS)),
+      firstStatusWait(notReady('NoActiveEngine'), starting, deployed, after(FIRST_STATUS_WAIT_MS)),
     ).toBe(0);
   });
 
   it('is written at once when every pod is ready, ready or not', () => {
     const up = { ready: 2, wanted: 2 };
-    expect(firstStatusWait(notReady('NoActiveEngine'), up, created, after(1000))).toBe(0);
+    expect(firstStatusWait(notReady('NoActiveEngine'), up, deployed, after(1000))).toBe(0);
     const readyTrue: ConditionInput = {
       type: 'Ready',
       status: 'True',
       reason: 'Ready',
       message: '',
     };
-    expect(firstStatusWait(readyTrue, up, created, after(1000))).toBe(0);
+    expect(firstStatusWait(readyTrue, up, deployed, after(1000))).toBe(0);
   });
 
   it('is written at once for anything but a normal start', () => {
@@ -44,12 +44,19 @@ describe("a new instance's first status", () => {
       'LockHeldElsewhere',
       'EngineRoleUnknown',
     ])
-      expect(firstStatusWait(notReady(reason), starting, created, after(1000))).toBe(0);
+      expect(firstStatusWait(notReady(reason), starting, deployed, after(1000))).toBe(0);
   });
 
   it('never waits longer than the wait, whatever the clocks say', () => {
-    expect(firstStatusWait(notReady('NoActiveEngine'), starting, created, after(-60_000))).toBe(
+    expect(firstStatusWait(notReady('NoActiveEngine'), starting, deployed, after(-60_000))).toBe(
       FIRST_STATUS_WAIT_MS,
     );
+  });
+
+  it('waits the whole wait for a Deployment made a moment ago that the cache has not seen', () => {
+    expect(firstStatusWait(notReady('NoActiveEngine'), starting, undefined, after(0))).toBe(
+      FIRST_STATUS_WAIT_MS,
+    );
+    expect(firstStatusWait(notReady('PostgresUnavailable'), starting, undefined, after(0))).toBe(0);
   });
 });

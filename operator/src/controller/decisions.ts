@@ -56,7 +56,7 @@ export function readyCondition(conditions: ConditionInput[]): ConditionInput {
   return { type: 'Ready', status: 'False', reason: blocking.reason, message: blocking.message };
 }
 
-/** How long after its creation a new instance's first status may wait for its engine pods. */
+/** How long after its Deployment was made a new instance's first status may wait for its engine pods. */
 export const FIRST_STATUS_WAIT_MS = 10_000;
 
 /** Not ready only because the engine pods are still starting. */
@@ -68,19 +68,23 @@ const STARTING_REASONS = new Set(['NoActiveEngine', 'ActiveEngineNotReady']);
  * its engine pods: the status once they are ready says all the steps before
  * it too, so a normal start is one status write, not one per step (Events
  * tell of the stores meanwhile). Only while some pod is not ready, and never
- * past FIRST_STATUS_WAIT_MS from the instance's creation: a slow start shows
- * where it is. Anything else (a store failing, an object refused, an engine
- * that is not the instance's) is written at once.
+ * past FIRST_STATUS_WAIT_MS from when its Deployment was made (`deployedAt`;
+ * undefined when it was made a moment ago and the cache has not seen it
+ * yet): a slow start shows where it is. Counted from the Deployment, not
+ * from the instance: an instance that waited in a queue behind a thousand
+ * others still gives its pods their time. Anything else (a store failing, an
+ * object refused, an engine that is not the instance's) is written at once.
  */
 export function firstStatusWait(
   ready: ConditionInput,
   pods: { ready: number; wanted: number },
-  createdAt: string,
+  deployedAt: string | undefined,
   now: Date,
 ): number {
   const starting = ready.status === 'False' && STARTING_REASONS.has(ready.reason);
   if (!starting || pods.ready >= pods.wanted) return 0;
-  const left = Date.parse(createdAt) + FIRST_STATUS_WAIT_MS - now.getTime();
+  if (deployedAt === undefined) return FIRST_STATUS_WAIT_MS;
+  const left = Date.parse(deployedAt) + FIRST_STATUS_WAIT_MS - now.getTime();
   return Math.min(Math.max(left, 0), FIRST_STATUS_WAIT_MS);
 }
 

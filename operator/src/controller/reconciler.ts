@@ -1,4 +1,4 @@
-import type { V1Secret } from '@kubernetes/client-node';
+import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { type Identity, ValidationError } from '@tse/adapter';
 import { type TradingEngineInstance, tradingEngineInstance } from '../api/schema.ts';
 import { buildDeployment } from '../builders/deployment.ts';
@@ -227,7 +227,7 @@ export class InstanceReconciler {
       ? firstStatusWait(
           ready,
           { ready: counts.ready, wanted: instance.spec.replicas },
-          instance.metadata.creationTimestamp,
+          deployedAt(this.deps.caches.deployments.get(namespace, name)),
           now(this.deps),
         )
       : 0;
@@ -301,6 +301,12 @@ export class InstanceReconciler {
     ]);
     return { requeueAfterMs: this.deps.resyncMs };
   }
+}
+
+/** When the instance's Deployment was made, as the cache has it. */
+function deployedAt(deployment: V1Deployment | undefined): string | undefined {
+  const created = deployment?.metadata?.creationTimestamp;
+  return created === undefined ? undefined : String(created);
 }
 
 /** Ready False: the API server refused an object the instance needs. */
