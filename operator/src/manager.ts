@@ -10,7 +10,12 @@ import { AdminConnections } from './controller/admin.ts';
 import { findCondition } from './controller/conditions.ts';
 import { type Caches, InstanceReconciler } from './controller/reconciler.ts';
 import { EventRecorder } from './runtime/events.ts';
-import { type ResourceSource, type WatchEvent, WatchedKind } from './runtime/informer.ts';
+import {
+  CacheIndex,
+  type ResourceSource,
+  type WatchEvent,
+  WatchedKind,
+} from './runtime/informer.ts';
 import { isNotFound, KubeWriter, resourcePath } from './runtime/kube.ts';
 import { KubeClient } from './runtime/kube-client.ts';
 import { loadClusterAccess } from './runtime/kubeconfig.ts';
@@ -180,12 +185,17 @@ function buildCaches(kc: KubeClient, namespaces: string[], log: Logger): Caches 
   // Everything but the instances is watched by the operator's label: unrelated objects cost nothing.
   const owned = <T extends KubernetesObject>(kind: ResourceSource<T>) =>
     new WatchedKind(kc, kind, { namespaces, labelSelector: MANAGED_SELECTOR, log });
+  const pods = owned(SOURCES.pods);
   return {
     instances: new WatchedKind(kc, source(API_VERSION, KIND), { namespaces, log }),
     deployments: owned(SOURCES.deployments),
     services: owned(SOURCES.services),
     secrets: owned(SOURCES.secrets),
-    pods: owned(SOURCES.pods),
+    pods,
+    podsByInstance: new CacheIndex(pods, (pod) => {
+      const instance = pod.metadata?.labels?.[INSTANCE_LABEL];
+      return instance === undefined ? undefined : `${pod.metadata?.namespace}/${instance}`;
+    }),
     podDisruptionBudgets: owned(SOURCES.podDisruptionBudgets),
     networkPolicies: owned(SOURCES.networkPolicies),
   };

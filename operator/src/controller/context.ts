@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { API_VERSION, KIND, type TradingEngineInstance } from '../api/schema.ts';
 import type { NetworkPolicy } from '../builders/network-policy.ts';
 import type { EventRecorder, EventTarget } from '../runtime/events.ts';
-import type { WatchedKind } from '../runtime/informer.ts';
+import type { CacheIndex, WatchedKind } from '../runtime/informer.ts';
 import type { KubeWriter } from '../runtime/kube.ts';
 import type { ControllerMetrics } from '../runtime/metrics.ts';
 import type { AdminConnections } from './admin.ts';
@@ -27,6 +27,8 @@ export interface Caches {
   secrets: WatchedKind<V1Secret>;
   /** The engine pods (label-scoped): their roles are labelled from the holder of each instance's lock. */
   pods: WatchedKind<V1Pod>;
+  /** The engine pods by the `namespace/name` of the instance their label names. */
+  podsByInstance: CacheIndex<V1Pod>;
   podDisruptionBudgets: WatchedKind<V1PodDisruptionBudget>;
   networkPolicies: WatchedKind<NetworkPolicy>;
   /** Present while the Prometheus Operator's ServiceMonitor CRD exists. */

@@ -1,10 +1,11 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describeCause, findActiveEngines, type Identity } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
-import { type EngineRoleLabel, INSTANCE_LABEL, ROLE_LABEL } from '../builders/metadata.ts';
+import { type EngineRoleLabel, ROLE_LABEL } from '../builders/metadata.ts';
 import type { AdminTarget } from './admin.ts';
 import type { ConditionInput } from './conditions.ts';
 import { type ReconcilerDependencies, target } from './context.ts';
+import { keyOf } from './identity.ts';
 
 /** Who trades for an instance, who stands by, and what the pods' role labels should become. */
 export interface EngineRoles {
@@ -145,10 +146,7 @@ export function instancePods(
   deps: ReconcilerDependencies,
   instance: TradingEngineInstance,
 ): V1Pod[] {
-  const { namespace, name } = instance.metadata;
-  return deps.caches.pods
-    .list(namespace)
-    .filter((pod) => pod.metadata?.labels?.[INSTANCE_LABEL] === name);
+  return deps.caches.podsByInstance.get(keyOf(instance));
 }
 
 /**

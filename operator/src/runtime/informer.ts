@@ -417,3 +417,51 @@ export class WatchedKind<T extends KubernetesObject> {
     return this.reflectors.flatMap((reflector) => reflector.list(namespace));
   }
 }
+
+/**
+ * A watched kind's objects grouped by a value of theirs (a label, say), kept
+ * up to date from its events: one group is read without looking at the
+ * others. Objects for which `by` gives undefined are in no group.
+ */
+export class CacheIndex<T extends KubernetesObject> {
+  private readonly groups = new Map<string, Map<string, T>>();
+  /** Each object's group, by namespace/name. */
+  private readonly groupOf = new Map<string, string>();
+  private readonly by: (object: T) => string | undefined;
+
+  constructor(kind: Pick<WatchedKind<T>, 'list' | 'on'>, by: (object: T) => string | undefined) {
+    this.by = by;
+    for (const object of kind.list()) this.put(object);
+    kind.on((event, object) => (event === 'delete' ? this.remove(object) : this.put(object)));
+  }
+
+  /** The objects of one group. */
+  get(group: string): T[] {
+    return [...(this.groups.get(group)?.values() ?? [])];
+  }
+
+  private put(object: T): void {
+    this.remove(object);
+    const group = this.by(object);
+    if (group === undefined) return;
+    const id = idOf(object);
+    const members = this.groups.get(group) ?? new Map<string, T>();
+    this.groups.set(group, members);
+    members.set(id, object);
+    this.groupOf.set(id, group);
+  }
+
+  private remove(object: T): void {
+    const id = idOf(object);
+    const group = this.groupOf.get(id);
+    if (group === undefined) return;
+    this.groupOf.delete(id);
+    const members = this.groups.get(group);
+    members?.delete(id);
+    if (members?.size === 0) this.groups.delete(group);
+  }
+}
+
+function idOf(object: KubernetesObject): string {
+  return `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+}
