@@ -136,6 +136,43 @@ describe('name arbitration', () => {
     expect(arbiter.conflictOf(below, resolveIdentity(below))).toBeUndefined();
   });
 
+  it('follows an instance whose names or state change: old names are freed, held names count once held', () => {
+    const cache = new FakeInstances();
+    const arbiter = new NameArbiter(cache, admin);
+    const holder = instance(
+      'holder',
+      withSpec({ postgres: { schema: 'desk' } }),
+      inNamespace('b-one'),
+    );
+    const later = instance(
+      'later',
+      withSpec({ postgres: { schema: 'desk' } }),
+      inNamespace('b-one'),
+      createdAt('2026-01-02T00:00:00Z'),
+    );
+    cache.put(holder);
+    cache.put(later);
+    // Not provisioned yet: the earlier instance holds nothing.
+    expect(arbiter.conflictOf(later, resolveIdentity(later))).toBeUndefined();
+    cache.put(provisioned(holder));
+    expect(arbiter.conflictOf(later, resolveIdentity(later))).toContain('held by b-one/holder');
+    // The holder moves to another schema: "desk" is free.
+    cache.put(
+      provisioned(
+        instance('holder', withSpec({ postgres: { schema: 'other' } }), inNamespace('b-one')),
+      ),
+    );
+    expect(arbiter.conflictOf(later, resolveIdentity(later))).toBeUndefined();
+    // Back on "desk", then no longer a valid instance: it claims nothing.
+    cache.put(provisioned(holder));
+    expect(arbiter.conflictOf(later, resolveIdentity(later))).toContain('held by b-one/holder');
+    cache.put({
+      ...provisioned(holder),
+      spec: { replicas: 'many' },
+    } as unknown as TradingEngineInstance);
+    expect(arbiter.conflictOf(later, resolveIdentity(later))).toBeUndefined();
+  });
+
   it('decides as arbitrating every claim at once would, for any mix of names, ages and servers', () => {
     const next = random(7);
     const pick = <T>(items: T[]) => items[Math.floor(next() * items.length)] as T;

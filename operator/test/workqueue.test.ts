@@ -44,6 +44,21 @@ function gate() {
 }
 
 describe('WorkQueue', () => {
+  it('starts a key added by one listener of an event only after every listener has run', async () => {
+    const seen: string[] = [];
+    let state = 'before the later listeners';
+    const queue = new WorkQueue({ name: 't', concurrency: 1 });
+    queue.start(async () => {
+      seen.push(state);
+      return undefined;
+    });
+    // A cache's listeners in turn: the queue's first, an index the reconcile reads after it.
+    queue.add('a');
+    state = 'after every listener';
+    await queue.idle();
+    expect(seen).toEqual(['after every listener']);
+  });
+
   it('queues a key once however often it is added', async () => {
     const g = gate();
     const queue = new WorkQueue({ name: 't', concurrency: 1 });

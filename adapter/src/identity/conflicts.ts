@@ -122,7 +122,7 @@ export function refusalOf<K extends string>(key: K, claims: Claim<K>[]): Refusal
 }
 
 /** `a:b:c` → `a`, `a:b`: the namespaces whose ACL pattern would reach into it. */
-function namespacePrefixes(namespace: string): string[] {
+export function namespacePrefixes(namespace: string): string[] {
   const parts = namespace.split(':');
   return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join(':'));
 }

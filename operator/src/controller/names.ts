@@ -1,5 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { type Claim, type Identity, refusalOf } from '@tse/adapter';
+import { type Claim, type Identity, namespacePrefixes, refusalOf } from '@tse/adapter';
 import { type TradingEngineInstance, tradingEngineInstance } from '../api/schema.ts';
 import type { AdminConnections } from './admin.ts';
 import { findCondition } from './conditions.ts';
@@ -127,7 +127,7 @@ class ClaimIndex {
   }
 
   remove(raw: KubernetesObject): void {
-    const key = `${raw.metadata?.namespace}/${raw.metadata?.name}`;
+    const key = keyOf(raw as unknown as TradingEngineInstance);
     const known = this.byKey.get(key);
     if (!known) return;
     this.byKey.delete(key);
@@ -181,10 +181,4 @@ function neighbourNames(identity: Identity): string[] {
     // ...and above it (theirs is a prefix of this one).
     ...namespacePrefixes(identity.redisNamespace).map((prefix) => `namespace ${prefix}`),
   ];
-}
-
-/** `a:b:c` → `a`, `a:b`. */
-function namespacePrefixes(namespace: string): string[] {
-  const parts = namespace.split(':');
-  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join(':'));
 }

@@ -176,11 +176,12 @@ export class InstanceReconciler {
 
     // A store that is down leaves the running engine alone: it reports degraded and recovers by itself.
     let refused: ApplyError | undefined;
+    let deployment = this.deps.caches.deployments.get(namespace, name);
     if (storesOk) {
       try {
         // The policy first: no engine pod runs a moment without it.
         await this.owned.ensureNetworkPolicy(instance);
-        await this.owned.ensure(
+        deployment = await this.owned.ensure(
           buildDeployment(instance, {
             identity,
             image: instance.spec.image ?? this.deps.engineImage,
@@ -190,7 +191,7 @@ export class InstanceReconciler {
               redis: secretValue(secret, SECRET_KEYS.redisCa) !== undefined,
             },
           }),
-          this.deps.caches.deployments.get(namespace, name),
+          deployment,
         );
         await this.owned.ensure(
           buildService(instance),
@@ -227,7 +228,7 @@ export class InstanceReconciler {
       ? firstStatusWait(
           ready,
           { ready: counts.ready, wanted: instance.spec.replicas },
-          deployedAt(this.deps.caches.deployments.get(namespace, name)),
+          deployedAt(deployment),
           now(this.deps),
         )
       : 0;

@@ -146,8 +146,25 @@ export class WorkQueue {
     this.lanes[priority].push(key);
     this.queued.set(key, priority);
     this.updateDepth();
-    this.pump();
+    this.schedulePump();
   }
+
+  /**
+   * Starts waiting keys once the code that added them has run to its end,
+   * not in the middle of it: a cache hands its events to every listener in
+   * turn (and a relist hands on many), and a reconcile started from the
+   * first listener would read what the later ones have not yet updated.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pumpScheduled = false;
 
   /**
    * Queues a key in `priority`'s lane after `ms`, unless it is queued
