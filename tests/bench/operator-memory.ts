@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { startCluster } from '../cluster/control-plane.ts';
 import { converged } from '../support/converged.ts';
 import { adminQuery, withDatabase } from '../support/fixtures.ts';
@@ -111,12 +111,56 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
       };
       return converged(object.status?.conditions);
     };
+    // Where a probe's time goes: the operator until its Deployment exists, the cluster
+    // (controller-manager, scheduler, node) until its pod is Ready, the operator until its
+    // status says so. Seen on watches of the probes' namespace as the events arrive.
+    const seen = new Map<string, { deployment?: number; podReady?: number }>();
+    const mark = (name: string, step: 'deployment' | 'podReady') => {
+      const entry = seen.get(name) ?? {};
+      entry[step] ??= performance.now();
+      seen.set(name, entry);
+    };
+    const watch = new Watch(kc);
+    const watches = await Promise.all([
+      watch.watch(
+        '/apis/apps/v1/namespaces/bench/deployments',
+        {},
+        (_type, object: { metadata: { name: string } }) => mark(object.metadata.name, 'deployment'),
+        () => {},
+      ),
+      watch.watch(
+        '/api/v1/namespaces/bench/pods',
+        {},
+        (
+          _type,
+          pod: {
+            metadata: { ownerReferences?: { kind: string; name: string }[] };
+            status?: { conditions?: { type: string; status: string }[] };
+          },
+        ) => {
+          const replicaSet = pod.metadata.ownerReferences?.find((o) => o.kind === 'ReplicaSet');
+          const ready = pod.status?.conditions?.some(
+            (c) => c.type === 'Ready' && c.status === 'True',
+          );
+          // A Deployment's ReplicaSet is named after it: NAME-<hash>.
+          if (replicaSet && ready) mark(replicaSet.name.replace(/-[^-]+$/, ''), 'podReady');
+        },
+        () => {},
+      ),
+    ]);
     const timeToReady = async (namespace: string, name: string) => {
       const started = performance.now();
       await create(namespace, name);
       while (!(await isReady(namespace, name)))
         await new Promise((resolve) => setTimeout(resolve, 50));
-      return performance.now() - started;
+      const total = performance.now() - started;
+      const { deployment = Number.NaN, podReady = Number.NaN } = seen.get(name) ?? {};
+      return {
+        total,
+        operatorApply: deployment - started,
+        cluster: podReady - deployment,
+        operatorStatus: started + total - podReady,
+      };
     };
     const names = (prefix: string, n: number) =>
       Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`);
@@ -150,15 +194,39 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
     noise.done();
     const rssUnrelated = await settledRss();
 
-    const idle: number[] = [];
-    for (const name of names('idle', probes)) idle.push(await timeToReady('bench', name));
-    const burst: number[] = [];
+    type Probe = Awaited<ReturnType<typeof timeToReady>>;
+    const idleProbes: Probe[] = [];
+    for (const name of names('idle', probes)) idleProbes.push(await timeToReady('bench', name));
+    const burstProbes: Probe[] = [];
     const burstCreation = pool(names('burst', burstSize), 8, (name) => create('burst', name));
-    for (const name of names('probe', probes)) burst.push(await timeToReady('bench', name));
+    for (const name of names('probe', probes)) burstProbes.push(await timeToReady('bench', name));
     await burstCreation;
+    for (const request of watches) request.abort();
     await operator.kill('SIGTERM');
+    const idle = idleProbes.map((probe) => probe.total);
+    const burst = burstProbes.map((probe) => probe.total);
     const p99Idle = percentile(idle, 99);
     const p99Burst = percentile(burst, 99);
+    const median = (list: Probe[], phase: keyof Probe) =>
+      round(
+        percentile(
+          list.map((probe) => probe[phase]),
+          50,
+        ),
+      );
+    printTable(
+      'where a new instance waits, median ms (the operator until its Deployment, the cluster until its pod is Ready, the operator until its status)',
+      [
+        ['idle', idleProbes],
+        [`burst of ${burstSize}`, burstProbes],
+      ].map(([when, list]) => ({
+        when: when as string,
+        operator_apply: median(list as Probe[], 'operatorApply'),
+        cluster_pod_ready: median(list as Probe[], 'cluster'),
+        operator_status: median(list as Probe[], 'operatorStatus'),
+        total: median(list as Probe[], 'total'),
+      })),
+    );
 
     printTable(
       `operator memory and time to Ready (${count} instances, ${unrelated} unrelated objects)`,
