@@ -121,33 +121,36 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
       seen.set(name, entry);
     };
     const watch = new Watch(kc);
-    const watches = await Promise.all([
-      watch.watch(
-        '/apis/apps/v1/namespaces/bench/deployments',
-        {},
-        (_type, object: { metadata: { name: string } }) => mark(object.metadata.name, 'deployment'),
-        () => {},
-      ),
-      watch.watch(
-        '/api/v1/namespaces/bench/pods',
-        {},
-        (
-          _type,
-          pod: {
-            metadata: { ownerReferences?: { kind: string; name: string }[] };
-            status?: { conditions?: { type: string; status: string }[] };
+    // Opened just before the probes: a watch silent for a while (the client's idle timeout) ends.
+    const watchProbes = () =>
+      Promise.all([
+        watch.watch(
+          '/apis/apps/v1/namespaces/bench/deployments',
+          {},
+          (_type, object: { metadata: { name: string } }) =>
+            mark(object.metadata.name, 'deployment'),
+          () => {},
+        ),
+        watch.watch(
+          '/api/v1/namespaces/bench/pods',
+          {},
+          (
+            _type,
+            pod: {
+              metadata: { ownerReferences?: { kind: string; name: string }[] };
+              status?: { conditions?: { type: string; status: string }[] };
+            },
+          ) => {
+            const replicaSet = pod.metadata.ownerReferences?.find((o) => o.kind === 'ReplicaSet');
+            const ready = pod.status?.conditions?.some(
+              (c) => c.type === 'Ready' && c.status === 'True',
+            );
+            // A Deployment's ReplicaSet is named after it: NAME-<hash>.
+            if (replicaSet && ready) mark(replicaSet.name.replace(/-[^-]+$/, ''), 'podReady');
           },
-        ) => {
-          const replicaSet = pod.metadata.ownerReferences?.find((o) => o.kind === 'ReplicaSet');
-          const ready = pod.status?.conditions?.some(
-            (c) => c.type === 'Ready' && c.status === 'True',
-          );
-          // A Deployment's ReplicaSet is named after it: NAME-<hash>.
-          if (replicaSet && ready) mark(replicaSet.name.replace(/-[^-]+$/, ''), 'podReady');
-        },
-        () => {},
-      ),
-    ]);
+          () => {},
+        ),
+      ]);
     const timeToReady = async (namespace: string, name: string) => {
       const started = performance.now();
       await create(namespace, name);
@@ -195,6 +198,7 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
     const rssUnrelated = await settledRss();
 
     type Probe = Awaited<ReturnType<typeof timeToReady>>;
+    const watches = await watchProbes();
     const idleProbes: Probe[] = [];
     for (const name of names('idle', probes)) idleProbes.push(await timeToReady('bench', name));
     const burstProbes: Probe[] = [];
