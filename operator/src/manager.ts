@@ -16,7 +16,7 @@ import {
   type WatchEvent,
   WatchedKind,
 } from './runtime/informer.ts';
-import { isNotFound, KubeWriter, resourcePath } from './runtime/kube.ts';
+import { isNotFound, KubeWriter, objectKey, resourcePath } from './runtime/kube.ts';
 import { KubeClient } from './runtime/kube-client.ts';
 import { loadClusterAccess } from './runtime/kubeconfig.ts';
 import { electionCallTimeoutMs, LeaderElector, leaseApi } from './runtime/leader.ts';
@@ -232,9 +232,6 @@ function failingWatches(caches: Caches, thresholdMs: number): string | undefined
   return `watches failing for over ${thresholdMs / 1000} s: ${failing.map((c) => c.kind).join(', ')}`;
 }
 
-const keyOf = (object: KubernetesObject) =>
-  `${object.metadata?.namespace}/${object.metadata?.name}`;
-
 /**
  * Which instance a change concerns, and in which lane of the queue it waits:
  * an instance itself (unless only its status changed), or the instance named
@@ -248,7 +245,7 @@ function routeEvents(caches: Caches, queue: WorkQueue): void {
   // generation, deletion and finalizers are looked at (a generation predicate).
   const seen = new Map<string, string>();
   caches.instances.on((event, object) => {
-    const key = keyOf(object);
+    const key = objectKey(object);
     const meta = object.metadata;
     const fingerprint = `${meta?.generation}|${meta?.deletionTimestamp ?? ''}|${(meta?.finalizers ?? []).join(',')}`;
     if (event === 'delete') seen.delete(key);
@@ -262,7 +259,7 @@ function routeEvents(caches: Caches, queue: WorkQueue): void {
           (other as { status?: { conditions?: never[] } }).status?.conditions,
           'Ready',
         );
-        if (ready?.reason === 'NameConflict') queue.add(keyOf(other));
+        if (ready?.reason === 'NameConflict') queue.add(objectKey(other));
       }
     }
   });
@@ -387,7 +384,7 @@ class ServiceMonitorWatch {
     this.caches.serviceMonitors = monitors;
     this.log.info('ServiceMonitor CRD found: engines get ServiceMonitors');
     // Every instance gains a ServiceMonitor: a resync, behind new and changed instances.
-    for (const instance of this.caches.instances.list()) this.queue.add(keyOf(instance), 'low');
+    for (const instance of this.caches.instances.list()) this.queue.add(objectKey(instance), 'low');
   }
 }
 

@@ -68,9 +68,9 @@ const STARTING_REASONS = new Set(['NoActiveEngine', 'ActiveEngineNotReady']);
  * its engine pods: the status once they are ready says all the steps before
  * it too, so a normal start is one status write, not one per step (Events
  * tell of the stores meanwhile). Only while some pod is not ready, and never
- * past FIRST_STATUS_WAIT_MS from when its Deployment was made (`deployedAt`;
- * undefined when it was made a moment ago and the cache has not seen it
- * yet): a slow start shows where it is. Counted from the Deployment, not
+ * past FIRST_STATUS_WAIT_MS from when its Deployment was made (`deployedAt`,
+ * as the reconcile applied it; undefined, the whole wait): a slow start
+ * shows where it is. Counted from the Deployment, not
  * from the instance: an instance that waited in a queue behind a thousand
  * others still gives its pods their time. Anything else (a store failing, an
  * object refused, an engine that is not the instance's) is written at once.

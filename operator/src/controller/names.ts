@@ -1,6 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { type Claim, type Identity, namespacePrefixes, refusalOf } from '@tse/adapter';
 import { type TradingEngineInstance, tradingEngineInstance } from '../api/schema.ts';
+import { objectKey } from '../runtime/kube.ts';
 import type { AdminConnections } from './admin.ts';
 import { findCondition } from './conditions.ts';
 import type { Caches } from './context.ts';
@@ -127,7 +128,7 @@ class ClaimIndex {
   }
 
   remove(raw: KubernetesObject): void {
-    const key = keyOf(raw as unknown as TradingEngineInstance);
+    const key = objectKey(raw);
     const known = this.byKey.get(key);
     if (!known) return;
     this.byKey.delete(key);

@@ -304,7 +304,7 @@ export class InstanceReconciler {
   }
 }
 
-/** When the instance's Deployment was made, as the cache has it. */
+/** When the instance's Deployment was made: as just applied, or as the cache has it. */
 function deployedAt(deployment: V1Deployment | undefined): string | undefined {
   const created = deployment?.metadata?.creationTimestamp;
   return created === undefined ? undefined : String(created);

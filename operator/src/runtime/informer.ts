@@ -1,7 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay, WATCH_BACKOFF } from './backoff.ts';
-import { resourcePath } from './kube.ts';
+import { objectKey, resourcePath } from './kube.ts';
 import { KubeApiError, type KubeClient, type WatchEventType } from './kube-client.ts';
 
 /**
@@ -444,7 +444,7 @@ export class CacheIndex<T extends KubernetesObject> {
     this.remove(object);
     const group = this.by(object);
     if (group === undefined) return;
-    const id = idOf(object);
+    const id = objectKey(object);
     const members = this.groups.get(group) ?? new Map<string, T>();
     this.groups.set(group, members);
     members.set(id, object);
@@ -452,7 +452,7 @@ export class CacheIndex<T extends KubernetesObject> {
   }
 
   private remove(object: T): void {
-    const id = idOf(object);
+    const id = objectKey(object);
     const group = this.groupOf.get(id);
     if (group === undefined) return;
     this.groupOf.delete(id);
@@ -460,8 +460,4 @@ export class CacheIndex<T extends KubernetesObject> {
     members?.delete(id);
     if (members?.size === 0) this.groups.delete(group);
   }
-}
-
-function idOf(object: KubernetesObject): string {
-  return `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
 }

@@ -52,6 +52,11 @@ const pathOf = (object: KubernetesObject) =>
 /** Whether an error is the API server saying 404 Not Found. */
 export const isNotFound = (error: unknown) => error instanceof KubeApiError && error.code === 404;
 
+/** An object's `namespace/name`: how caches, indexes and the work queue key it. */
+export function objectKey(object: KubernetesObject): string {
+  return `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+}
+
 /**
  * An object without its field managers' record (often half of it): the
  * operator reads none of it, and objects it wrote are kept for a while.
