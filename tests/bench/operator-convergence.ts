@@ -147,6 +147,45 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
       bar.done();
     };
 
+    // The floor: the minimum writes and a new tenant's statements, same client, same concurrency.
+    // It runs first, on a cluster with no operator: an operator's resyncs of its converged
+    // instances would load the API server the floor writes to and flatter the ratio.
+    const writer = new KubeWriter(
+      new KubeClient(loadClusterAccess(cluster.kubeconfig), { requestTimeoutMs: 30_000 }),
+    );
+    const pgAdmin = new PostgresProvisioner(adminUrl);
+    const redisAdmin = new RedisProvisioner(redis.url);
+    const stores = {
+      postgres: pgAdmin,
+      redis: redisAdmin,
+      postgresUrl: new URL(adminUrl),
+      redisUrl: new URL(redis.url),
+      database: await pgAdmin.database(),
+    };
+    const floorBar = progress('floor: Ready', count);
+    const baseline = await timed(async () => {
+      await pool(names('base'), async (name) => {
+        const created = await custom.createNamespacedCustomObject({
+          ...TEI,
+          namespace: 'bench-baseline',
+          body: {
+            apiVersion: 'trading.tse.io/v1alpha1',
+            kind: 'TradingEngineInstance',
+            metadata: { name },
+            spec: {},
+          },
+        });
+        await floorInstance(writer, core, stores, tradingEngineInstance.parse(created));
+        floorBar.tick();
+      });
+    });
+    floorBar.done();
+    await pgAdmin.close();
+    await redisAdmin.close();
+    const floorWrites = [...writer.writes.values()].reduce((sum, n) => sum + n, 0);
+    if (floorWrites !== MINIMUM_WRITES.length * count)
+      throw new Error(`the floor wrote ${floorWrites} times, not ${MINIMUM_WRITES.length} each`);
+
     // The operator.
     const operator = await startOperatorProcess(
       {
@@ -190,40 +229,6 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
     const operatorWrites = writesSince(writesBefore, writesByKind());
     const reconciles = (await operator.reconciles()) - reconcilesBefore;
     const convergedRss = rssMb();
-
-    // The floor: the minimum writes and a new tenant's statements, same client, same concurrency.
-    const writer = new KubeWriter(
-      new KubeClient(loadClusterAccess(cluster.kubeconfig), { requestTimeoutMs: 30_000 }),
-    );
-    const pgAdmin = new PostgresProvisioner(adminUrl);
-    const redisAdmin = new RedisProvisioner(redis.url);
-    const stores = {
-      postgres: pgAdmin,
-      redis: redisAdmin,
-      postgresUrl: new URL(adminUrl),
-      redisUrl: new URL(redis.url),
-      database: await pgAdmin.database(),
-    };
-    const baseline = await timed(async () => {
-      await pool(names('base'), async (name) => {
-        const created = await custom.createNamespacedCustomObject({
-          ...TEI,
-          namespace: 'bench-baseline',
-          body: {
-            apiVersion: 'trading.tse.io/v1alpha1',
-            kind: 'TradingEngineInstance',
-            metadata: { name },
-            spec: {},
-          },
-        });
-        await floorInstance(writer, core, stores, tradingEngineInstance.parse(created));
-      });
-    });
-    await pgAdmin.close();
-    await redisAdmin.close();
-    const floorWrites = [...writer.writes.values()].reduce((sum, n) => sum + n, 0);
-    if (floorWrites !== MINIMUM_WRITES.length * count)
-      throw new Error(`the floor wrote ${floorWrites} times, not ${MINIMUM_WRITES.length} each`);
 
     // The quiet period: resyncs run, nothing should be written.
     const quietSeconds = Number(values.quiet);
