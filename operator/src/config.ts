@@ -62,7 +62,10 @@ const schema = z.object({
             'must be a comma-separated list of namespace names',
           ),
       ),
-    ),
+    )
+    // One watch per namespace: a name given twice would open two, and the later of two
+    // deletes of the same object could drop it from the caches after it came back.
+    .transform((namespaces) => [...new Set(namespaces)]),
   MAX_CONCURRENT_RECONCILES: z.coerce.number().int().min(1).max(256).default(8),
   RESYNC_PERIOD_SECONDS: z.coerce.number().int().min(5).default(300),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
