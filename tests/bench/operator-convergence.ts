@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import {
   deriveIdentity,
   generatePassword,
@@ -46,6 +46,13 @@ const TEI = {
   version: 'v1alpha1',
   plural: 'tradingengineinstances',
 } as const;
+
+/** What the convergence watch reads of an instance. */
+interface Instance {
+  metadata: { name: string };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
 /**
  * The writes a new instance needs at the least, one each: its finalizer, its
  * credentials Secret, the engines' NetworkPolicy (before any pod runs), the
@@ -124,25 +131,43 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
         }),
       );
     };
-    const readyCount = async (namespace: string) => {
-      const list = (await custom.listNamespacedCustomObject({ ...TEI, namespace })) as {
-        items: { status?: { conditions?: { type: string; status: string }[] } }[];
-      };
-      return list.items.filter((item) => converged(item.status?.conditions)).length;
-    };
+    // Convergence as a watch sees it: a LIST of thousands of instances every few seconds would
+    // keep the API server the operator uses busy serialising them, and slow what is measured.
+    const watch = new Watch(kc);
     const untilReady = async (namespace: string, label: string) => {
       const bar = progress(label, count);
-      let seen = 0;
+      const ready = new Set<string>();
+      let shown = 0;
+      const see = (type: string, item: Instance) => {
+        if (type === 'ERROR' || type === 'BOOKMARK') return;
+        if (type !== 'DELETED' && converged(item.status?.conditions)) ready.add(item.metadata.name);
+        else ready.delete(item.metadata.name);
+        for (; shown < ready.size; shown++) bar.tick();
+      };
+      // A watch ends now and then (the server's timeout, a lost connection): list, watch on.
       for (;;) {
-        const ready = await readyCount(namespace);
-        while (seen < ready) {
-          bar.tick();
-          seen++;
-        }
-        if (ready >= count) break;
-        // Each look LISTs every instance: at thousands, looking four times a second
-        // would keep the API server busy serialising them and slow both sides.
-        await new Promise((resolve) => setTimeout(resolve, Math.max(250, count)));
+        const list = (await custom.listNamespacedCustomObject({ ...TEI, namespace })) as {
+          metadata: { resourceVersion: string };
+          items: Instance[];
+        };
+        ready.clear();
+        for (const item of list.items) see('ADDED', item);
+        if (ready.size >= count) break;
+        await new Promise<void>((resolve) => {
+          const watching = watch.watch(
+            `/apis/${TEI.group}/${TEI.version}/namespaces/${namespace}/${TEI.plural}`,
+            { resourceVersion: list.metadata.resourceVersion },
+            (type, item: Instance) => {
+              see(type, item);
+              if (ready.size < count) return;
+              void watching.then((controller) => controller.abort());
+              resolve();
+            },
+            () => resolve(),
+          );
+          watching.catch(() => setTimeout(resolve, 1000));
+        });
+        if (ready.size >= count) break;
       }
       bar.done();
     };
