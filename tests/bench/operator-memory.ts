@@ -29,6 +29,8 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
       probes: { type: 'string', default: '10' },
       /** Instances created at once while the probes are timed: 100, whatever the instances. */
       burst: { type: 'string', default: '100' },
+      /** The operator's MAX_CONCURRENT_RECONCILES (its default, 8, unless given). */
+      concurrency: { type: 'string', default: '8' },
     },
   });
   const count = Number(values.instances);
@@ -66,6 +68,7 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
         REDIS_ADMIN_URL: redis.url,
         LEADER_ELECTION: 'false',
         LOG_LEVEL: 'warn',
+        MAX_CONCURRENT_RECONCILES: values.concurrency,
       },
       // Memory is measured as the image runs the operator: compiled, with its flags.
       { compiled: true },
