@@ -5,6 +5,8 @@ import { checkNamespace } from '../src/identity/rules.ts';
 import {
   assertReservedKey,
   commandFor,
+  enclosingNamespaces,
+  escapeGlob,
   type ObservedRedis,
   OWNERSHIP_KEY,
   planRedis,
@@ -154,6 +156,30 @@ describe('ownership', () => {
     );
     expect(() => assertReservedKey('owners:tse')).toThrow(/no ":"/);
     expect(() => assertReservedKey('tseowners')).toThrow(/no namespace may use/);
+  });
+});
+
+describe('overlapping namespaces', () => {
+  it('are under one another at a ":"', () => {
+    expect(enclosingNamespaces('a:b:c')).toEqual(['a', 'a:b']);
+    expect(enclosingNamespaces('a')).toEqual([]);
+    expect(enclosingNamespaces('a::b')).toEqual(['a', 'a:']);
+    // Exactly the namespaces whose `:`-prefix the name starts with.
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[a:]{0,8}$/),
+        fc.stringMatching(/^[a:]{0,8}$/),
+        (ns, other) => {
+          const under = enclosingNamespaces(ns).includes(other);
+          return under === (other !== ns && ns.startsWith(`${other}:`));
+        },
+      ),
+    );
+  });
+
+  it('are matched by a pattern that means only the name', () => {
+    expect(escapeGlob('a.b-c_d:e')).toBe('a.b-c_d:e');
+    expect(escapeGlob('a*b?[c]\\')).toBe('a\\*b\\?\\[c\\]\\\\');
   });
 });
 

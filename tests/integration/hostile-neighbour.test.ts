@@ -273,6 +273,22 @@ describe('Redis: names that are not ours', () => {
     await expect(redis.ensure(outer)).rejects.toThrow(OwnershipError);
     expect(await redis.observe(outer.user)).toEqual({});
   });
+
+  it('refuses a namespace under one another owner holds, at any depth', async () => {
+    const tenantOf = (namespace: string, owner: string) =>
+      redisTenant(deriveIdentity({ instanceName: 'x', redisNamespace: `${prefix}:${namespace}` }), {
+        password: generatePassword(),
+        owner,
+      });
+    await redis.ensure(tenantOf('top', 'team-a/top'));
+    const deep = tenantOf('top:mid:leaf', 'team-b/leaf');
+    await expect(redis.ensure(deep)).rejects.toThrow(/overlaps a namespace held by another owner/);
+    expect(await redis.observe(deep.user)).toEqual({});
+    // Only a ":" makes a namespace another's: one that merely starts with the same letters is free.
+    expect((await redis.ensure(tenantOf('top2', 'team-b/top2'))).actions).toContainEqual({
+      type: 'claim',
+    });
+  });
 });
 
 describe('Redis: admin capabilities', () => {

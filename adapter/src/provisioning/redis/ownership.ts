@@ -34,9 +34,17 @@ export function ownerOf(tenant: Pick<RedisTenant, 'owner'>): string {
   return tenant.owner ?? '-';
 }
 
-/** True when `a` and `b` are the same namespace or one is a `:`-prefix of the other. */
-export function namespacesOverlap(a: string, b: string): boolean {
-  return a === b || a.startsWith(`${b}:`) || b.startsWith(`${a}:`);
+/** The namespaces `namespace` is under: each of its `:`-prefixes (`a:b:c` is under `a` and `a:b`). */
+export function enclosingNamespaces(namespace: string): string[] {
+  const enclosing: string[] = [];
+  for (let at = namespace.indexOf(':'); at !== -1; at = namespace.indexOf(':', at + 1))
+    enclosing.push(namespace.slice(0, at));
+  return enclosing;
+}
+
+/** `text` as a Redis glob pattern matching only itself. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 /**

@@ -10,7 +10,7 @@ import {
   type RedisAction,
   type RedisTenant,
 } from './model.ts';
-import { namespacesOverlap, OWNERSHIP_KEY, ownerOf } from './ownership.ts';
+import { enclosingNamespaces, escapeGlob, OWNERSHIP_KEY, ownerOf } from './ownership.ts';
 import { planRedis, planRedisRemoval } from './plan.ts';
 import { ADMIN_COMMANDS, missingRedisCapabilities } from './preflight.ts';
 
@@ -186,13 +186,37 @@ export class RedisProvisioner {
     } while (cursor !== '0');
   }
 
+  /**
+   * Owners of namespaces overlapping the tenant's (users are named after their
+   * namespaces): each namespace it is under, read by name, and those under
+   * it, matched by the server as it walks the record. Only their owners cross
+   * the wire, whatever the number of tenants.
+   */
   private async overlappingOwners(
     tenant: Pick<RedisTenant, 'user' | 'namespace'>,
   ): Promise<string[]> {
-    const record = toRecord(await this.send<unknown>(['HGETALL', OWNERSHIP_KEY]));
-    return Object.entries(record)
-      .filter(([user]) => user !== tenant.user && namespacesOverlap(user, tenant.namespace))
-      .map(([, owner]) => String(owner));
+    const owners: string[] = [];
+    const above = enclosingNamespaces(tenant.namespace);
+    if (above.length > 0) {
+      const held = await this.send<(string | null)[]>(['HMGET', OWNERSHIP_KEY, ...above]);
+      owners.push(...held.filter((owner) => owner !== null));
+    }
+    let cursor = '0';
+    do {
+      const [next, fields] = await this.send<[string, string[]]>([
+        'HSCAN',
+        OWNERSHIP_KEY,
+        cursor,
+        'MATCH',
+        `${escapeGlob(tenant.namespace)}:*`,
+        'COUNT',
+        '1000',
+      ]);
+      for (let i = 0; i + 1 < fields.length; i += 2)
+        if (fields[i] !== tenant.user) owners.push(String(fields[i + 1]));
+      cursor = next;
+    } while (cursor !== '0');
+    return owners;
   }
 
   /**
