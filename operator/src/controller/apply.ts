@@ -25,21 +25,31 @@ export class OwnedObjects {
   /**
    * Applies `desired` unless the live object already has everything it sets.
    * Where server-side apply leaves drift behind (fields another manager
-   * added), a JSON patch of the drifted fields puts ours back.
+   * added), a JSON patch of the drifted fields puts ours back. `read` says
+   * `live` was just read from the API server (absent means there is none),
+   * not taken from a cache.
    */
-  async ensure<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
+  async ensure<T extends KubernetesObject>(
+    desired: T,
+    live: T | undefined,
+    { read = false } = {},
+  ): Promise<T> {
     try {
-      return await this.write(desired, live);
+      return await this.write(desired, live, read);
     } catch (error) {
       throw rejectionOf(desired, error) ?? error;
     }
   }
 
-  private async write<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
+  private async write<T extends KubernetesObject>(
+    desired: T,
+    live: T | undefined,
+    read: boolean,
+  ): Promise<T> {
     const key = `${desired.kind}/${desired.metadata?.namespace}/${desired.metadata?.name}`;
     live = this.written.fresher(key, live, controllerUid(desired));
     // The caches hold only labelled objects: an unlabelled one of the same name is read here.
-    live ??= await this.deps.writer.read(desired);
+    if (!read) live ??= await this.deps.writer.read(desired);
     const refusal = foreignObjectRefusal(desired, live);
     if (refusal) throw refusal;
     if (live && isDerivative(desired, live)) return live;

@@ -33,12 +33,13 @@ export async function ensureCredentials(
   const { namespace } = instance.metadata;
   const name = credentialsSecretName(instance);
   // What was written a moment ago counts before the cache has it: a value generated then is not generated again.
+  const cached = owned.written.fresher(
+    `Secret/${namespace}/${name}`,
+    deps.caches.secrets.get(namespace, name),
+    instance.metadata.uid,
+  );
   const live =
-    owned.written.fresher(
-      `Secret/${namespace}/${name}`,
-      deps.caches.secrets.get(namespace, name),
-      instance.metadata.uid,
-    ) ??
+    cached ??
     (await deps.writer.read<V1Secret>({
       apiVersion: 'v1',
       kind: 'Secret',
@@ -76,7 +77,9 @@ export async function ensureCredentials(
     trade: secretValue(live, SECRET_KEYS.apiToken) || generateToken(),
     read: secretValue(live, SECRET_KEYS.apiReadToken) || generateToken(),
   };
-  return owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live);
+  return owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live, {
+    read: cached === undefined,
+  });
 }
 
 function hostPort(override: string | undefined, host: string, port: number): [string, number] {

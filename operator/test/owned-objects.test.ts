@@ -1,0 +1,46 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { OwnedObjects, RecentWrites } from '../src/controller/apply.ts';
+import type { ReconcilerDependencies } from '../src/controller/context.ts';
+
+const desired: KubernetesObject = {
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: {
+    name: 's',
+    namespace: 'n',
+    ownerReferences: [{ apiVersion: 'v1', kind: 'X', name: 'x', uid: 'uid-a', controller: true }],
+  },
+};
+
+/** The object's writes through a writer that counts what it is asked. */
+function owned() {
+  const asked: string[] = [];
+  const writer = {
+    read: async () => {
+      asked.push('read');
+      return undefined;
+    },
+    apply: async (object: KubernetesObject) => {
+      asked.push('apply');
+      return { ...object, metadata: { ...object.metadata, resourceVersion: '1' } };
+    },
+  };
+  const deps = { writer, log: pino({ level: 'silent' }) } as unknown as ReconcilerDependencies;
+  return { objects: new OwnedObjects(deps, new RecentWrites()), asked };
+}
+
+describe('OwnedObjects.ensure', () => {
+  it('reads an object the caches lack before creating it: an unlabelled one may hold the name', async () => {
+    const { objects, asked } = owned();
+    await objects.ensure(desired, undefined);
+    expect(asked).toEqual(['read', 'apply']);
+  });
+
+  it('does not read it again when the caller has just read it', async () => {
+    const { objects, asked } = owned();
+    await objects.ensure(desired, undefined, { read: true });
+    expect(asked).toEqual(['apply']);
+  });
+});
