@@ -40,7 +40,18 @@ describe('OwnedObjects.ensure', () => {
 
   it('does not read it again when the caller has just read it', async () => {
     const { objects, asked } = owned();
-    await objects.ensure(desired, undefined, { read: true });
+    await objects.ensure(desired, undefined, { fromApiServer: true });
     expect(asked).toEqual(['apply']);
+  });
+
+  it('refuses a foreign object it was handed, read or cached, and writes nothing', async () => {
+    const foreign = { ...desired, metadata: { name: 's', namespace: 'n', uid: 'someone' } };
+    for (const fromApiServer of [true, false]) {
+      const { objects, asked } = owned();
+      await expect(objects.ensure(desired, foreign, { fromApiServer })).rejects.toThrow(
+        /already exists in namespace "n" and is not controlled by this instance/,
+      );
+      expect(asked).toEqual([]);
+    }
   });
 });

@@ -163,7 +163,8 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
               void watching.then((controller) => controller.abort());
               resolve();
             },
-            () => resolve(),
+            // Ended: at once if the server closed it, after a second if it failed.
+            (error) => (error ? setTimeout(resolve, 1000) : resolve()),
           );
           watching.catch(() => setTimeout(resolve, 1000));
         });
@@ -210,6 +211,8 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
     const floorWrites = [...writer.writes.values()].reduce((sum, n) => sum + n, 0);
     if (floorWrites !== MINIMUM_WRITES.length * count)
       throw new Error(`the floor wrote ${floorWrites} times, not ${MINIMUM_WRITES.length} each`);
+    // The cluster finishes with the floor's objects before the operator starts.
+    await settled(() => apiserverWrites(kubectlPath, cluster.kubeconfig));
 
     // The operator.
     const operator = await startOperatorProcess(

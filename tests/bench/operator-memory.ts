@@ -29,8 +29,8 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
       probes: { type: 'string', default: '10' },
       /** Instances created at once while the probes are timed: 100, whatever the instances. */
       burst: { type: 'string', default: '100' },
-      /** The operator's MAX_CONCURRENT_RECONCILES (its default, 8, unless given). */
-      concurrency: { type: 'string', default: '8' },
+      /** The operator's MAX_CONCURRENT_RECONCILES; its own default unless given. */
+      concurrency: { type: 'string' },
     },
   });
   const count = Number(values.instances);
@@ -68,7 +68,7 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
         REDIS_ADMIN_URL: redis.url,
         LEADER_ELECTION: 'false',
         LOG_LEVEL: 'warn',
-        MAX_CONCURRENT_RECONCILES: values.concurrency,
+        ...(values.concurrency && { MAX_CONCURRENT_RECONCILES: values.concurrency }),
       },
       // Memory is measured as the image runs the operator: compiled, with its flags.
       { compiled: true },
@@ -251,6 +251,7 @@ export async function operatorMemoryBench(argv: string[]): Promise<Record<string
     );
     return {
       instances: count,
+      ...(values.concurrency && { concurrency: Number(values.concurrency) }),
       unrelated_objects: unrelated,
       burst: burstSize,
       rss_mb_empty: round(rssEmpty),

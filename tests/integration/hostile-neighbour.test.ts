@@ -2,6 +2,7 @@ import {
   deriveIdentity,
   failFastOptions,
   generatePassword,
+  OWNERSHIP_KEY,
   OwnershipError,
   PostgresProvisioner,
   postgresTenant,
@@ -272,6 +273,28 @@ describe('Redis: names that are not ours', () => {
     await redis.ensure(inner);
     await expect(redis.ensure(outer)).rejects.toThrow(OwnershipError);
     expect(await redis.observe(outer.user)).toEqual({});
+  });
+
+  it('finds an overlapping namespace among thousands of owners', async () => {
+    // Ten times what one HSCAN answer holds: the walk must follow its cursor to the end.
+    const fillers = Array.from({ length: 10_000 }, (_, i) => `${prefix}-filler-${i}`);
+    await admin.hset(OWNERSHIP_KEY, ...fillers.flatMap((user) => [user, 'team-z/filler']));
+    try {
+      const inner = redisTenant(
+        deriveIdentity({ instanceName: 'x', redisNamespace: `${prefix}:many:inner` }),
+        { password: generatePassword(), owner: 'team-a/inner' },
+      );
+      const outer = redisTenant(
+        deriveIdentity({ instanceName: 'y', redisNamespace: `${prefix}:many` }),
+        { password: generatePassword(), owner: 'team-b/outer' },
+      );
+      await redis.ensure(inner);
+      await expect(redis.ensure(outer)).rejects.toThrow(
+        /overlaps a namespace held by another owner/,
+      );
+    } finally {
+      await admin.hdel(OWNERSHIP_KEY, ...fillers);
+    }
   });
 
   it('refuses a namespace under one another owner holds, at any depth', async () => {

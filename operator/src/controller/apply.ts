@@ -25,17 +25,17 @@ export class OwnedObjects {
   /**
    * Applies `desired` unless the live object already has everything it sets.
    * Where server-side apply leaves drift behind (fields another manager
-   * added), a JSON patch of the drifted fields puts ours back. `read` says
-   * `live` was just read from the API server (absent means there is none),
-   * not taken from a cache.
+   * added), a JSON patch of the drifted fields puts ours back.
+   * `fromApiServer` says `live` was just read from the API server (absent:
+   * there is none), not taken from a cache, so it is not read again.
    */
   async ensure<T extends KubernetesObject>(
     desired: T,
     live: T | undefined,
-    { read = false } = {},
+    { fromApiServer = false } = {},
   ): Promise<T> {
     try {
-      return await this.write(desired, live, read);
+      return await this.write(desired, live, fromApiServer);
     } catch (error) {
       throw rejectionOf(desired, error) ?? error;
     }
@@ -44,12 +44,12 @@ export class OwnedObjects {
   private async write<T extends KubernetesObject>(
     desired: T,
     live: T | undefined,
-    read: boolean,
+    fromApiServer: boolean,
   ): Promise<T> {
     const key = `${desired.kind}/${desired.metadata?.namespace}/${desired.metadata?.name}`;
     live = this.written.fresher(key, live, controllerUid(desired));
     // The caches hold only labelled objects: an unlabelled one of the same name is read here.
-    if (!read) live ??= await this.deps.writer.read(desired);
+    if (!fromApiServer) live ??= await this.deps.writer.read(desired);
     const refusal = foreignObjectRefusal(desired, live);
     if (refusal) throw refusal;
     if (live && isDerivative(desired, live)) return live;

@@ -78,7 +78,7 @@ export async function ensureCredentials(
     read: secretValue(live, SECRET_KEYS.apiReadToken) || generateToken(),
   };
   return owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live, {
-    read: cached === undefined,
+    fromApiServer: cached === undefined,
   });
 }
 

@@ -177,7 +177,7 @@ export class RedisProvisioner {
         'SCAN',
         cursor,
         'MATCH',
-        `${namespace}:*`,
+        `${escapeGlob(namespace)}:*`,
         'COUNT',
         '1000',
       ]);
@@ -190,7 +190,8 @@ export class RedisProvisioner {
    * Owners of namespaces overlapping the tenant's (users are named after their
    * namespaces): each namespace it is under, read by name, and those under
    * it, matched by the server as it walks the record. Only their owners cross
-   * the wire, whatever the number of tenants.
+   * the wire; the walk itself still grows with the tenants (a thousand
+   * entries per round trip), run once, when a namespace is first claimed.
    */
   private async overlappingOwners(
     tenant: Pick<RedisTenant, 'user' | 'namespace'>,
@@ -212,8 +213,7 @@ export class RedisProvisioner {
         'COUNT',
         '1000',
       ]);
-      for (let i = 0; i + 1 < fields.length; i += 2)
-        if (fields[i] !== tenant.user) owners.push(String(fields[i + 1]));
+      for (let i = 1; i < fields.length; i += 2) owners.push(String(fields[i]));
       cursor = next;
     } while (cursor !== '0');
     return owners;
