@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   checkTiming,
   DEFAULT_TIMING,
@@ -177,6 +177,34 @@ describe('LeaderElector', () => {
     // Fenced about the renew deadline after the last renewal (timers may run late on a busy
     // machine), long before the lease could expire.
     expect(at - cut).toBeLessThan(timing.leaseDurationMs);
+  }, 20_000);
+
+  it('fences at the deadline by its clock even when a timer fires before it', async () => {
+    // A clock that stands still until told: every timer fires "before its time" by it, as
+    // Node's timers may (scheduled from the event loop's cached time).
+    let clock = 0;
+    const { api, state } = fakeLeases();
+    const a = new LeaderElector(api, {
+      namespace: 'ns',
+      name: 'lease',
+      identity: 'a',
+      timing,
+      log,
+      clock: () => clock,
+    });
+    let lost: string | undefined;
+    await a.acquire((reason) => {
+      lost = reason;
+    });
+    state.failing = true;
+    await new Promise((resolve) => setTimeout(resolve, timing.renewDeadlineMs * 2));
+    // Not yet past the deadline by the clock: still leading, its fence still armed.
+    expect(lost).toBeUndefined();
+    expect(a.isLeader()).toBe(true);
+    clock = timing.renewDeadlineMs;
+    // Within a deadline or so (the fence armed again), on a machine as busy as it may be.
+    await vi.waitFor(() => expect(lost).toMatch(/within 600 ms/), { timeout: 5_000 });
+    expect(a.isLeader()).toBe(false);
   }, 20_000);
 
   it('takes an expired lease only after the lease duration by its own clock', async () => {

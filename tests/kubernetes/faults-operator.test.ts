@@ -193,7 +193,17 @@ describe('a leader partitioned from the API server', () => {
       await waitFor('the lease to name b', async () =>
         timeline.some((t) => t.holder === 'replica-b') ? true : undefined,
       );
-      const aExited = await aExit;
+      // Bounded: a leader that never stops is the failure this test exists for, said as such.
+      const leaseMs = Number(TIMING.LEASE_DURATION_SECONDS) * 1000;
+      const aExited = await Promise.race([aExit, sleep(leaseMs).then(() => undefined)]);
+      if (aExited === undefined)
+        throw new Error(
+          `the partitioned leader still runs after the standby took over; its last log lines: ${a
+            .logs()
+            .slice(-5)
+            .map((line) => line.msg)
+            .join(' | ')}`,
+        );
       const aLost = logged(a, 'lost leadership')?.time;
       const bLeads = logged(b, 'became leader')?.time as number;
       const lastRenewByA = Math.max(

@@ -184,6 +184,12 @@ export interface LeaderElectionOptions {
   identity: string;
   timing?: LeaderElectionTiming;
   log: Logger;
+  /**
+   * Milliseconds on a clock that never goes back, for every duration the
+   * elector measures (performance.now by default): a step of the wall clock
+   * neither fences a leader that renews nor keeps one acting that does not.
+   */
+  clock?: () => number;
 }
 
 /**
@@ -198,6 +204,7 @@ export interface LeaderElectionOptions {
 export class LeaderElector {
   private readonly api: LeaseApi;
   private readonly options: LeaderElectionOptions & { timing: LeaderElectionTiming };
+  private readonly now: () => number;
   private observed: Observation | undefined;
   private leading = false;
   private stopped = false;
@@ -210,6 +217,7 @@ export class LeaderElector {
   constructor(api: LeaseApi, options: LeaderElectionOptions) {
     this.api = api;
     this.options = { timing: DEFAULT_TIMING, ...options };
+    this.now = options.clock ?? (() => performance.now());
   }
 
   /** Resolves when this replica leads (rejects if stopped first); `onLost` is called if it later stops leading. */
@@ -218,7 +226,7 @@ export class LeaderElector {
     this.onLost = onLost;
     for (;;) {
       if (this.stopped) throw new Error('leader election stopped');
-      const started = Date.now();
+      const started = this.now();
       if (await this.attempt('could not acquire the lease')) {
         this.lastRenewStartedAt = started;
         if (!this.stopped) break;
@@ -270,7 +278,7 @@ export class LeaderElector {
 
   private async renew(): Promise<void> {
     if (this.stopped || !this.leading) return;
-    const started = Date.now();
+    const started = this.now();
     const ok = await this.attempt('lease renewal failed');
     if (this.stopped || !this.leading) return;
     if (ok) {
@@ -282,15 +290,21 @@ export class LeaderElector {
     this.renewTimer = setTimeout(() => void this.renew(), this.options.timing.retryPeriodMs);
   }
 
-  /** Fires at the renew deadline unless a renewal succeeds first. */
+  /**
+   * Fires at the renew deadline unless a renewal succeeds first. A timer may
+   * fire a little before its time by the clock (Node schedules it from the
+   * event loop's cached time): then it is armed again for what is left.
+   */
   private armFence(): void {
     clearTimeout(this.fenceTimer);
     const { renewDeadlineMs } = this.options.timing;
-    const remaining = this.lastRenewStartedAt + renewDeadlineMs - Date.now();
+    const remaining = this.lastRenewStartedAt + renewDeadlineMs - this.now();
     this.fenceTimer = setTimeout(
       () => {
-        if (this.leading && mustStepDown(this.lastRenewStartedAt, Date.now(), renewDeadlineMs))
+        if (!this.leading) return;
+        if (mustStepDown(this.lastRenewStartedAt, this.now(), renewDeadlineMs))
           this.lose(`could not renew the lease within ${renewDeadlineMs} ms`);
+        else this.armFence();
       },
       Math.max(0, remaining),
     );
@@ -338,16 +352,16 @@ export class LeaderElector {
     const { name, namespace, identity, timing } = this.options;
     const leaseSeconds = Math.ceil(timing.leaseDurationMs / 1000);
     const lease = await this.api.read();
-    const now = Date.now();
+    const now = this.now();
     this.observed = lease ? observe(this.observed, lease.spec ?? {}, now) : undefined;
     const decision = decide(this.observed, now, identity, leaseSeconds);
     if (decision.action === 'wait') return false;
-    const spec = nextRecord(decision, lease?.spec ?? {}, identity, leaseSeconds, new Date(now));
+    const spec = nextRecord(decision, lease?.spec ?? {}, identity, leaseSeconds, new Date());
     // Without a lease, create it; with one, its resourceVersion makes the replace a compare-and-swap.
     const written = lease
       ? await this.api.replace({ ...lease, spec })
       : await this.api.create({ metadata: { name, namespace }, spec });
-    this.observed = { record: written.spec ?? spec, at: Date.now() };
+    this.observed = { record: written.spec ?? spec, at: this.now() };
     if (decision.action === 'take' && decision.from)
       this.options.log.info({ previous: decision.from }, 'took over an expired lease');
     return true;
