@@ -46,7 +46,7 @@ export class OwnedObjects {
     live: T | undefined,
     fromApiServer: boolean,
   ): Promise<T> {
-    const key = `${desired.kind}/${desired.metadata?.namespace}/${desired.metadata?.name}`;
+    const key = RecentWrites.keyOf(desired);
     live = this.written.fresher(key, live, controllerUid(desired));
     // The caches hold only labelled objects: an unlabelled one of the same name is read here.
     if (!fromApiServer) live ??= await this.deps.writer.read(desired);
@@ -103,9 +103,8 @@ export class OwnedObjects {
           { kind: 'NetworkPolicy', name: desired.metadata?.name },
           'replacing widened spec',
         );
-        const key = `NetworkPolicy/${desired.metadata?.namespace}/${desired.metadata?.name}`;
         this.written.remember(
-          key,
+          RecentWrites.keyOf(desired),
           await this.deps.writer.jsonPatch(applied, [
             { op: 'replace', path: '/spec', value: desired.spec },
           ]),
@@ -192,6 +191,11 @@ export class RecentWrites {
   constructor(options: { graceMs?: number; now?: () => number } = {}) {
     this.graceMs = options.graceMs ?? 10_000;
     this.now = options.now ?? Date.now;
+  }
+
+  /** The key an object is remembered under: its kind, namespace and name. */
+  static keyOf(object: KubernetesObject): string {
+    return `${object.kind}/${object.metadata?.namespace}/${object.metadata?.name}`;
   }
 
   remember<T extends KubernetesObject>(key: string, object: T): T {

@@ -9,7 +9,7 @@ import {
   secretValue,
 } from '../builders/secret.ts';
 import type { AdminTarget } from './admin.ts';
-import type { OwnedObjects } from './apply.ts';
+import { type OwnedObjects, RecentWrites } from './apply.ts';
 import type { ReconcilerDependencies } from './context.ts';
 
 /**
@@ -32,19 +32,14 @@ export async function ensureCredentials(
 ): Promise<V1Secret> {
   const { namespace } = instance.metadata;
   const name = credentialsSecretName(instance);
+  const reference = { apiVersion: 'v1', kind: 'Secret', metadata: { namespace, name } };
   // What was written a moment ago counts before the cache has it: a value generated then is not generated again.
   const cached = owned.written.fresher(
-    `Secret/${namespace}/${name}`,
+    RecentWrites.keyOf(reference),
     deps.caches.secrets.get(namespace, name),
     instance.metadata.uid,
   );
-  const live =
-    cached ??
-    (await deps.writer.read<V1Secret>({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { namespace: instance.metadata.namespace, name: credentialsSecretName(instance) },
-    }));
+  const live = cached ?? (await deps.writer.read<V1Secret>(reference));
   const postgresUrl = new URL(admin.postgres.url);
   const redisUrl = new URL(admin.redis.url);
   const [postgresHost, postgresPort] = hostPort(
