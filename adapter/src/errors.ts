@@ -39,6 +39,14 @@ export class OwnershipError extends TseError {
   readonly code = 'NOT_OWNED';
 }
 
+/**
+ * Another owner claimed the same or an overlapping name at the same moment:
+ * nothing was changed, and a retry gets the settled answer.
+ */
+export class ClaimConflictError extends TseError {
+  readonly code = 'CLAIM_CONFLICT';
+}
+
 /** A store statement waited longer than its lock or statement timeout: retried later. */
 export class StoreTimeoutError extends TseError {
   readonly code = 'STORE_TIMEOUT';

@@ -1,7 +1,9 @@
 import { ApiException } from '@kubernetes/client-node';
+import { ClaimConflictError, OwnershipError, StoreUnavailableError } from '@tse/adapter';
 import { describe, expect, it } from 'vitest';
 import { ApplyError, rejectionOf } from '../src/controller/apply.ts';
 import { Backoff } from '../src/controller/context.ts';
+import { storeFailure } from '../src/controller/decisions.ts';
 import { ABANDON_ANNOTATION, abandonedStores } from '../src/controller/finalizer.ts';
 import { instance } from './fixtures.ts';
 
@@ -61,5 +63,24 @@ describe('Backoff', () => {
     expect(backoff.next('b')).toBe(5000);
     backoff.reset('a');
     expect(backoff.next('a')).toBe(5000);
+  });
+});
+
+describe('storeFailure', () => {
+  it('retries what a retry may settle, not a name another owner holds', () => {
+    expect(storeFailure(new ClaimConflictError('claimed at the same moment'), 'redis')).toEqual({
+      ok: false,
+      reason: 'RedisClaimConflict',
+      message: 'claimed at the same moment',
+      retry: true,
+    });
+    expect(storeFailure(new OwnershipError('held by another owner'), 'redis')).toMatchObject({
+      reason: 'RedisNotOwned',
+      retry: false,
+    });
+    expect(storeFailure(new StoreUnavailableError('postgres', 'down'), 'postgres')).toMatchObject({
+      reason: 'PostgresUnavailable',
+      retry: true,
+    });
   });
 });

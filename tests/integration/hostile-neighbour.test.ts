@@ -5,6 +5,7 @@ import {
   OWNERSHIP_KEY,
   OwnershipError,
   PostgresProvisioner,
+  planRedis,
   postgresTenant,
   RedisProvisioner,
   redisTenant,
@@ -294,6 +295,39 @@ describe('Redis: names that are not ours', () => {
       );
     } finally {
       await admin.hdel(OWNERSHIP_KEY, ...fillers);
+    }
+  });
+
+  it('lets only one of two overlapping namespaces claimed at the same moment stay', async () => {
+    const tenantOf = (namespace: string, owner: string) =>
+      redisTenant(deriveIdentity({ instanceName: 'x', redisNamespace: `${prefix}:${namespace}` }), {
+        password: generatePassword(),
+        owner,
+      });
+    const canonical = await redis.canonicalCommands();
+    for (const [first, second] of [
+      [tenantOf('race:in', 'team-a/in'), tenantOf('race', 'team-b/out')],
+      [tenantOf('race2', 'team-a/out'), tenantOf('race2:in', 'team-b/in')],
+    ] as const) {
+      // Both planned before either claimed: each saw the other's namespace free.
+      const plans = await Promise.all(
+        [first, second].map(async (tenant) =>
+          planRedis(tenant, await redis.observeTenant(tenant), canonical),
+        ),
+      );
+      expect(plans.map((plan) => plan.map((action) => action.type))).toEqual([
+        ['claim', 'setUser'],
+        ['claim', 'setUser'],
+      ]);
+      await redis.apply(first, plans[0] ?? []);
+      await expect(redis.apply(second, plans[1] ?? [])).rejects.toThrow(
+        /overlaps a namespace another owner claimed at the same moment/,
+      );
+      // The later claim is given up before its user exists; the earlier one stands.
+      expect(await admin.hget(OWNERSHIP_KEY, second.user)).toBeNull();
+      expect(await redis.observe(second.user)).toEqual({});
+      expect(await admin.hget(OWNERSHIP_KEY, first.user)).toBe(first.owner);
+      expect((await redis.ensure(first)).commands).toEqual([]);
     }
   });
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { AdminCapabilityError, OwnershipError, StoreUnavailableError } from '../../errors.ts';
+import { AdminCapabilityError, ClaimConflictError, StoreUnavailableError } from '../../errors.ts';
 import { redisTls, redisTlsOptions, type StoreTls } from '../../store-tls.ts';
 import { type LoginCheck, redisPasswordHash } from '../credentials.ts';
 import { TENANT_COMMAND_RULES } from './commands.ts';
@@ -150,16 +150,31 @@ export class RedisProvisioner {
       const command = commandFor(action, tenant);
       const reply = await this.send(command);
       commands.push(command);
-      if (action.type === 'claim' && reply === 0) await this.assertStillOurs(tenant);
+      if (action.type !== 'claim') continue;
+      if (reply === 0) await this.assertStillOurs(tenant);
+      else await this.assertNoOverlappingClaim(tenant);
     }
     return { actions, commands };
+  }
+
+  // Two namespaces, one under the other, claimed at the same moment both passed the check made
+  // before their claims. Looked at again after it, the later claim sees the earlier one and is
+  // given up (both are when both claims landed before either look): one of them never stays.
+  private async assertNoOverlappingClaim(tenant: RedisTenant): Promise<void> {
+    const owner = ownerOf(tenant);
+    const others = (await this.overlappingOwners(tenant)).filter((other) => other !== owner);
+    if (others.length === 0) return;
+    await this.send(['HDEL', OWNERSHIP_KEY, tenant.user]);
+    throw new ClaimConflictError(
+      `Redis namespace "${tenant.namespace}" overlaps a namespace another owner claimed at the same moment (one is a ":"-prefix of the other); nothing was changed: choose another namespace (spec.redis.namespace)`,
+    );
   }
 
   // HSETNX lost a race: whoever won holds the name unless it was this owner.
   private async assertStillOurs(tenant: RedisTenant): Promise<void> {
     const owner = await this.send<string | null>(['HGET', OWNERSHIP_KEY, tenant.user]);
     if (owner !== ownerOf(tenant))
-      throw new OwnershipError(
+      throw new ClaimConflictError(
         `Redis ACL user "${tenant.user}" was claimed by another owner at the same moment; nothing was changed`,
       );
   }
