@@ -277,22 +277,26 @@ describe('Redis: names that are not ours', () => {
   });
 
   it('finds an overlapping namespace among thousands of owners', async () => {
-    // Ten times what one HSCAN answer holds: the walk must follow its cursor to the end.
+    // 10,000 entries, walked a thousand per HSCAN answer. Where an entry falls in the walk is
+    // the hash's order: each overlap below is on the first page about one time in ten, so a walk
+    // that stopped after one answer would miss at least one of the five but once in 10^5 runs.
     const fillers = Array.from({ length: 10_000 }, (_, i) => `${prefix}-filler-${i}`);
     await admin.hset(OWNERSHIP_KEY, ...fillers.flatMap((user) => [user, 'team-z/filler']));
     try {
-      const inner = redisTenant(
-        deriveIdentity({ instanceName: 'x', redisNamespace: `${prefix}:many:inner` }),
-        { password: generatePassword(), owner: 'team-a/inner' },
-      );
-      const outer = redisTenant(
-        deriveIdentity({ instanceName: 'y', redisNamespace: `${prefix}:many` }),
-        { password: generatePassword(), owner: 'team-b/outer' },
-      );
-      await redis.ensure(inner);
-      await expect(redis.ensure(outer)).rejects.toThrow(
-        /overlaps a namespace held by another owner/,
-      );
+      for (let i = 0; i < 5; i++) {
+        const inner = redisTenant(
+          deriveIdentity({ instanceName: 'x', redisNamespace: `${prefix}:many${i}:inner` }),
+          { password: generatePassword(), owner: `team-a/inner${i}` },
+        );
+        const outer = redisTenant(
+          deriveIdentity({ instanceName: 'y', redisNamespace: `${prefix}:many${i}` }),
+          { password: generatePassword(), owner: `team-b/outer${i}` },
+        );
+        await redis.ensure(inner);
+        await expect(redis.ensure(outer)).rejects.toThrow(
+          /overlaps a namespace held by another owner/,
+        );
+      }
     } finally {
       await admin.hdel(OWNERSHIP_KEY, ...fillers);
     }
