@@ -14,17 +14,37 @@ const desired: KubernetesObject = {
   },
 };
 
-/** The object's writes through a writer that counts what it is asked. */
-function owned() {
+/**
+ * The object's writes through a writer that counts what it is asked; `reads`
+ * are what its reads answer in turn (then nothing), and `existing` is what
+ * holds the name when a create is tried (a 409, as the API server answers
+ * an apply whose resourceVersion precondition fails).
+ */
+function owned({
+  reads = [],
+  existing,
+}: {
+  reads?: KubernetesObject[];
+  existing?: KubernetesObject;
+} = {}) {
   const asked: string[] = [];
+  const stored = (object: KubernetesObject) => ({
+    ...object,
+    metadata: { ...object.metadata, resourceVersion: '1' },
+  });
   const writer = {
     read: async () => {
       asked.push('read');
-      return undefined;
+      return reads.shift();
+    },
+    create: async (object: KubernetesObject) => {
+      asked.push('create');
+      if (existing) throw Object.assign(new Error('conflict'), { code: 409 });
+      return stored(object);
     },
     apply: async (object: KubernetesObject) => {
       asked.push('apply');
-      return { ...object, metadata: { ...object.metadata, resourceVersion: '1' } };
+      return stored(object);
     },
   };
   const deps = { writer, log: pino({ level: 'silent' }) } as unknown as ReconcilerDependencies;
@@ -32,26 +52,42 @@ function owned() {
 }
 
 describe('OwnedObjects.ensure', () => {
-  it('reads an object the caches lack before creating it: an unlabelled one may hold the name', async () => {
+  it('creates an object nobody has without reading first: the create fails on any of its name', async () => {
     const { objects, asked } = owned();
     await objects.ensure(desired, undefined);
-    expect(asked).toEqual(['read', 'apply']);
-  });
-
-  it('does not read it again when the caller has just read it', async () => {
-    const { objects, asked } = owned();
-    await objects.ensure(desired, undefined, { fromApiServer: true });
-    expect(asked).toEqual(['apply']);
+    expect(asked).toEqual(['create']);
   });
 
   it('refuses a foreign object it was handed, read or cached, and writes nothing', async () => {
     const foreign = { ...desired, metadata: { name: 's', namespace: 'n', uid: 'someone' } };
-    for (const fromApiServer of [true, false]) {
-      const { objects, asked } = owned();
-      await expect(objects.ensure(desired, foreign, { fromApiServer })).rejects.toThrow(
-        /already exists in namespace "n" and is not controlled by this instance/,
-      );
-      expect(asked).toEqual([]);
-    }
+    const { objects, asked } = owned();
+    await expect(objects.ensure(desired, foreign)).rejects.toThrow(
+      /already exists in namespace "n" and is not controlled by this instance/,
+    );
+    expect(asked).toEqual([]);
+  });
+
+  it('refuses, untouched, a foreign object that holds the name it meant to create', async () => {
+    const foreign = { ...desired, metadata: { name: 's', namespace: 'n', uid: 'someone' } };
+    const { objects, asked } = owned({ reads: [foreign], existing: foreign });
+    await expect(objects.ensure(desired, undefined)).rejects.toThrow(
+      /already exists in namespace "n" and is not controlled by this instance/,
+    );
+    // The create met it (409, nothing written); the read that followed found it foreign.
+    expect(asked).toEqual(['create', 'read']);
+  });
+
+  it('goes on with one of its own the caches lack, and retries one gone again', async () => {
+    const ours = { ...desired, metadata: { ...desired.metadata, resourceVersion: '7' } };
+    const found = owned({ reads: [ours], existing: ours });
+    expect(await found.objects.ensure(desired, undefined)).toBe(ours);
+    expect(found.asked).toEqual(['create', 'read']);
+
+    const gone = owned({ reads: [], existing: ours });
+    // Not a refusal of the API server's: a plain error, retried by the queue.
+    await expect(gone.objects.ensure(desired, undefined)).rejects.toThrow(
+      /^Secret "s" came and went meanwhile$/,
+    );
+    expect(gone.asked).toEqual(['create', 'read']);
   });
 });

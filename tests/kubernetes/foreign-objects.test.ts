@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { KubeClient, KubeWriter, loadClusterAccess } from '@tse/operator';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { useDatabase } from '../support/fixtures.ts';
@@ -95,6 +96,45 @@ describe('an object of the name the instance needs, not controlled by it', () =>
     expect(service.metadata?.ownerReferences).toBeUndefined();
     expect(service.spec?.ports?.map((port) => port.port)).toEqual([8080]);
     expect(service.spec?.selector).toEqual({ app: 'theirs' });
+  });
+});
+
+describe("the operator's create", () => {
+  it('creates only a free name, owned by its apply, and leaves an object in the way untouched', async () => {
+    const writer = new KubeWriter(
+      new KubeClient(loadClusterAccess(inject('kubeconfig')), { requestTimeoutMs: 10_000 }),
+    );
+    const managed = { 'app.kubernetes.io/managed-by': 'trading-engine-operator' };
+    const configMap = (name: string, data: Record<string, string>) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name, namespace, labels: managed },
+      data,
+    });
+    // A free name: created, its fields owned by the operator's apply alone.
+    await writer.create(configMap('created', { a: '1', b: '2' }));
+    const created = await k.core.readNamespacedConfigMap({ namespace, name: 'created' });
+    expect(created.metadata?.managedFields?.map((f) => [f.manager, f.operation])).toEqual([
+      ['trading-engine-operator', 'Apply'],
+    ]);
+    // So a later apply that drops a field removes it.
+    await writer.apply(configMap('created', { a: '1' }));
+    expect((await k.core.readNamespacedConfigMap({ namespace, name: 'created' })).data).toEqual({
+      a: '1',
+    });
+    // Taken, by an object that shares none of its fields (an apply without force would merge
+    // into it and take it over): a 409, and nothing written.
+    const theirs = await k.core.createNamespacedConfigMap({
+      namespace,
+      body: { metadata: { name: 'taken' }, data: { theirs: 'x' } },
+    });
+    await expect(writer.create(configMap('taken', { a: '1' }))).rejects.toMatchObject({
+      code: 409,
+    });
+    const after = await k.core.readNamespacedConfigMap({ namespace, name: 'taken' });
+    expect(after.metadata?.resourceVersion).toBe(theirs.metadata?.resourceVersion);
+    expect(after.metadata?.labels).toBeUndefined();
+    expect(after.data).toEqual({ theirs: 'x' });
   });
 });
 

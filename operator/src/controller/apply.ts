@@ -23,41 +23,27 @@ export class OwnedObjects {
   }
 
   /**
-   * Applies `desired` unless the live object already has everything it sets.
-   * Where server-side apply leaves drift behind (fields another manager
-   * added), a JSON patch of the drifted fields puts ours back.
-   * `fromApiServer` says `live` was just read from the API server (absent:
-   * there is none), not taken from a cache, so it is not read again.
+   * Applies `desired` unless the live object (cached, or just read) already
+   * has everything it sets. Where server-side apply leaves drift behind
+   * (fields another manager added), a JSON patch of the drifted fields puts
+   * ours back.
    */
-  async ensure<T extends KubernetesObject>(
-    desired: T,
-    live: T | undefined,
-    { fromApiServer = false } = {},
-  ): Promise<T> {
+  async ensure<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
     try {
-      return await this.write(desired, live, fromApiServer);
+      return await this.write(desired, live);
     } catch (error) {
       throw rejectionOf(desired, error) ?? error;
     }
   }
 
-  private async write<T extends KubernetesObject>(
-    desired: T,
-    live: T | undefined,
-    fromApiServer: boolean,
-  ): Promise<T> {
+  private async write<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
     const key = RecentWrites.keyOf(desired);
     live = this.written.fresher(key, live, controllerUid(desired));
-    // The caches hold only labelled objects: an unlabelled one of the same name is read here.
-    if (!fromApiServer) live ??= await this.deps.writer.read(desired);
     const refusal = foreignObjectRefusal(desired, live);
     if (refusal) throw refusal;
-    if (live && isDerivative(desired, live)) return live;
+    if (!live) return this.create(desired, key);
+    if (isDerivative(desired, live)) return live;
     const what = { kind: desired.kind, name: desired.metadata?.name };
-    if (!live) {
-      this.deps.log.debug(what, 'creating');
-      return this.written.remember(key, await this.deps.writer.apply(desired));
-    }
     this.deps.log.info(what, 'repairing drift');
     let applied: T = live;
     try {
@@ -84,6 +70,27 @@ export class OwnedObjects {
       // A field we do not set contradicts one we do: replace the objects around ours whole.
       if ((error as { code?: number }).code !== 422) throw error;
       return patch(true);
+    }
+  }
+
+  /**
+   * Creates an object neither the caches nor the caller have, only if its
+   * name is free: the caches hold only labelled objects, and one someone
+   * else made may be there. Then it is read, and judged like any other (a
+   * foreign one refused, untouched).
+   */
+  private async create<T extends KubernetesObject>(desired: T, key: string): Promise<T> {
+    this.deps.log.debug({ kind: desired.kind, name: desired.metadata?.name }, 'creating');
+    try {
+      return this.written.remember(key, await this.deps.writer.create(desired));
+    } catch (error) {
+      if ((error as { code?: number }).code !== 409) throw error;
+      const existing = await this.deps.writer.read(desired);
+      if (!existing)
+        throw new Error(`${desired.kind} "${desired.metadata?.name}" came and went meanwhile`, {
+          cause: error,
+        });
+      return this.write(desired, existing);
     }
   }
 

@@ -72,9 +72,7 @@ export async function ensureCredentials(
     trade: secretValue(live, SECRET_KEYS.apiToken) || generateToken(),
     read: secretValue(live, SECRET_KEYS.apiReadToken) || generateToken(),
   };
-  return owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live, {
-    fromApiServer: cached === undefined,
-  });
+  return owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live);
 }
 
 function hostPort(override: string | undefined, host: string, port: number): [string, number] {

@@ -137,6 +137,18 @@ export class KubeWriter {
     return withoutManagedFields(applied);
   }
 
+  /**
+   * Creates an object only if nothing of its name exists, by server-side
+   * apply: the apply carries resourceVersion "1" as a precondition, which no
+   * stored object has (etcd's first write is revision 2). Over an existing
+   * object it is a 409 and nothing is written; absent, the object is created
+   * with its fields owned by the apply, so that later applies can drop them
+   * (a POST would leave them to an update manager that keeps them).
+   */
+  async create<T extends KubernetesObject>(object: T): Promise<T> {
+    return this.apply({ ...object, metadata: { ...object.metadata, resourceVersion: '1' } });
+  }
+
   /** Applies an instance's status through the status subresource. */
   async applyStatus(
     namespace: string,
