@@ -12,6 +12,7 @@ import { type Caches, InstanceReconciler } from './controller/reconciler.ts';
 import { EventRecorder } from './runtime/events.ts';
 import {
   CacheIndex,
+  changedBeyondRevision,
   type ResourceSource,
   type WatchEvent,
   WatchedKind,
@@ -305,7 +306,9 @@ export function ownedPriority(event: WatchEvent, cache: { hasSynced(): boolean }
 
 const ownerRouter =
   (queue: WorkQueue, cache: { hasSynced(): boolean }) =>
-  (event: WatchEvent, object: KubernetesObject) => {
+  (event: WatchEvent, object: KubernetesObject, previous?: KubernetesObject) => {
+    // Nothing the reconciler reads changed (a Deployment's status, a pod's short of readiness).
+    if (previous && !changedBeyondRevision(previous, object)) return;
     const owner = object.metadata?.labels?.[INSTANCE_LABEL];
     if (owner) queue.add(`${object.metadata?.namespace}/${owner}`, ownedPriority(event, cache));
   };

@@ -1,13 +1,14 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
-import { type KubeApi, WatchedKind } from '../src/runtime/informer.ts';
+import { changedBeyondRevision, type KubeApi, WatchedKind } from '../src/runtime/informer.ts';
 import { withoutManagedFields } from '../src/runtime/kube.ts';
 import {
   KubeApiError,
   type RequestOptions,
   type WatchOptions,
 } from '../src/runtime/kube-client.ts';
+import { deploymentProjection, podProjection } from '../src/runtime/sources.ts';
 
 // The reflector's own decisions (paging, 410, ERROR events, stopping) against a
 // scripted API; the real API server is exercised by the kubernetes suites.
@@ -78,6 +79,35 @@ describe('WatchedKind', () => {
     await cache.stop();
   });
 
+  it('hands an update the object it replaces, from a watch and from a relist', async () => {
+    const { api, calls } = scripted({
+      lists: [
+        async () => page([object('a', '1'), object('b', '2')], '10'),
+        async () => page([object('a', '3'), object('b', '2')], '20'),
+      ],
+      watches: [
+        async (options) => {
+          options.established();
+          options.onEvent('MODIFIED', object('b', '11'));
+          options.onEvent('ERROR', { kind: 'Status', code: 410 });
+        },
+      ],
+    });
+    const cache = new WatchedKind(api, source, { namespaces: ['n'], log, backoff: fast });
+    const updates: string[] = [];
+    cache.on((event, o, previous) => {
+      if (event === 'update')
+        updates.push(
+          `${o.metadata?.name} ${previous?.metadata?.resourceVersion}->${o.metadata?.resourceVersion}`,
+        );
+    });
+    await cache.start();
+    await vi.waitFor(() => expect(calls.lists).toHaveLength(2));
+    // b changed by the watch (2 -> 11) and back by the relist (11 -> 2); a by the relist.
+    await vi.waitFor(() => expect(updates).toEqual(['b 2->11', 'a 1->3', 'b 11->2']));
+    await cache.stop();
+  });
+
   it('applies nothing after an ERROR event, and relists on 410', async () => {
     const { api, calls } = scripted({
       lists: [
@@ -140,5 +170,35 @@ describe('WatchedKind', () => {
     // The first 410 relisted at once; the second was a failure, retried after a backoff step.
     await vi.waitFor(() => expect(cache.failingFor()).toBeGreaterThan(0));
     await cache.stop();
+  });
+});
+
+describe('changedBeyondRevision', () => {
+  const pod = (resourceVersion: string, ready: string, phase = 'Running') =>
+    podProjection({
+      metadata: { name: 'p', namespace: 'n', resourceVersion, labels: { a: 'b' } },
+      status: { phase, conditions: [{ type: 'Ready', status: ready }] },
+    });
+  const deployment = (resourceVersion: string, readyReplicas: number, image = 'engine:1') =>
+    deploymentProjection({
+      metadata: { name: 'd', namespace: 'n', resourceVersion, generation: 1 },
+      spec: {
+        selector: {},
+        template: { spec: { containers: [{ name: 'engine', image }] } },
+      },
+      status: { readyReplicas },
+    });
+
+  it('is false for what the projection leaves out: a pod short of readiness, a status', () => {
+    expect(changedBeyondRevision(pod('1', 'False', 'Pending'), pod('2', 'False'))).toBe(false);
+    expect(changedBeyondRevision(deployment('1', 0), deployment('2', 1))).toBe(false);
+  });
+
+  it('is true for what the reconciler reads: readiness, labels, a spec', () => {
+    expect(changedBeyondRevision(pod('1', 'False'), pod('2', 'True'))).toBe(true);
+    const relabelled = { ...pod('2', 'False'), metadata: { ...pod('2', 'False').metadata } };
+    relabelled.metadata.labels = { a: 'c' };
+    expect(changedBeyondRevision(pod('1', 'False'), relabelled)).toBe(true);
+    expect(changedBeyondRevision(deployment('1', 1), deployment('2', 1, 'engine:2'))).toBe(true);
   });
 });

@@ -17,6 +17,20 @@ export interface ResourceSource<T extends KubernetesObject> {
 
 export type WatchEvent = 'add' | 'update' | 'delete';
 
+/** Told of each change; an update comes with what the cache held before (client-go's OnUpdate). */
+export type WatchHandler<T> = (event: WatchEvent, object: T, previous?: T) => void;
+
+/**
+ * Whether an update brought anything the cache keeps but a new
+ * resourceVersion: a change of a field the projection leaves out (a
+ * Deployment's status, a pod's status short of its readiness) does not.
+ */
+export function changedBeyondRevision(previous: KubernetesObject, object: KubernetesObject) {
+  const comparable = (o: KubernetesObject) =>
+    JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
+  return comparable(previous) !== comparable(object);
+}
+
 /** What a cache needs of the API client. */
 export type KubeApi = Pick<KubeClient, 'request' | 'watch'>;
 
@@ -50,13 +64,13 @@ class Store<T extends KubernetesObject> {
     return [...this.namespaces.values()].flatMap((objects) => [...objects.values()]);
   }
 
-  /** Stores an object; whether one of that name was there. */
-  set(object: T): boolean {
+  /** Stores an object; returns the one of that name it replaces. */
+  set(object: T): T | undefined {
     const namespace = object.metadata?.namespace ?? '';
     const objects = this.namespaces.get(namespace) ?? new Map<string, T>();
     this.namespaces.set(namespace, objects);
     const name = object.metadata?.name ?? '';
-    const known = objects.has(name);
+    const known = objects.get(name);
     objects.set(name, object);
     return known;
   }
@@ -119,14 +133,14 @@ class Reflector<T extends KubernetesObject> {
   private readonly source: ResourceSource<T>;
   private readonly path: string;
   private readonly settings: Settings;
-  private readonly emit: (event: WatchEvent, object: T) => void;
+  private readonly emit: WatchHandler<T>;
 
   constructor(
     client: KubeApi,
     source: ResourceSource<T>,
     namespace: string,
     settings: Settings,
-    emit: (event: WatchEvent, object: T) => void,
+    emit: WatchHandler<T>,
   ) {
     this.client = client;
     this.source = source;
@@ -235,7 +249,7 @@ class Reflector<T extends KubernetesObject> {
       const known = previous.get(item.metadata?.namespace ?? '', item.metadata?.name ?? '');
       if (!known) this.emit('add', item);
       else if (known.metadata?.resourceVersion !== item.metadata?.resourceVersion)
-        this.emit('update', item);
+        this.emit('update', item, known);
     }
     for (const known of previous.list())
       if (!this.store.get(known.metadata?.namespace ?? '', known.metadata?.name ?? ''))
@@ -305,8 +319,8 @@ class Reflector<T extends KubernetesObject> {
       this.emit('delete', object);
       return;
     }
-    const known = this.store.set(object);
-    this.emit(known ? 'update' : 'add', object);
+    const previous = this.store.set(object);
+    this.emit(previous ? 'update' : 'add', object, previous);
   }
 
   /**
@@ -353,7 +367,7 @@ class Reflector<T extends KubernetesObject> {
  */
 export class WatchedKind<T extends KubernetesObject> {
   private readonly reflectors: Reflector<T>[] = [];
-  private readonly handlers: ((event: WatchEvent, object: T) => void)[] = [];
+  private readonly handlers: WatchHandler<T>[] = [];
   readonly kind: string;
 
   constructor(client: KubeApi, source: ResourceSource<T>, options: WatchedKindOptions) {
@@ -365,15 +379,15 @@ export class WatchedKind<T extends KubernetesObject> {
       ...options,
     };
     const namespaces = options.namespaces.length > 0 ? options.namespaces : [''];
-    const emit = (event: WatchEvent, object: T) => {
-      for (const handler of this.handlers) handler(event, object);
+    const emit: WatchHandler<T> = (event, object, previous) => {
+      for (const handler of this.handlers) handler(event, object, previous);
     };
     for (const namespace of namespaces)
       this.reflectors.push(new Reflector(client, source, namespace, settings, emit));
   }
 
   /** Calls `handler` for every change seen. */
-  on(handler: (event: WatchEvent, object: T) => void): void {
+  on(handler: WatchHandler<T>): void {
     this.handlers.push(handler);
   }
 

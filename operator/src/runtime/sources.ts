@@ -49,6 +49,16 @@ export function podProjection(pod: V1Pod): V1Pod {
 }
 
 /**
+ * A Deployment without its status: the operator counts engine pods itself
+ * and never reads a Deployment's, which the controller manager rewrites
+ * several times per rollout (each would otherwise wake the instance).
+ */
+export function deploymentProjection(deployment: V1Deployment): V1Deployment {
+  const { status: _, ...rest } = withoutManagedFields(deployment);
+  return rest;
+}
+
+/**
  * A Secret's data is kept only when an instance controls the Secret (its
  * credentials): anyone may put the operator's label on a Secret of their
  * own, and its data must cost the operator nothing.
@@ -66,7 +76,11 @@ export function secretProjection(secret: V1Secret): V1Secret {
 
 /** The kinds the operator lists and watches, and what it keeps of each. */
 export const SOURCES = {
-  deployments: source<V1Deployment>('apps/v1', 'Deployment'),
+  deployments: {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    project: deploymentProjection,
+  } as ResourceSource<V1Deployment>,
   services: source<V1Service>('v1', 'Service'),
   secrets: {
     apiVersion: 'v1',
