@@ -30,7 +30,7 @@ function owned({
   const asked: string[] = [];
   const stored = (object: KubernetesObject) => ({
     ...object,
-    metadata: { ...object.metadata, resourceVersion: '1' },
+    metadata: { ...object.metadata, resourceVersion: '5' },
   });
   const writer = {
     read: async () => {
@@ -58,7 +58,7 @@ describe('OwnedObjects.ensure', () => {
     expect(asked).toEqual(['create']);
   });
 
-  it('refuses a foreign object it was handed, read or cached, and writes nothing', async () => {
+  it('refuses a foreign object it was handed, and writes nothing', async () => {
     const foreign = { ...desired, metadata: { name: 's', namespace: 'n', uid: 'someone' } };
     const { objects, asked } = owned();
     await expect(objects.ensure(desired, foreign)).rejects.toThrow(
@@ -89,5 +89,15 @@ describe('OwnedObjects.ensure', () => {
       /^Secret "s" came and went meanwhile$/,
     );
     expect(gone.asked).toEqual(['create', 'read']);
+  });
+
+  it('does not write over one of its own that appeared, when built from what was there', async () => {
+    // The credentials: passwords chosen because no Secret was found must not replace a Secret's.
+    const ours = { ...desired, metadata: { ...desired.metadata, resourceVersion: '7' } };
+    const { objects, asked } = owned({ reads: [ours], existing: ours });
+    await expect(objects.ensure(desired, undefined, { builtFromLive: true })).rejects.toThrow(
+      /^Secret "s" appeared meanwhile$/,
+    );
+    expect(asked).toEqual(['create', 'read']);
   });
 });

@@ -135,6 +135,15 @@ describe("the operator's create", () => {
     expect(after.metadata?.resourceVersion).toBe(theirs.metadata?.resourceVersion);
     expect(after.metadata?.labels).toBeUndefined();
     expect(after.data).toEqual({ theirs: 'x' });
+    // A Service too (some API servers refused a resourceVersion on creating one).
+    const service = (name: string) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace, labels: managed },
+      spec: { ports: [{ name: 'grpc', port: 50051 }] },
+    });
+    expect((await writer.create(service('created-svc'))).metadata?.name).toBe('created-svc');
+    await expect(writer.create(service('created-svc'))).rejects.toMatchObject({ code: 409 });
   });
 });
 

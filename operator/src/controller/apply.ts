@@ -26,22 +26,32 @@ export class OwnedObjects {
    * Applies `desired` unless the live object (cached, or just read) already
    * has everything it sets. Where server-side apply leaves drift behind
    * (fields another manager added), a JSON patch of the drifted fields puts
-   * ours back.
+   * ours back. `builtFromLive`: `desired` holds values chosen from what
+   * `live` held (passwords), so one found in its place when creating is not
+   * written over; the attempt fails, to be built again from it.
    */
-  async ensure<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
+  async ensure<T extends KubernetesObject>(
+    desired: T,
+    live: T | undefined,
+    { builtFromLive = false } = {},
+  ): Promise<T> {
     try {
-      return await this.write(desired, live);
+      return await this.write(desired, live, builtFromLive);
     } catch (error) {
       throw rejectionOf(desired, error) ?? error;
     }
   }
 
-  private async write<T extends KubernetesObject>(desired: T, live: T | undefined): Promise<T> {
+  private async write<T extends KubernetesObject>(
+    desired: T,
+    live: T | undefined,
+    builtFromLive = false,
+  ): Promise<T> {
     const key = RecentWrites.keyOf(desired);
     live = this.written.fresher(key, live, controllerUid(desired));
     const refusal = foreignObjectRefusal(desired, live);
     if (refusal) throw refusal;
-    if (!live) return this.create(desired, key);
+    if (!live) return this.create(desired, key, builtFromLive);
     if (isDerivative(desired, live)) return live;
     const what = { kind: desired.kind, name: desired.metadata?.name };
     this.deps.log.info(what, 'repairing drift');
@@ -79,17 +89,22 @@ export class OwnedObjects {
    * else made may be there. Then it is read, and judged like any other (a
    * foreign one refused, untouched).
    */
-  private async create<T extends KubernetesObject>(desired: T, key: string): Promise<T> {
+  private async create<T extends KubernetesObject>(
+    desired: T,
+    key: string,
+    builtFromLive: boolean,
+  ): Promise<T> {
+    const what = `${desired.kind} "${desired.metadata?.name}"`;
     this.deps.log.debug({ kind: desired.kind, name: desired.metadata?.name }, 'creating');
     try {
       return this.written.remember(key, await this.deps.writer.create(desired));
     } catch (error) {
       if ((error as { code?: number }).code !== 409) throw error;
       const existing = await this.deps.writer.read(desired);
-      if (!existing)
-        throw new Error(`${desired.kind} "${desired.metadata?.name}" came and went meanwhile`, {
-          cause: error,
-        });
+      if (!existing) throw new Error(`${what} came and went meanwhile`, { cause: error });
+      const refusal = foreignObjectRefusal(desired, existing);
+      if (refusal) throw refusal;
+      if (builtFromLive) throw new Error(`${what} appeared meanwhile`, { cause: error });
       return this.write(desired, existing);
     }
   }

@@ -72,7 +72,10 @@ export async function ensureCredentials(
     trade: secretValue(live, SECRET_KEYS.apiToken) || generateToken(),
     read: secretValue(live, SECRET_KEYS.apiReadToken) || generateToken(),
   };
-  return owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live);
+  // Built from `live`: a Secret that appears meanwhile is not written over (its passwords stay).
+  return owned.ensure(buildCredentialsSecret(instance, postgres, redis, api), live, {
+    builtFromLive: true,
+  });
 }
 
 function hostPort(override: string | undefined, host: string, port: number): [string, number] {

@@ -140,7 +140,9 @@ export class KubeWriter {
   /**
    * Creates an object only if nothing of its name exists, by server-side
    * apply: the apply carries resourceVersion "1" as a precondition, which no
-   * stored object has (etcd's first write is revision 2). Over an existing
+   * object of ours can have (resourceVersions are etcd revisions, and etcd's
+   * first write is revision 2; a SQL-backed store such as kine numbers rows,
+   * and its first is written before any namespace exists). Over an existing
    * object it is a 409 and nothing is written; absent, the object is created
    * with its fields owned by the apply, so that later applies can drop them
    * (a POST would leave them to an update manager that keeps them).
