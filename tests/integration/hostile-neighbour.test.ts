@@ -45,6 +45,12 @@ const pgTenant = (name: string, owner = `team-a/${name}`) =>
   });
 const rTenant = (name: string, owner = `team-a/${name}`, adoptExistingKeys = false) =>
   redisTenant(identity(name), { password: generatePassword(), owner, adoptExistingKeys });
+/** A Redis tenant of the namespace `<prefix>:<namespace>`. */
+const namespaceTenant = (namespace: string, owner: string) =>
+  redisTenant(deriveIdentity({ instanceName: 'x', redisNamespace: `${prefix}:${namespace}` }), {
+    password: generatePassword(),
+    owner,
+  });
 
 /** Rejects when `work` has not settled after `ms`: a stalled call is a failure, not a hang. */
 async function within<T>(ms: number, work: Promise<T>): Promise<T> {
@@ -303,15 +309,10 @@ describe('Redis: names that are not ours', () => {
   });
 
   it('lets only one of two overlapping namespaces claimed at the same moment stay', async () => {
-    const tenantOf = (namespace: string, owner: string) =>
-      redisTenant(deriveIdentity({ instanceName: 'x', redisNamespace: `${prefix}:${namespace}` }), {
-        password: generatePassword(),
-        owner,
-      });
     const canonical = await redis.canonicalCommands();
     for (const [first, second] of [
-      [tenantOf('race:in', 'team-a/in'), tenantOf('race', 'team-b/out')],
-      [tenantOf('race2', 'team-a/out'), tenantOf('race2:in', 'team-b/in')],
+      [namespaceTenant('race:in', 'team-a/in'), namespaceTenant('race', 'team-b/out')],
+      [namespaceTenant('race2', 'team-a/out'), namespaceTenant('race2:in', 'team-b/in')],
     ] as const) {
       // Both planned before either claimed: each saw the other's namespace free.
       const plans = await Promise.all(
@@ -336,15 +337,10 @@ describe('Redis: names that are not ours', () => {
   });
 
   it('looks again at a claim cut off between its HSETNX and its look, before making its user', async () => {
-    const tenantOf = (namespace: string, owner: string) =>
-      redisTenant(deriveIdentity({ instanceName: 'x', redisNamespace: `${prefix}:${namespace}` }), {
-        password: generatePassword(),
-        owner,
-      });
-    const held = tenantOf('cut:in', 'team-a/in');
+    const held = namespaceTenant('cut:in', 'team-a/in');
     await redis.ensure(held);
     // The enclosing namespace's claim landed, then its process stopped before it looked again.
-    const cut = tenantOf('cut', 'team-b/out');
+    const cut = namespaceTenant('cut', 'team-b/out');
     await admin.hsetnx(OWNERSHIP_KEY, cut.user, cut.owner as string);
     await expect(redis.ensure(cut)).rejects.toThrow(
       /overlaps a namespace another owner claimed at the same moment/,
@@ -357,17 +353,12 @@ describe('Redis: names that are not ours', () => {
   });
 
   it('refuses a namespace under one another owner holds, at any depth', async () => {
-    const tenantOf = (namespace: string, owner: string) =>
-      redisTenant(deriveIdentity({ instanceName: 'x', redisNamespace: `${prefix}:${namespace}` }), {
-        password: generatePassword(),
-        owner,
-      });
-    await redis.ensure(tenantOf('top', 'team-a/top'));
-    const deep = tenantOf('top:mid:leaf', 'team-b/leaf');
+    await redis.ensure(namespaceTenant('top', 'team-a/top'));
+    const deep = namespaceTenant('top:mid:leaf', 'team-b/leaf');
     await expect(redis.ensure(deep)).rejects.toThrow(/overlaps a namespace held by another owner/);
     expect(await redis.observe(deep.user)).toEqual({});
     // Only a ":" makes a namespace another's: one that merely starts with the same letters is free.
-    expect((await redis.ensure(tenantOf('top2', 'team-b/top2'))).actions).toContainEqual({
+    expect((await redis.ensure(namespaceTenant('top2', 'team-b/top2'))).actions).toContainEqual({
       type: 'claim',
     });
   });
