@@ -131,9 +131,6 @@ export class RedisProvisioner {
       this.observeTenant(tenant),
       this.canonicalCommands(),
     ]);
-    // Held, but no user yet: a claim cut off before its look after HSETNX (below) looks now.
-    if (observed.owner === ownerOf(tenant) && !observed.user)
-      await this.assertNoOverlappingClaim(tenant);
     return this.apply(tenant, planRedis(tenant, observed, canonical));
   }
 
@@ -155,26 +152,21 @@ export class RedisProvisioner {
       commands.push(command);
       if (action.type !== 'claim') continue;
       if (reply === 0) await this.assertStillOurs(tenant);
-      await this.assertNoOverlappingClaim(tenant);
+      else await this.assertNoOverlappingClaim(tenant);
     }
     return { actions, commands };
   }
 
   // Two namespaces, one under the other, claimed at the same moment both passed the check made
   // before their claims. Looked at again after it, the later claim sees the earlier one and is
-  // given up (both are when both claims landed before either look): they never both stay. A
-  // claim cut off before this look is looked at by the next ensure, before its user exists.
-  private async assertNoOverlappingClaim(
-    tenant: Pick<RedisTenant, 'user' | 'namespace' | 'owner'>,
-  ) {
+  // given up (both are when both claims landed before either look): one of them never stays.
+  private async assertNoOverlappingClaim(tenant: RedisTenant): Promise<void> {
     const owner = ownerOf(tenant);
     const others = (await this.overlappingOwners(tenant)).filter((other) => other !== owner);
     if (others.length === 0) return;
     await this.send(['HDEL', OWNERSHIP_KEY, tenant.user]);
-    // Both given up, both retried: a random pause keeps their retries from meeting again.
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 250));
     throw new ClaimConflictError(
-      `Redis namespace "${tenant.namespace}" overlaps a namespace another owner claimed at the same moment (one is a ":"-prefix of the other); nothing was changed, and it is tried again`,
+      `Redis namespace "${tenant.namespace}" overlaps a namespace another owner claimed at the same moment (one is a ":"-prefix of the other); nothing was changed: choose another namespace (spec.redis.namespace)`,
     );
   }
 
