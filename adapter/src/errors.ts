@@ -41,7 +41,7 @@ export class OwnershipError extends TseError {
 
 /**
  * Another owner claimed the same or an overlapping name at the same moment:
- * nothing was changed, and a retry gets the settled answer.
+ * this claim was given up before anything else was changed; retried.
  */
 export class ClaimConflictError extends TseError {
   readonly code = 'CLAIM_CONFLICT';

@@ -102,9 +102,9 @@ export class OwnedObjects {
       if ((error as { code?: number }).code !== 409) throw error;
       const existing = await this.deps.writer.read(desired);
       if (!existing) throw new Error(`${what} came and went meanwhile`, { cause: error });
-      const refusal = foreignObjectRefusal(desired, existing);
-      if (refusal) throw refusal;
-      if (builtFromLive) throw new Error(`${what} appeared meanwhile`, { cause: error });
+      // One of ours is not written over with values chosen for none; a foreign one is refused.
+      if (builtFromLive && !foreignObjectRefusal(desired, existing))
+        throw new Error(`${what} appeared meanwhile`, { cause: error });
       return this.write(desired, existing);
     }
   }

@@ -11,11 +11,12 @@ import type { NetworkPolicy } from '../builders/network-policy.ts';
 import type { ResourceSource } from './informer.ts';
 import { withoutManagedFields } from './kube.ts';
 
-/** A source that keeps whole objects but for their managed fields. */
+/** A source keeping what `project` returns: by default whole objects but for their managed fields. */
 export const source = <T extends KubernetesObject>(
   apiVersion: string,
   kind: string,
-): ResourceSource<T> => ({ apiVersion, kind, project: withoutManagedFields });
+  project: (object: T) => T = withoutManagedFields,
+): ResourceSource<T> => ({ apiVersion, kind, project });
 
 /**
  * What the operator reads of an engine pod: who made it, its labels, whether
@@ -76,18 +77,10 @@ export function secretProjection(secret: V1Secret): V1Secret {
 
 /** The kinds the operator lists and watches, and what it keeps of each. */
 export const SOURCES = {
-  deployments: {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    project: deploymentProjection,
-  } as ResourceSource<V1Deployment>,
+  deployments: source('apps/v1', 'Deployment', deploymentProjection),
   services: source<V1Service>('v1', 'Service'),
-  secrets: {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    project: secretProjection,
-  } as ResourceSource<V1Secret>,
-  pods: { apiVersion: 'v1', kind: 'Pod', project: podProjection } as ResourceSource<V1Pod>,
+  secrets: source('v1', 'Secret', secretProjection),
+  pods: source('v1', 'Pod', podProjection),
   podDisruptionBudgets: source<V1PodDisruptionBudget>('policy/v1', 'PodDisruptionBudget'),
   networkPolicies: source<KubernetesObject & NetworkPolicy>(
     'networking.k8s.io/v1',
