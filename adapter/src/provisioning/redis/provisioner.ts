@@ -166,7 +166,7 @@ export class RedisProvisioner {
     if (others.length === 0) return;
     await this.send(['HDEL', OWNERSHIP_KEY, tenant.user]);
     throw new ClaimConflictError(
-      `Redis namespace "${tenant.namespace}" overlaps a namespace another owner claimed at the same moment (one is a ":"-prefix of the other); nothing was changed: choose another namespace (spec.redis.namespace)`,
+      `Redis namespace "${tenant.namespace}" overlaps a namespace another owner claimed at the same moment (one is a ":"-prefix of the other); the claim was given up before anything else was changed, and is tried again`,
     );
   }
 
