@@ -117,6 +117,7 @@ describe('WorkQueue', () => {
       concurrency: 2,
       baseBackoffMs: 10,
       maxBackoffMs: 40,
+      random: () => 0,
       onError: (key, _, retryInMs) => errors.push([key, retryInMs]),
     });
     queue.start(g.reconcile);
@@ -138,9 +139,28 @@ describe('WorkQueue', () => {
     await queue.stop();
   });
 
+  it('spreads the retries of keys that failed together, within the cap', async () => {
+    const draws = [0, 0.5, 0.99];
+    const queue = new WorkQueue({
+      name: 't',
+      concurrency: 1,
+      baseBackoffMs: 100,
+      maxBackoffMs: 120,
+      random: () => draws.shift() ?? 0,
+    });
+    expect([queue.backoffFor('a'), queue.backoffFor('b'), queue.backoffFor('c')]).toEqual([
+      100, 120, 120,
+    ]);
+    const spread = new WorkQueue({ name: 't', concurrency: 1, baseBackoffMs: 1000 });
+    const delays = new Set(Array.from({ length: 20 }, () => spread.backoffFor('a')));
+    expect(delays.size).toBeGreaterThan(10);
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(1000);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(1500);
+  });
+
   it('requeues after requeueAfterMs without counting a failure, an earlier add superseding it', async () => {
     const g = gate();
-    const queue = new WorkQueue({ name: 't', concurrency: 1 });
+    const queue = new WorkQueue({ name: 't', concurrency: 1, random: () => 0 });
     queue.start(g.reconcile);
     queue.add('a');
     await tick();

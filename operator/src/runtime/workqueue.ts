@@ -1,3 +1,4 @@
+import { backoffDelay } from './backoff.ts';
 import type { ControllerMetrics } from './metrics.ts';
 
 /** What a reconcile asks of the queue afterwards. */
@@ -29,6 +30,14 @@ export interface WorkQueueOptions {
   /** First retry delay after a failure (ms), doubled per failure up to `maxBackoffMs`. */
   baseBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Up to this fraction of a failure's delay is added at random (default
+   * 0.5), so keys that failed together, two claims given up at the same
+   * moment say, do not retry in step.
+   */
+  backoffJitter?: number;
+  /** In [0, 1); Math.random unless a test needs it fixed. */
+  random?: () => number;
   metrics?: ControllerMetrics;
   onError?: (key: string, error: unknown, retryInMs: number) => void;
 }
@@ -37,7 +46,7 @@ export interface WorkQueueOptions {
  * The one worker loop of a controller, level-triggered: keys, not events.
  * A key is never reconciled twice at once (adding it while it runs marks it
  * dirty, so it runs once more afterwards); at most `concurrency` keys run at
- * a time; failures back off exponentially per key, with a cap; retries,
+ * a time; failures back off exponentially per key, with a cap and jitter; retries,
  * delays and metrics live here so reconcilers only supply `reconcile(key)`.
  *
  * Keys wait in two lanes, as in controller-runtime's priority queue: what
@@ -78,7 +87,13 @@ export class WorkQueue {
   private reconcile: (key: string) => Promise<ReconcileResult | undefined> = async () => undefined;
 
   constructor(options: WorkQueueOptions) {
-    this.options = { baseBackoffMs: 200, maxBackoffMs: 300_000, ...options };
+    this.options = {
+      baseBackoffMs: 200,
+      maxBackoffMs: 300_000,
+      backoffJitter: 0.5,
+      random: Math.random,
+      ...options,
+    };
   }
 
   /** Starts the workers with the reconcile function. */
@@ -207,10 +222,14 @@ export class WorkQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** The backoff the next failure of `key` will get. */
+  /** The delay the next failure of `key` will get. */
   backoffFor(key: string): number {
-    const failures = this.failures.get(key) ?? 0;
-    return Math.min(this.options.baseBackoffMs * 2 ** failures, this.options.maxBackoffMs);
+    const { baseBackoffMs, maxBackoffMs, backoffJitter, random } = this.options;
+    return backoffDelay(
+      this.failures.get(key) ?? 0,
+      { initialMs: baseBackoffMs, capMs: maxBackoffMs, jitter: backoffJitter },
+      random,
+    );
   }
 
   private pump(): void {
