@@ -304,13 +304,22 @@ export function ownedPriority(event: WatchEvent, cache: { hasSynced(): boolean }
   return event === 'add' && !cache.hasSynced() ? 'low' : 'high';
 }
 
-const ownerRouter =
-  (queue: WorkQueue, cache: { hasSynced(): boolean }) =>
+/**
+ * Routes an owned object's change to the instance its label names (and to
+ * the one it named before, when relabelled), unless nothing the cache keeps
+ * changed.
+ */
+export const ownerRouter =
+  (queue: Pick<WorkQueue, 'add'>, cache: { hasSynced(): boolean }) =>
   (event: WatchEvent, object: KubernetesObject, previous?: KubernetesObject) => {
     // Nothing the reconciler reads changed (a Deployment's status, a pod's short of readiness).
     if (previous && !changedBeyondRevision(previous, object)) return;
+    const namespace = object.metadata?.namespace;
     const owner = object.metadata?.labels?.[INSTANCE_LABEL];
-    if (owner) queue.add(`${object.metadata?.namespace}/${owner}`, ownedPriority(event, cache));
+    if (owner) queue.add(`${namespace}/${owner}`, ownedPriority(event, cache));
+    // Relabelled away from an instance: that one lost an object it may need.
+    const before = previous?.metadata?.labels?.[INSTANCE_LABEL];
+    if (before && before !== owner) queue.add(`${namespace}/${before}`, 'high');
   };
 
 /**

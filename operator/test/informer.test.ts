@@ -8,7 +8,11 @@ import {
   type RequestOptions,
   type WatchOptions,
 } from '../src/runtime/kube-client.ts';
-import { deploymentProjection, podProjection } from '../src/runtime/sources.ts';
+import {
+  deploymentProjection,
+  podDisruptionBudgetProjection,
+  podProjection,
+} from '../src/runtime/sources.ts';
 
 // The reflector's own decisions (paging, 410, ERROR events, stopping) against a
 // scripted API; the real API server is exercised by the kubernetes suites.
@@ -108,6 +112,27 @@ describe('WatchedKind', () => {
     await cache.stop();
   });
 
+  it('keeps an object met in a LIST and on the watch alike, so only a new revision is no change', async () => {
+    const { api } = scripted({
+      lists: [async () => page([object('a', '1')], '10')],
+      watches: [
+        async (options) => {
+          options.established();
+          // A watch event carries its kind first; a LIST's items carry none.
+          options.onEvent('MODIFIED', { apiVersion: 'v1', kind: 'Secret', ...object('a', '2') });
+        },
+      ],
+    });
+    const cache = new WatchedKind(api, source, { namespaces: ['n'], log, backoff: fast });
+    const changed: boolean[] = [];
+    cache.on((event, o, previous) => {
+      if (event === 'update' && previous) changed.push(changedBeyondRevision(previous, o));
+    });
+    await cache.start();
+    await vi.waitFor(() => expect(changed).toEqual([false]));
+    await cache.stop();
+  });
+
   it('applies nothing after an ERROR event, and relists on 410', async () => {
     const { api, calls } = scripted({
       lists: [
@@ -192,10 +217,33 @@ describe('changedBeyondRevision', () => {
   it('is false for what the projection leaves out: a pod short of readiness, a status', () => {
     expect(changedBeyondRevision(pod('1', 'False', 'Pending'), pod('2', 'False'))).toBe(false);
     expect(changedBeyondRevision(deployment('1', 0), deployment('2', 1))).toBe(false);
+    const budget = (resourceVersion: string, currentHealthy: number) =>
+      podDisruptionBudgetProjection({
+        metadata: { name: 'b', namespace: 'n', resourceVersion },
+        spec: { maxUnavailable: 1 },
+        status: { currentHealthy, desiredHealthy: 1, disruptionsAllowed: 1, expectedPods: 2 },
+      });
+    expect(changedBeyondRevision(budget('1', 1), budget('2', 2))).toBe(false);
   });
 
   it('is true for what the reconciler reads: readiness, labels, a spec', () => {
     expect(changedBeyondRevision(pod('1', 'False'), pod('2', 'True'))).toBe(true);
+    // A restart seen only after it was over (both steps in one relist): Ready changed since.
+    const restarted = (resourceVersion: string, lastTransitionTime: string) =>
+      podProjection({
+        metadata: { name: 'p', namespace: 'n', resourceVersion },
+        status: {
+          conditions: [
+            { type: 'Ready', status: 'True', lastTransitionTime: new Date(lastTransitionTime) },
+          ],
+        },
+      });
+    expect(
+      changedBeyondRevision(
+        restarted('1', '2026-01-01T00:00:00Z'),
+        restarted('5', '2026-01-01T00:05:00Z'),
+      ),
+    ).toBe(true);
     const relabelled = { ...pod('2', 'False'), metadata: { ...pod('2', 'False').metadata } };
     relabelled.metadata.labels = { a: 'c' };
     expect(changedBeyondRevision(pod('1', 'False'), relabelled)).toBe(true);

@@ -42,6 +42,11 @@ describe('cache projections', () => {
     // A Secret someone labelled as the operator's: its data costs nothing.
     expect(secretProjection(secret()).data).toBeUndefined();
     expect(secretProjection(secret([{ ...owner, controller: false }])).data).toBeUndefined();
+    // Made under another version of the kind: still the instance's credentials.
+    const earlier = { ...owner, apiVersion: 'trading.tse.io/v1beta1' };
+    expect(secretProjection(secret([earlier])).data).toEqual({ password: 'cGFzcw==' });
+    const lookalike = { ...owner, apiVersion: 'trading.tse.io.example.com/v1alpha1' };
+    expect(secretProjection(secret([lookalike])).data).toBeUndefined();
   });
 
   it('keeps of a pod its owner, labels, deletion and readiness only', () => {
@@ -57,7 +62,7 @@ describe('cache projections', () => {
       status: {
         phase: 'Running',
         conditions: [
-          { type: 'Ready', status: 'True' },
+          { type: 'Ready', status: 'True', lastTransitionTime: '2026-01-01T00:01:00Z' as never },
           { type: 'ContainersReady', status: 'True' },
         ],
       },
@@ -74,7 +79,9 @@ describe('cache projections', () => {
         ownerReferences: undefined,
         deletionTimestamp: '2026-01-01T00:00:00Z',
       },
-      status: { conditions: [{ type: 'Ready', status: 'True' }] },
+      status: {
+        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2026-01-01T00:01:00Z' }],
+      },
     });
   });
 });

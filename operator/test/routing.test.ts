@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { instancePriority, ownedPriority } from '../src/manager.ts';
+import { instancePriority, ownedPriority, ownerRouter } from '../src/manager.ts';
 
 const instance = (
   generation: number,
@@ -45,5 +45,36 @@ describe('ownedPriority', () => {
     expect(ownedPriority('update', synced)).toBe('high');
     expect(ownedPriority('delete', synced)).toBe('high');
     expect(ownedPriority('update', listing)).toBe('high');
+  });
+});
+
+describe('ownerRouter', () => {
+  const pod = (resourceVersion: string, instance?: string) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      namespace: 'ns',
+      name: 'p',
+      resourceVersion,
+      labels: instance ? { 'trading.tse.io/instance': instance } : {},
+    },
+  });
+  const routed = (event: 'add' | 'update' | 'delete', ...objects: ReturnType<typeof pod>[]) => {
+    const added: string[] = [];
+    const route = ownerRouter({ add: (key) => added.push(key) }, { hasSynced: () => true });
+    route(event, objects[0] as never, objects[1] as never);
+    return added;
+  };
+
+  it('wakes the instance an object is labelled with', () => {
+    expect(routed('add', pod('1', 'a'))).toEqual(['ns/a']);
+    expect(routed('delete', pod('1', 'a'))).toEqual(['ns/a']);
+    expect(routed('add', pod('1'))).toEqual([]);
+  });
+
+  it('wakes nobody for a new revision alone, and both instances for a relabel', () => {
+    expect(routed('update', pod('2', 'a'), pod('1', 'a'))).toEqual([]);
+    expect(routed('update', pod('2', 'b'), pod('1', 'a'))).toEqual(['ns/b', 'ns/a']);
+    expect(routed('update', pod('2'), pod('1', 'a'))).toEqual(['ns/a']);
   });
 });

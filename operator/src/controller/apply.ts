@@ -212,7 +212,7 @@ export class RecentWrites {
 
   constructor(options: { graceMs?: number; now?: () => number } = {}) {
     this.graceMs = options.graceMs ?? 10_000;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => performance.now());
   }
 
   /** The key an object is remembered under: its kind, namespace and name. */

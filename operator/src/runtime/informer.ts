@@ -239,7 +239,7 @@ class Reflector<T extends KubernetesObject> {
     if (this.stopped) return;
     this.replace(items);
     this.resourceVersion = resourceVersion;
-    if (this.listedAt === undefined) this.listedAt = Date.now();
+    if (this.listedAt === undefined) this.listedAt = performance.now();
     for (const waiter of this.syncWaiters.splice(0)) waiter.resolve();
   }
 
@@ -264,7 +264,7 @@ class Reflector<T extends KubernetesObject> {
    */
   private async watch(): Promise<void> {
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-    const opened = Date.now();
+    const opened = performance.now();
     let events = 0;
     await this.client
       .watch(this.path, {
@@ -278,7 +278,7 @@ class Reflector<T extends KubernetesObject> {
         idleTimeoutMs: WATCH_IDLE_TIMEOUT_MS,
         established: () => {
           // Up since the last failure: reopening a watch that ended normally does not restart the clock.
-          this.upSince ??= Date.now();
+          this.upSince ??= performance.now();
           this.failingSince = undefined;
         },
         onEvent: (type, object) => {
@@ -296,17 +296,22 @@ class Reflector<T extends KubernetesObject> {
       .catch((error) => {
         throw error instanceof KubeApiError && error.code === 410 ? new Expired() : error;
       });
-    if (!this.stopped && events === 0 && Date.now() - opened < SHORT_WATCH_MS)
+    if (!this.stopped && events === 0 && performance.now() - opened < SHORT_WATCH_MS)
       throw new Error(`watch ${this.path} ended at once`);
   }
 
-  /** What the cache keeps of an object, with the kind a LIST's items leave out. */
+  /**
+   * What the cache keeps of an object, with the kind a LIST's items leave
+   * out, always first: an object met in a LIST and again on the watch
+   * compares equal (`changedBeyondRevision`) when only its revision moved.
+   */
   private projected(raw: T): T {
+    const { apiVersion: _, kind: __, ...rest } = raw;
     return this.source.project({
-      ...raw,
       apiVersion: this.source.apiVersion,
       kind: this.source.kind,
-    });
+      ...rest,
+    } as T);
   }
 
   private apply(type: WatchEventType, raw: T): void {
@@ -331,7 +336,7 @@ class Reflector<T extends KubernetesObject> {
    */
   private failed(error: unknown): void {
     if (this.stopped) return;
-    const now = Date.now();
+    const now = performance.now();
     if (this.upSince !== undefined && now - this.upSince >= this.settings.resetAfterMs)
       this.failures = 0;
     this.upSince = undefined;
@@ -407,7 +412,7 @@ export class WatchedKind<T extends KubernetesObject> {
   }
 
   /** How long (ms) the longest-failing reflector has been failing, 0 if none is. */
-  failingFor(now = Date.now()): number {
+  failingFor(now = performance.now()): number {
     return Math.max(
       0,
       ...this.reflectors.map((r) => (r.failingSince === undefined ? 0 : now - r.failingSince)),

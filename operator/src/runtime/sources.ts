@@ -6,7 +6,7 @@ import type {
   V1Secret,
   V1Service,
 } from '@kubernetes/client-node';
-import { API_VERSION, KIND } from '../api/schema.ts';
+import { GROUP, KIND } from '../api/schema.ts';
 import type { NetworkPolicy } from '../builders/network-policy.ts';
 import type { ResourceSource } from './informer.ts';
 import { withoutManagedFields } from './kube.ts';
@@ -20,8 +20,10 @@ export const source = <T extends KubernetesObject>(
 
 /**
  * What the operator reads of an engine pod: who made it, its labels, whether
- * it is going and whether it is Ready. A pod's spec and most of its status
- * (a few KiB each) are never kept.
+ * it is going and whether it is Ready, and since when. A pod's spec and most
+ * of its status (a few KiB each) are never kept. The time of Ready's last
+ * change tells a restarted engine (its lock maybe lost) from one that stayed
+ * up even when both its steps fall in one relist.
  */
 export function podProjection(pod: V1Pod): V1Pod {
   const { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp } =
@@ -45,7 +47,17 @@ export function podProjection(pod: V1Pod): V1Pod {
       })),
       ...(deletionTimestamp ? { deletionTimestamp } : {}),
     },
-    status: ready ? { conditions: [{ type: ready.type, status: ready.status }] } : {},
+    status: ready
+      ? {
+          conditions: [
+            {
+              type: ready.type,
+              status: ready.status,
+              ...(ready.lastTransitionTime && { lastTransitionTime: ready.lastTransitionTime }),
+            },
+          ],
+        }
+      : {},
   };
 }
 
@@ -60,15 +72,29 @@ export function deploymentProjection(deployment: V1Deployment): V1Deployment {
 }
 
 /**
+ * A PodDisruptionBudget without its status, which the controller manager
+ * rewrites as pods come and go (the operator never reads it).
+ */
+export function podDisruptionBudgetProjection(
+  budget: V1PodDisruptionBudget,
+): V1PodDisruptionBudget {
+  const { status: _, ...rest } = withoutManagedFields(budget);
+  return rest;
+}
+
+/**
  * A Secret's data is kept only when an instance controls the Secret (its
  * credentials): anyone may put the operator's label on a Secret of their
- * own, and its data must cost the operator nothing.
+ * own, and its data must cost the operator nothing. Any version of the
+ * instance kind counts: a Secret made under an earlier one is still its.
  */
 export function secretProjection(secret: V1Secret): V1Secret {
   const trimmed = withoutManagedFields(secret);
   const owned = secret.metadata?.ownerReferences?.some(
     (reference) =>
-      reference.controller && reference.kind === KIND && reference.apiVersion === API_VERSION,
+      reference.controller &&
+      reference.kind === KIND &&
+      reference.apiVersion.startsWith(`${GROUP}/`),
   );
   if (owned) return trimmed;
   const { data: _, stringData: __, ...rest } = trimmed;
@@ -81,7 +107,7 @@ export const SOURCES = {
   services: source<V1Service>('v1', 'Service'),
   secrets: source('v1', 'Secret', secretProjection),
   pods: source('v1', 'Pod', podProjection),
-  podDisruptionBudgets: source<V1PodDisruptionBudget>('policy/v1', 'PodDisruptionBudget'),
+  podDisruptionBudgets: source('policy/v1', 'PodDisruptionBudget', podDisruptionBudgetProjection),
   networkPolicies: source<KubernetesObject & NetworkPolicy>(
     'networking.k8s.io/v1',
     'NetworkPolicy',
