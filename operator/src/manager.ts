@@ -68,12 +68,32 @@ export async function startOperator(
             ?.conditions,
       ),
   );
-  const writer = new KubeWriter(kc);
+  const electionClient = config.leaderElection
+    ? new KubeClient(access, {
+        requestTimeoutMs: electionCallTimeoutMs(config.leaderElectionTiming),
+      })
+    : undefined;
+  const elector = electionClient
+    ? new LeaderElector(leaseApi(electionClient, config.leaseNamespace, config.leaseName), {
+        namespace: config.leaseNamespace,
+        name: config.leaseName,
+        identity: config.identity,
+        timing: config.leaderElectionTiming,
+        log,
+      })
+    : undefined;
+  // Every write is held back once leadership is gone, by the clock, not only when the fence fires.
+  const isLeader = elector ? () => elector.isLeader() : undefined;
+  const writer = new KubeWriter(kc, { leading: isLeader });
   const admin = new AdminConnections(kc, {
     postgres: { url: config.postgresAdminUrl, ca: config.postgresAdminCa },
     redis: { url: config.redisAdminUrl, ca: config.redisAdminCa },
   });
-  const events = new EventRecorder(kc, { component: 'trading-engine-operator', log });
+  const events = new EventRecorder(kc, {
+    component: 'trading-engine-operator',
+    log,
+    leading: isLeader,
+  });
   const queue = new WorkQueue({
     name: CONTROLLER,
     concurrency: config.concurrency,
@@ -96,6 +116,7 @@ export async function startOperator(
     postgresPolicy: { revokePublicConnect: config.postgresRevokePublicConnect },
     resyncMs: config.resyncSeconds * 1000,
     requeue: (key) => queue.add(key),
+    leading: isLeader,
   });
 
   const state = { synced: false, stopping: false };
@@ -116,20 +137,6 @@ export async function startOperator(
   });
   synced.catch(() => {}); // a stop before the caches synced: `leading` reports it
   const serviceMonitors = new ServiceMonitorWatch(kc, caches, queue, config.watchNamespaces, log);
-  const electionClient = config.leaderElection
-    ? new KubeClient(access, {
-        requestTimeoutMs: electionCallTimeoutMs(config.leaderElectionTiming),
-      })
-    : undefined;
-  const elector = electionClient
-    ? new LeaderElector(leaseApi(electionClient, config.leaseNamespace, config.leaseName), {
-        namespace: config.leaseNamespace,
-        name: config.leaseName,
-        identity: config.identity,
-        timing: config.leaderElectionTiming,
-        log,
-      })
-    : undefined;
 
   const leading = lead({
     elector,

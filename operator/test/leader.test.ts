@@ -207,6 +207,27 @@ describe('LeaderElector', () => {
     expect(a.isLeader()).toBe(false);
   }, 20_000);
 
+  it('stops leading the moment it is asked past the deadline, before its fence timer runs', async () => {
+    let clock = 0;
+    const { api } = fakeLeases();
+    const a = new LeaderElector(api, {
+      namespace: 'ns',
+      name: 'lease',
+      identity: 'a',
+      timing,
+      log,
+      clock: () => clock,
+    });
+    const lost: string[] = [];
+    await a.acquire((reason) => lost.push(reason));
+    // A pause (GC, SIGSTOP) ends: I/O callbacks ask before any timer has run.
+    clock = timing.renewDeadlineMs;
+    expect(a.isLeader()).toBe(false);
+    expect(lost).toEqual([`could not renew the lease within ${timing.renewDeadlineMs} ms`]);
+    expect(a.isLeader()).toBe(false);
+    expect(lost).toHaveLength(1);
+  });
+
   it('takes an expired lease only after the lease duration by its own clock', async () => {
     const { api, state } = fakeLeases();
     const dead = elector(api, 'dead');

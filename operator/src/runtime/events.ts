@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Leading } from './fence.ts';
 import { resourcePath } from './kube.ts';
 import type { KubeClient } from './kube-client.ts';
 
@@ -20,15 +21,22 @@ export class EventRecorder {
   private readonly component: string;
   private readonly log: Logger;
   private readonly quietMs: number;
+  private readonly leading: Leading | undefined;
 
-  constructor(client: KubeClient, options: { component: string; log: Logger; quietMs?: number }) {
+  constructor(
+    client: KubeClient,
+    options: { component: string; log: Logger; quietMs?: number; leading?: Leading },
+  ) {
     this.client = client;
+    this.leading = options.leading;
     this.component = options.component;
     this.log = options.log;
     this.quietMs = options.quietMs ?? 15 * 60_000;
   }
 
   record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    // A replica that no longer leads says nothing: the next leader will.
+    if (this.leading && !this.leading()) return;
     const key = `${target.metadata.uid}/${type}/${reason}/${message}`;
     const now = Date.now();
     if ((this.recent.get(key) ?? 0) > now - this.quietMs) return;

@@ -243,7 +243,15 @@ export class LeaderElector {
     this.renewTimer = setTimeout(() => void this.renew(), timing.retryPeriodMs);
   }
 
+  /**
+   * Whether this replica leads now, judged by the clock and not only by the
+   * fence's timer: after a pause (a long GC, a stopped process) the I/O
+   * callbacks of reconciles run before any timer, so a write resumed past
+   * the renew deadline would otherwise go out before the fence fires. Past
+   * it, leadership is lost here and then.
+   */
   isLeader(): boolean {
+    this.stepDownIfLate();
     return this.leading;
   }
 
@@ -301,13 +309,18 @@ export class LeaderElector {
     const remaining = this.lastRenewStartedAt + renewDeadlineMs - this.now();
     this.fenceTimer = setTimeout(
       () => {
-        if (!this.leading) return;
-        if (mustStepDown(this.lastRenewStartedAt, this.now(), renewDeadlineMs))
-          this.lose(`could not renew the lease within ${renewDeadlineMs} ms`);
-        else this.armFence();
+        this.stepDownIfLate();
+        if (this.leading) this.armFence();
       },
       Math.max(0, remaining),
     );
+  }
+
+  /** Loses leadership when the renew deadline has passed by the clock. */
+  private stepDownIfLate(): void {
+    const { renewDeadlineMs } = this.options.timing;
+    if (this.leading && mustStepDown(this.lastRenewStartedAt, this.now(), renewDeadlineMs))
+      this.lose(`could not renew the lease within ${renewDeadlineMs} ms`);
   }
 
   private lose(reason: string): void {
