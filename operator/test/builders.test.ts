@@ -90,7 +90,8 @@ describe('buildDeployment', () => {
     });
     const labels = labelled.spec?.template.metadata?.labels;
     expect(labels?.team).toBe('fx');
-    expect(labels?.['trading.tse.io/role']).toBeUndefined();
+    // A user's `active` would route traffic to every pod: each is born standby instead.
+    expect(labels?.['trading.tse.io/role']).toBe('standby');
   });
 
   it('probes liveness over HTTP on the management port and readiness through the standard gRPC health service', () => {

@@ -1,7 +1,7 @@
 import type { V1Deployment, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { ENGINE_ENV, ENGINE_PORTS, type Identity } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
-import { credentialsSecretName, ownedMetadata, selectorLabels } from './metadata.ts';
+import { credentialsSecretName, ownedMetadata, ROLE_LABEL, selectorLabels } from './metadata.ts';
 import { riskEnvironment } from './risk.ts';
 import { CA_MOUNT_PATH, caFile, SECRET_KEYS } from './secret.ts';
 
@@ -43,7 +43,8 @@ export function buildDeployment(
       selector: { matchLabels: selector },
       template: {
         metadata: {
-          labels: { ...userLabels(spec.pod?.labels), ...metadata.labels },
+          // Born standby: the operator labels only the engine that takes the lock (one write, not two).
+          labels: { ...userLabels(spec.pod?.labels), ...metadata.labels, [ROLE_LABEL]: 'standby' },
           annotations: {
             ...spec.pod?.annotations,
             [CHECKSUM_ANNOTATION]: inputs.credentialsChecksum,

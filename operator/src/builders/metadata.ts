@@ -12,9 +12,11 @@ export const MANAGED_SELECTOR = 'app.kubernetes.io/managed-by=trading-engine-ope
 export const INSTANCE_LABEL = 'trading.tse.io/instance';
 
 /**
- * The label the operator puts on each engine pod: `active` on the one that
- * holds the instance's lock, `standby` on the others. The instance's Service
- * selects `active`, so traffic reaches only the engine that trades.
+ * The role label of each engine pod: `active` on the one that holds the
+ * instance's lock, `standby` on the others. Pods are created `standby` (the
+ * Deployment's template says so) and the operator relabels them as the lock
+ * changes hands. The instance's Service selects `active`, so traffic reaches
+ * only the engine that trades.
  */
 export const ROLE_LABEL = 'trading.tse.io/role';
 export type EngineRoleLabel = 'active' | 'standby';
