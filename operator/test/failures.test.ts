@@ -3,7 +3,7 @@ import { ClaimConflictError, OwnershipError, StoreUnavailableError } from '@tse/
 import { describe, expect, it } from 'vitest';
 import { ApplyError, rejectionOf } from '../src/controller/apply.ts';
 import { Backoff } from '../src/controller/context.ts';
-import { storeFailure } from '../src/controller/decisions.ts';
+import { lookAtOnRedisReturn, storeFailure } from '../src/controller/decisions.ts';
 import { ABANDON_ANNOTATION, abandonedStores } from '../src/controller/finalizer.ts';
 import { instance } from './fixtures.ts';
 
@@ -82,5 +82,23 @@ describe('storeFailure', () => {
       reason: 'PostgresUnavailable',
       retry: true,
     });
+  });
+});
+
+describe('lookAtOnRedisReturn', () => {
+  const cacheReady = (error: Error) => {
+    const outcome = storeFailure(error, 'redis');
+    return { status: 'False' as const, reason: outcome.reason };
+  };
+
+  it('looks at once at the holders and at instances Redis failed, not at those it refused', () => {
+    expect(lookAtOnRedisReturn({ status: 'True', reason: 'Provisioned' })).toBe(true);
+    expect(lookAtOnRedisReturn(cacheReady(new StoreUnavailableError('redis', 'down')))).toBe(true);
+    expect(lookAtOnRedisReturn(undefined)).toBe(true);
+    // With the ownership record lost, the first claim would win: these wait for their retry.
+    expect(lookAtOnRedisReturn(cacheReady(new OwnershipError('held by another owner')))).toBe(
+      false,
+    );
+    expect(lookAtOnRedisReturn(cacheReady(new ClaimConflictError('same moment')))).toBe(false);
   });
 });

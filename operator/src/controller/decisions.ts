@@ -41,6 +41,22 @@ export function storeFailure(
   return { ok: false, reason: `${label}Error`, message: describeCause(error), retry: true };
 }
 
+/** CacheReady reasons of an instance the Redis server's ownership record refused. */
+const REFUSED_BY_REDIS = new Set(['RedisNotOwned', 'RedisClaimConflict']);
+
+/**
+ * Whether an instance is looked at as soon as its Redis comes back (the
+ * server may have restarted and lost its ACL users and ownership record).
+ * Not one the ownership record refused: with the record gone, the first to
+ * claim a name would get it, so those wait for their own retry and the
+ * holders claim their names back first.
+ */
+export function lookAtOnRedisReturn(
+  cacheReady: Pick<ConditionInput, 'status' | 'reason'> | undefined,
+): boolean {
+  return !(cacheReady?.status === 'False' && REFUSED_BY_REDIS.has(cacheReady.reason));
+}
+
 /** Ready: everything else True; otherwise the first thing that is not, as the reason. */
 export function readyCondition(conditions: ConditionInput[]): ConditionInput {
   const blocking = conditions.find(

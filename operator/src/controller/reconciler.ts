@@ -15,7 +15,12 @@ import { ApplyError, OwnedObjects, RecentWrites } from './apply.ts';
 import { type ConditionInput, findCondition } from './conditions.ts';
 import { Backoff, now, type ReconcilerDependencies, RetryLater, target } from './context.ts';
 import { ensureCredentials } from './credentials.ts';
-import { firstStatusWait, readyCondition, storeCondition } from './decisions.ts';
+import {
+  firstStatusWait,
+  lookAtOnRedisReturn,
+  readyCondition,
+  storeCondition,
+} from './decisions.ts';
 import { FINALIZER, Finalizer } from './finalizer.ts';
 import { keyOf, resolveIdentity } from './identity.ts';
 import { NameArbiter } from './names.ts';
@@ -68,14 +73,16 @@ export class InstanceReconciler {
 
   /**
    * A Redis's admin connection came back: the server may have restarted and
-   * lost its ACL users, so every instance on it is looked at now rather than
-   * at its next resync.
+   * lost its ACL users, so the instances on it are looked at now rather than
+   * at their next resync, but for those its ownership record had refused
+   * (`lookAtOnRedisReturn`).
    */
   private requeueOnRedis(storeKey: string): void {
     const keys: string[] = [];
     for (const raw of this.deps.caches.instances.list()) {
       const parsed = tradingEngineInstance.safeParse(raw);
-      if (parsed.success && this.deps.admin.storeKeys(parsed.data).redis === storeKey)
+      if (!parsed.success || this.deps.admin.storeKeys(parsed.data).redis !== storeKey) continue;
+      if (lookAtOnRedisReturn(findCondition(parsed.data.status?.conditions, 'CacheReady')))
         keys.push(keyOf(parsed.data));
     }
     this.deps.log.info(
