@@ -8,7 +8,7 @@ import { TradingService } from './application/trading.ts';
 import type { EngineConfig } from './config.ts';
 import { closeGrpc, createGrpcServer, listenGrpc } from './grpc/server.ts';
 import { tradingGrpcService } from './grpc/trading.ts';
-import { buildApp, buildManagementApp } from './http/app.ts';
+import { buildApp, buildManagementApp, closeHttp } from './http/app.ts';
 import { tradingRoutes } from './http/trading.ts';
 import { InstanceLock } from './infrastructure/instance-lock.ts';
 import { Stores } from './infrastructure/stores.ts';
@@ -149,9 +149,12 @@ export async function startEngine(
       // A connection that goes idle from now on (a call finishing) is closed at once, not
       // kept alive until its timeout: close() only ends the connections idle when it starts.
       for (const server of [app.server, management.server]) server.keepAliveTimeout = 1;
-      await Promise.all([app.close(), closeGrpc(grpcServer, config.shutdownTimeoutMs)]);
+      await Promise.all([
+        closeHttp(app, config.shutdownTimeoutMs),
+        closeGrpc(grpcServer, config.shutdownTimeoutMs),
+      ]);
       // Probes and scrapes are answered (not ready) until the API has drained.
-      await management.close();
+      await closeHttp(management, config.shutdownTimeoutMs);
       await lock?.stop();
       await stores.close();
       logger.info('shut down');

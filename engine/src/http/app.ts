@@ -308,6 +308,20 @@ export async function buildManagementApp(deps: {
   return app;
 }
 
+/**
+ * Closes an app: no new connections, in-flight requests finish, for up to
+ * `timeoutMs`; then the connections still open are cut (one that sent half
+ * a request, a client that never reads), as the gRPC server is force-shut.
+ */
+export async function closeHttp(app: FastifyInstance, timeoutMs: number): Promise<void> {
+  const timer = setTimeout(() => app.server.closeAllConnections(), timeoutMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function accessOf(route: { config?: unknown }): Record<string, Grant | undefined> {
   return (route.config as { access?: Record<string, Grant | undefined> } | undefined)?.access ?? {};
 }
