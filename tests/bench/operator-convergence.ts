@@ -284,11 +284,13 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
         run: 'operator: apply to all Ready',
         seconds: round(operatorRun.seconds),
         per_instance_ms: round((operatorRun.seconds / count) * 1000),
+        machine_cpu_seconds: round(operatorRun.cpuSeconds),
       },
       {
         run: 'plain script: same end state',
         seconds: round(baseline.seconds),
         per_instance_ms: round((baseline.seconds / count) * 1000),
+        machine_cpu_seconds: round(baseline.cpuSeconds),
       },
     ]);
     const perInstance = (n: number) => round(n / count);
@@ -319,6 +321,9 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
       seconds: round(operatorRun.seconds),
       baseline_seconds: round(baseline.seconds),
       ratio: round(operatorRun.seconds / baseline.seconds),
+      cpu_seconds: round(operatorRun.cpuSeconds),
+      baseline_cpu_seconds: round(baseline.cpuSeconds),
+      cpu_ratio: round(operatorRun.cpuSeconds / baseline.cpuSeconds),
       reconciles_per_instance: perInstance(reconciles),
       writes_per_instance: perInstance(objectWrites),
       writes_per_instance_minimum: MINIMUM_WRITES.length,

@@ -1,11 +1,31 @@
+import { cpus } from 'node:os';
+
 // Shared by the benchmarks: timing, percentiles, a readable table, and the
 // closing JSON line that tools read.
 
-/** Seconds elapsed while `work` ran. */
-export async function timed<T>(work: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+/**
+ * Seconds elapsed while `work` ran, and the CPU seconds the whole machine
+ * spent meanwhile (every process, every core): on a machine the work
+ * saturates, the CPU it cost is steadier from run to run than its time.
+ */
+export async function timed<T>(
+  work: () => Promise<T>,
+): Promise<{ value: T; seconds: number; cpuSeconds: number }> {
   const started = process.hrtime.bigint();
+  const cpuBefore = machineCpuSeconds();
   const value = await work();
-  return { value, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  return {
+    value,
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    cpuSeconds: machineCpuSeconds() - cpuBefore,
+  };
+}
+
+/** CPU seconds all cores have spent busy since boot. */
+function machineCpuSeconds(): number {
+  let ms = 0;
+  for (const { times } of cpus()) ms += times.user + times.nice + times.sys + times.irq;
+  return ms / 1000;
 }
 
 /** The p-th percentile (0-100) of a list of numbers. */
