@@ -126,13 +126,6 @@ export class InstanceReconciler {
       ]);
       return undefined;
     }
-    if (!instance.metadata.finalizers?.includes(FINALIZER)) {
-      await this.deps.writer.setFinalizers(namespace, name, instance.metadata.finalizers, [
-        ...(instance.metadata.finalizers ?? []),
-        FINALIZER,
-      ]);
-    }
-
     let identity: Identity;
     try {
       identity = resolveIdentity(instance);
@@ -171,7 +164,12 @@ export class InstanceReconciler {
 
     let secret: V1Secret;
     try {
-      secret = await ensureCredentials(this.deps, this.owned, instance, identity, admin);
+      // The finalizer is on before any store is touched; the Secret, which the
+      // API server deletes with the instance, is made meanwhile.
+      [, secret] = await Promise.all([
+        this.ensureFinalizer(instance),
+        ensureCredentials(this.deps, this.owned, instance, identity, admin),
+      ]);
     } catch (error) {
       return this.refuse(instance, identity, error);
     }
@@ -188,32 +186,35 @@ export class InstanceReconciler {
       try {
         // The policy first: no engine pod runs a moment without it.
         await this.owned.ensureNetworkPolicy(instance);
-        deployment = await this.owned.ensure(
-          buildDeployment(instance, {
-            identity,
-            image: instance.spec.image ?? this.deps.engineImage,
-            credentialsChecksum: secretChecksum(secret),
-            storeCas: {
-              postgres: secretValue(secret, SECRET_KEYS.postgresCa) !== undefined,
-              redis: secretValue(secret, SECRET_KEYS.redisCa) !== undefined,
-            },
-          }),
-          deployment,
-        );
-        await this.owned.ensure(
-          buildService(instance),
-          this.deps.caches.services.get(namespace, name),
-        );
-        await this.owned.ensure(
-          buildPodsService(instance),
-          this.deps.caches.services.get(namespace, podsServiceName(instance)),
-        );
-        if (wantsPodDisruptionBudget(instance))
-          await this.owned.ensure(
-            buildPodDisruptionBudget(instance),
-            this.deps.caches.podDisruptionBudgets.get(namespace, name),
-          );
-        await this.owned.ensureServiceMonitor(instance);
+        // The rest depend on nothing of each other: written together, each judged alone.
+        const [written, ...others] = await Promise.allSettled([
+          this.owned.ensure(
+            buildDeployment(instance, {
+              identity,
+              image: instance.spec.image ?? this.deps.engineImage,
+              credentialsChecksum: secretChecksum(secret),
+              storeCas: {
+                postgres: secretValue(secret, SECRET_KEYS.postgresCa) !== undefined,
+                redis: secretValue(secret, SECRET_KEYS.redisCa) !== undefined,
+              },
+            }),
+            deployment,
+          ),
+          this.owned.ensure(buildService(instance), this.deps.caches.services.get(namespace, name)),
+          this.owned.ensure(
+            buildPodsService(instance),
+            this.deps.caches.services.get(namespace, podsServiceName(instance)),
+          ),
+          wantsPodDisruptionBudget(instance) &&
+            this.owned.ensure(
+              buildPodDisruptionBudget(instance),
+              this.deps.caches.podDisruptionBudgets.get(namespace, name),
+            ),
+          this.owned.ensureServiceMonitor(instance),
+        ]);
+        if (written.status === 'fulfilled') deployment = written.value;
+        const failed = [written, ...others].find((outcome) => outcome.status === 'rejected');
+        if (failed) throw failed.reason;
       } catch (error) {
         if (error instanceof ApplyError) refused = error;
         else return this.refuse(instance, identity, error);
@@ -260,6 +261,16 @@ export class InstanceReconciler {
     const retry = [postgres, redis].find((outcome) => !outcome.ok && outcome.retry);
     if (retry && !retry.ok) throw new RetryLater(`${retry.reason}: ${retry.message}`);
     return { requeueAfterMs: this.nextLook(instance, roles) };
+  }
+
+  /** Puts the operator's finalizer on the instance, unless it is there. */
+  private async ensureFinalizer(instance: TradingEngineInstance): Promise<void> {
+    const { namespace, name, finalizers } = instance.metadata;
+    if (finalizers?.includes(FINALIZER)) return;
+    await this.deps.writer.setFinalizers(namespace, name, finalizers, [
+      ...(finalizers ?? []),
+      FINALIZER,
+    ]);
   }
 
   /**
