@@ -10,6 +10,7 @@ import { AdminConnections } from './controller/admin.ts';
 import { findCondition } from './controller/conditions.ts';
 import { type Caches, InstanceReconciler } from './controller/reconciler.ts';
 import { EventRecorder } from './runtime/events.ts';
+import { writeFence } from './runtime/fence.ts';
 import {
   CacheIndex,
   changedBeyondRevision,
@@ -57,17 +58,7 @@ export async function startOperator(
   onFatal: (reason: string) => void,
 ): Promise<Operator> {
   const access = loadClusterAccess(config.kubeconfig);
-  const kc = new KubeClient(access, { requestTimeoutMs: API_REQUEST_TIMEOUT_MS });
-  const caches = buildCaches(kc, config.watchNamespaces, log);
-  const metrics = createControllerMetrics(() =>
-    caches.instances
-      .list()
-      .map(
-        (object) =>
-          (object as { status?: { conditions?: { type: string; status: string }[] } }).status
-            ?.conditions,
-      ),
-  );
+  // The lease has a client of its own, without the fence and with shorter timeouts.
   const electionClient = config.leaderElection
     ? new KubeClient(access, {
         requestTimeoutMs: electionCallTimeoutMs(config.leaderElectionTiming),
@@ -82,13 +73,29 @@ export async function startOperator(
         log,
       })
     : undefined;
-  // Every write is held back once leadership is gone, by the clock, not only when the fence fires.
   const isLeader = elector ? () => elector.isLeader() : undefined;
-  const writer = new KubeWriter(kc, { leading: isLeader });
-  const admin = new AdminConnections(kc, {
-    postgres: { url: config.postgresAdminUrl, ca: config.postgresAdminCa },
-    redis: { url: config.redisAdminUrl, ca: config.redisAdminCa },
-  });
+  // Every write (Kubernetes, PostgreSQL, Redis) asks right before it is sent.
+  const fence = writeFence(isLeader);
+  const kc = new KubeClient(access, { requestTimeoutMs: API_REQUEST_TIMEOUT_MS, fence });
+  const caches = buildCaches(kc, config.watchNamespaces, log);
+  const metrics = createControllerMetrics(() =>
+    caches.instances
+      .list()
+      .map(
+        (object) =>
+          (object as { status?: { conditions?: { type: string; status: string }[] } }).status
+            ?.conditions,
+      ),
+  );
+  const writer = new KubeWriter(kc);
+  const admin = new AdminConnections(
+    kc,
+    {
+      postgres: { url: config.postgresAdminUrl, ca: config.postgresAdminCa },
+      redis: { url: config.redisAdminUrl, ca: config.redisAdminCa },
+    },
+    { fence },
+  );
   const events = new EventRecorder(kc, {
     component: 'trading-engine-operator',
     log,
@@ -116,7 +123,6 @@ export async function startOperator(
     postgresPolicy: { revokePublicConnect: config.postgresRevokePublicConnect },
     resyncMs: config.resyncSeconds * 1000,
     requeue: (key) => queue.add(key),
-    leading: isLeader,
   });
 
   const state = { synced: false, stopping: false };

@@ -1,8 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { EventRecorder } from '../src/runtime/events.ts';
-import { NotLeadingError } from '../src/runtime/fence.ts';
-import { KubeWriter } from '../src/runtime/kube.ts';
 import type { KubeClient } from '../src/runtime/kube-client.ts';
 
 // A replica that no longer leads sends nothing, whatever is still running in it.
@@ -17,23 +15,7 @@ function recordingClient() {
   return { client, sent };
 }
 
-const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x', namespace: 'n' } };
-
 describe('writes once leadership is gone', () => {
-  it('the writer sends while leading, and refuses every write after, naming it', async () => {
-    const { client, sent } = recordingClient();
-    let leads = true;
-    const writer = new KubeWriter(client, { leading: () => leads });
-    await writer.apply(secret);
-    expect(sent).toEqual(['PATCH /api/v1/namespaces/n/secrets/x']);
-    leads = false;
-    await expect(writer.apply(secret)).rejects.toThrow(NotLeadingError);
-    await expect(writer.create(secret)).rejects.toThrow('a Secret write not sent');
-    await expect(writer.labelPod('n', 'p', 'role', 'active')).rejects.toThrow(NotLeadingError);
-    expect(sent).toHaveLength(1);
-    expect(writer.writes.get('Secret')).toBe(1);
-  });
-
   it('the event recorder says nothing once leadership is gone', async () => {
     const { client, sent } = recordingClient();
     let leads = true;

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { NotLeadingError, writeFence } from '../src/runtime/fence.ts';
 import { KubeApiError, KubeClient, LineSplitter } from '../src/runtime/kube-client.ts';
 import type { ClusterAccess } from '../src/runtime/kubeconfig.ts';
 
@@ -35,6 +36,37 @@ function access(url: string, tokens: string[] = []): ClusterAccess & { invalidat
     },
   };
 }
+
+describe('KubeClient writes once leadership is gone', () => {
+  it('sends reads, and refuses each write right before it would be sent, a resend too', async () => {
+    let leads = true;
+    const seen: string[] = [];
+    const url = await serve((request, response) => {
+      seen.push(`${request.method} ${request.url}`);
+      // The first write is answered 401 and leadership goes meanwhile: its resend is refused.
+      if (seen.length === 2) {
+        leads = false;
+        response.writeHead(401).end('{}');
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    const client = new KubeClient(access(url, ['a', 'b']), {
+      requestTimeoutMs: 1000,
+      fence: writeFence(() => leads),
+    });
+    await client.request('GET', '/api/v1/pods');
+    await expect(client.request('PATCH', '/api/v1/pods/p', { body: {} })).rejects.toThrow(
+      NotLeadingError,
+    );
+    await expect(client.request('POST', '/api/v1/events', { body: {} })).rejects.toThrow(
+      'POST /api/v1/events not sent',
+    );
+    await client.request('GET', '/api/v1/pods');
+    expect(seen).toEqual(['GET /api/v1/pods', 'PATCH /api/v1/pods/p', 'GET /api/v1/pods']);
+    client.close();
+  });
+});
 
 describe('KubeClient requests', () => {
   it('gives up on an API server that accepts the connection and never answers', async () => {

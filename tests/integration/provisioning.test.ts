@@ -194,6 +194,47 @@ describe('Redis provisioning on a real server', () => {
   });
 });
 
+describe('a fence that closes (an operator replica that no longer leads)', () => {
+  const closed = () => {
+    throw new Error('fence closed');
+  };
+
+  it('PostgreSQL: the transaction is rolled back before its COMMIT, nothing left behind', async () => {
+    const fenced = new PostgresProvisioner(database.url, { fence: closed });
+    try {
+      const tenant = pgTenant('fenced');
+      await expect(fenced.ensure(tenant)).rejects.toThrow('fence closed');
+      const { rows } = await adminQuery(
+        database.url,
+        'select (select count(*) from pg_roles where rolname = $1)::int as roles, (select count(*) from pg_namespace where nspname = $1)::int as schemas',
+        [tenant.role],
+      );
+      expect(rows[0]).toEqual({ roles: 0, schemas: 0 });
+    } finally {
+      await fenced.close();
+    }
+  });
+
+  it('Redis: nothing is claimed and no user made; what was made before stays', async () => {
+    const made = rTenant('fenced-later');
+    await redis.ensure(made);
+    const fenced = new RedisProvisioner(inject('redisUrl'), undefined, { fence: closed });
+    const admin = new Redis(inject('redisUrl'));
+    try {
+      const tenant = rTenant('fenced');
+      await expect(fenced.ensure(tenant)).rejects.toThrow('fence closed');
+      expect(await admin.hget('tse-operator|owners', tenant.user)).toBeNull();
+      expect(await admin.call('ACL', 'GETUSER', tenant.user)).toBeNull();
+      // A removal is fenced alike: the user made while the fence was open is still there.
+      await expect(fenced.remove(made)).rejects.toThrow('fence closed');
+      expect(await admin.call('ACL', 'GETUSER', made.user)).not.toBeNull();
+    } finally {
+      admin.disconnect();
+      await fenced.close();
+    }
+  });
+});
+
 describe('a tenant whose store is down', () => {
   it('gets a typed error naming the store', async () => {
     const down = new PostgresProvisioner('postgres://postgres:x@127.0.0.1:1/postgres');

@@ -2,6 +2,13 @@ import type { Identity } from '../identity/derive.ts';
 import type { PostgresTenant } from './postgres/model.ts';
 import type { RedisTenant } from './redis/model.ts';
 
+/**
+ * Called with what is about to change right before a provisioner sends it
+ * (a transaction's COMMIT, a Redis command that writes); throws to stop it.
+ * An operator replica uses it to send nothing once it no longer leads.
+ */
+export type WriteFence = (what: string) => void;
+
 /** The default connection limit of an instance's PostgreSQL role. */
 export const DEFAULT_CONNECTION_LIMIT = 20;
 

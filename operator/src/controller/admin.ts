@@ -7,6 +7,7 @@ import {
   redisTls,
   type StoreTls,
   TseError,
+  type WriteFence,
 } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { isNotFound, resourcePath } from '../runtime/kube.ts';
@@ -60,9 +61,17 @@ export class AdminConnections {
   /** The operator's own admin connections, read once: the same for every instance and reconcile. */
   private readonly defaultTargets = new Map<'postgres' | 'redis', AdminTarget>();
 
-  constructor(client: KubeClient, defaults: { postgres: AdminSource; redis: AdminSource }) {
+  private readonly fence: WriteFence | undefined;
+
+  /** `fence`: asked by the store provisioners before each change they send. */
+  constructor(
+    client: KubeClient,
+    defaults: { postgres: AdminSource; redis: AdminSource },
+    options: { fence?: WriteFence } = {},
+  ) {
     this.client = client;
     this.defaults = defaults;
+    this.fence = options.fence;
   }
 
   /** The admin connections of an instance; reads the Secrets it names. */
@@ -152,7 +161,7 @@ export class AdminConnections {
     const key = poolKey(target);
     let provisioner = this.postgresProvisioners.get(key);
     if (!provisioner) {
-      provisioner = new PostgresProvisioner(target.url, { tls: target.tls });
+      provisioner = new PostgresProvisioner(target.url, { tls: target.tls, fence: this.fence });
       this.postgresProvisioners.set(key, provisioner);
     }
     return provisioner;
@@ -162,7 +171,7 @@ export class AdminConnections {
     const key = poolKey(target);
     let provisioner = this.redisProvisioners.get(key);
     if (!provisioner) {
-      provisioner = new RedisProvisioner(target.url, target.tls);
+      provisioner = new RedisProvisioner(target.url, target.tls, { fence: this.fence });
       this.redisProvisioners.set(key, provisioner);
       const storeKey = redisKey(target.url);
       let connected = false;

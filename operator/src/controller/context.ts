@@ -11,7 +11,6 @@ import type { Logger } from 'pino';
 import { API_VERSION, KIND, type TradingEngineInstance } from '../api/schema.ts';
 import type { NetworkPolicy } from '../builders/network-policy.ts';
 import type { EventRecorder, EventTarget } from '../runtime/events.ts';
-import type { Leading } from '../runtime/fence.ts';
 import type { CacheIndex, WatchedKind } from '../runtime/informer.ts';
 import type { KubeWriter } from '../runtime/kube.ts';
 import type { ControllerMetrics } from '../runtime/metrics.ts';
@@ -51,8 +50,6 @@ export interface ReconcilerDependencies {
   now?: () => Date;
   /** Queues an instance's key now: for what the reconciler notices outside a reconcile (a Redis restart). */
   requeue?: (key: string) => void;
-  /** Whether this replica still leads, asked before each store change (absent: no election). */
-  leading?: Leading;
 }
 
 /** Thrown after status is written, so that the queue retries with backoff. */

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Identity } from '@tse/adapter';
 import type { TradingEngineInstance } from '../api/schema.ts';
-import { assertLeading } from '../runtime/fence.ts';
 import type { AdminTarget } from './admin.ts';
 import { countActions, now, type ReconcilerDependencies, target } from './context.ts';
 import type { StoreOutcome } from './decisions.ts';
@@ -51,7 +50,6 @@ export abstract class StoreTenants {
     const last = this.verified.get(key);
     const fresh = last !== undefined && at - last.at < this.deps.resyncMs * VERIFIED_FOR;
     if (fresh && inputs !== undefined && last.inputs === inputs) return last.outcome;
-    assertLeading(this.deps.leading, `${this.store} provisioning of ${key}`);
     const outcome = await this.provisionTenant(step);
     // Recalled, it did nothing: no actions.
     if (outcome.ok && inputs !== undefined)
@@ -86,7 +84,6 @@ export abstract class StoreTenants {
    */
   async release(step: StoreStep<V1Secret | undefined>): Promise<string> {
     const remove = step.instance.spec[this.store].deletionPolicy === 'Delete';
-    assertLeading(this.deps.leading, `${this.store} release of ${keyOf(step.instance)}`);
     const { actions, message } = await this.releaseTenant(step, remove);
     this.done(step.instance, actions);
     return message;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Leading } from './fence.ts';
+
 import { resourcePath } from './kube.ts';
 import type { KubeClient } from './kube-client.ts';
 
@@ -21,11 +21,17 @@ export class EventRecorder {
   private readonly component: string;
   private readonly log: Logger;
   private readonly quietMs: number;
-  private readonly leading: Leading | undefined;
+  private readonly leading: (() => boolean) | undefined;
 
   constructor(
     client: KubeClient,
-    options: { component: string; log: Logger; quietMs?: number; leading?: Leading },
+    options: {
+      component: string;
+      log: Logger;
+      quietMs?: number;
+      /** Whether this replica leads: one that does not records nothing. */
+      leading?: () => boolean;
+    },
   ) {
     this.client = client;
     this.leading = options.leading;

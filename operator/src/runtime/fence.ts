@@ -1,9 +1,4 @@
-/**
- * Whether this replica may act now: the leader elector's `isLeader`, which
- * judges the renew deadline by the clock at the moment of asking. Absent
- * when there is no election (one replica acts alone).
- */
-export type Leading = () => boolean;
+import type { WriteFence } from '@tse/adapter';
 
 /** A write held back because this replica no longer leads. */
 export class NotLeadingError extends Error {
@@ -14,11 +9,17 @@ export class NotLeadingError extends Error {
 }
 
 /**
- * Throws before a write when leadership is gone. The elector's fence timer
+ * The check made right before each write leaves the process (a Kubernetes
+ * request, a PostgreSQL COMMIT, a Redis command that writes): it throws
+ * once `isLeader`, which judges the renew deadline by the clock at that
+ * moment, says this replica no longer leads. The elector's fence timer
  * stops the replica too, but after a pause (a long GC, a stopped process)
  * the I/O callbacks of running reconciles come before any timer: this check
- * is what keeps their next write from going out.
+ * keeps their writes from going out. Undefined without an election.
  */
-export function assertLeading(leading: Leading | undefined, what: string): void {
-  if (leading && !leading()) throw new NotLeadingError(what);
+export function writeFence(isLeader: (() => boolean) | undefined): WriteFence | undefined {
+  if (!isLeader) return undefined;
+  return (what) => {
+    if (!isLeader()) throw new NotLeadingError(what);
+  };
 }

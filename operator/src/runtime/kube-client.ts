@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { WriteFence } from '@tse/adapter';
 import type { ClusterAccess } from './kubeconfig.ts';
 
 /** A request the API server answered with an error status; `body` is its Status object. */
@@ -63,9 +64,13 @@ export class KubeClient {
   private readonly transport: typeof http | typeof https;
   readonly requestTimeoutMs: number;
 
-  constructor(access: ClusterAccess, options: { requestTimeoutMs: number }) {
+  private readonly fence: WriteFence | undefined;
+
+  /** `fence`: asked right before each request that is not a GET is sent (and sent again). */
+  constructor(access: ClusterAccess, options: { requestTimeoutMs: number; fence?: WriteFence }) {
     this.access = access;
     this.requestTimeoutMs = options.requestTimeoutMs;
+    this.fence = options.fence;
     const secure = access.server.startsWith('https:');
     this.transport = secure ? https : http;
     this.agent = secure
@@ -86,6 +91,7 @@ export class KubeClient {
               'content-length': String(Buffer.byteLength(payload)),
             },
       );
+      if (method !== 'GET') this.fence?.(what);
       const response = await exchange(this.transport, this.url(path, options.query), {
         method,
         headers,

@@ -1,7 +1,6 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, type InstanceStatus, KIND } from '../api/schema.ts';
 import { FIELD_MANAGER } from '../builders/metadata.ts';
-import { assertLeading, type Leading } from './fence.ts';
 import { KubeApiError, type KubeClient } from './kube-client.ts';
 
 /** Resource names that are not the kind in lower case plus "s". */
@@ -78,11 +77,8 @@ export class KubeWriter {
   /** Mutating requests sent, by kind: the benchmarks read it. */
   readonly writes = new Map<string, number>();
 
-  private readonly leading: Leading | undefined;
-
-  constructor(client: KubeClient, options: { leading?: Leading } = {}) {
+  constructor(client: KubeClient) {
     this.client = client;
-    this.leading = options.leading;
   }
 
   /** A JSON patch of an owned object, attributed to our field manager. */
@@ -227,9 +223,7 @@ export class KubeWriter {
     });
   }
 
-  /** Every write passes here first: held back once this replica no longer leads, else counted. */
   private count(kind: string): void {
-    assertLeading(this.leading, `a ${kind} write`);
     this.writes.set(kind, (this.writes.get(kind) ?? 0) + 1);
   }
 }

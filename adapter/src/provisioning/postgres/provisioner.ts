@@ -2,6 +2,7 @@ import pg from 'pg';
 import { AdminCapabilityError, ConvergenceError, StoreUnavailableError } from '../../errors.ts';
 import { postgresConnection, postgresTls, type StoreTls } from '../../store-tls.ts';
 import type { LoginCheck } from '../credentials.ts';
+import type { WriteFence } from '../tenant.ts';
 import { classifyPostgresError, isConcurrentCatalogUpdate } from './failures.ts';
 import type { ObservedPostgres, PostgresAction, PostgresPolicy, PostgresTenant } from './model.ts';
 import { databasesLeftOpen, planPostgres, planPostgresRemoval } from './plan.ts';
@@ -70,6 +71,7 @@ export interface ProvisionResult {
  */
 export class PostgresProvisioner {
   readonly pool: pg.Pool;
+  private readonly fence: WriteFence | undefined;
 
   constructor(
     adminUrl: string,
@@ -79,8 +81,11 @@ export class PostgresProvisioner {
       statementTimeoutMs?: number;
       /** TLS as the admin connection uses it; what the URL says by default. */
       tls?: StoreTls;
+      /** Asked before each transaction commits. */
+      fence?: WriteFence;
     } = {},
   ) {
+    this.fence = options.fence;
     this.pool = new pg.Pool({
       ...postgresConnection(adminUrl, options.tls ?? postgresTls(adminUrl, 'admin URL')),
       max: options.max ?? 4,
@@ -283,6 +288,8 @@ export class PostgresProvisioner {
     try {
       await client.query('BEGIN');
       for (const statement of statements) await client.query(statement);
+      // Nothing of the transaction is seen before its COMMIT: the last moment to stop it.
+      this.fence?.(`a PostgreSQL transaction (${statements.length} statements)`);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});

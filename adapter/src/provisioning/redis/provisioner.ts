@@ -3,6 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { AdminCapabilityError, ClaimConflictError, StoreUnavailableError } from '../../errors.ts';
 import { redisTls, redisTlsOptions, type StoreTls } from '../../store-tls.ts';
 import { type LoginCheck, redisPasswordHash } from '../credentials.ts';
+import type { WriteFence } from '../tenant.ts';
 import { TENANT_COMMAND_RULES } from './commands.ts';
 import {
   namespacePatterns,
@@ -41,8 +42,18 @@ export class RedisProvisioner {
   readonly admin: Redis;
   private canonical: Promise<string> | undefined;
 
-  /** `tls`: TLS as the admin connection uses it; what the URL says by default. */
-  constructor(adminUrl: string, tls: StoreTls = redisTls(adminUrl, 'admin URL')) {
+  private readonly fence: WriteFence | undefined;
+
+  /**
+   * `tls`: TLS as the admin connection uses it; what the URL says by default.
+   * `fence`: asked before each command that writes.
+   */
+  constructor(
+    adminUrl: string,
+    tls: StoreTls = redisTls(adminUrl, 'admin URL'),
+    options: { fence?: WriteFence } = {},
+  ) {
+    this.fence = options.fence;
     this.admin = new Redis(
       adminUrl,
       failFastOptions({ connectionName: 'trading-engine-operator', ...redisTlsOptions(tls) }),
@@ -148,7 +159,7 @@ export class RedisProvisioner {
         continue;
       }
       const command = commandFor(action, tenant);
-      const reply = await this.send(command);
+      const reply = await this.write(command);
       commands.push(command);
       if (action.type !== 'claim') continue;
       if (reply === 0) await this.assertStillOurs(tenant);
@@ -164,7 +175,7 @@ export class RedisProvisioner {
     const owner = ownerOf(tenant);
     const others = (await this.overlappingOwners(tenant)).filter((other) => other !== owner);
     if (others.length === 0) return;
-    await this.send(['HDEL', OWNERSHIP_KEY, tenant.user]);
+    await this.write(['HDEL', OWNERSHIP_KEY, tenant.user]);
     throw new ClaimConflictError(
       `Redis namespace "${tenant.namespace}" overlaps a namespace another owner claimed at the same moment (one is a ":"-prefix of the other); the claim was given up before anything else was changed, and is tried again`,
     );
@@ -262,10 +273,17 @@ export class RedisProvisioner {
     const commands: string[][] = [];
     for await (const keys of this.namespaceKeys(namespace)) {
       const command = ['UNLINK', ...keys];
-      await this.send(command);
+      await this.write(command);
       commands.push(command);
     }
     return commands;
+  }
+
+  /** A command that changes something: the fence is asked first. */
+  private async write<T>(command: string[]): Promise<T> {
+    await whenReady(this.admin).catch(() => {}); // `send` reports a connection that is down
+    this.fence?.(`Redis ${command[0]}`);
+    return this.send(command);
   }
 
   private async send<T>(command: string[]): Promise<T> {
