@@ -49,6 +49,8 @@ export class InstanceReconciler {
   private readonly postgres: PostgresTenants;
   private readonly redis: RedisTenants;
   private readonly finalizer: Finalizer;
+  /** Instances the Redis ownership record refused, until they are provisioned. */
+  private readonly refusedByRedis = new Set<string>();
   /** Since when each instance's ready pods have waited for one of them to take the lock. */
   private readonly waitingForLock = new Map<string, number>();
   /** Instances whose objects the API server refuses: retried at a pace a person can fix them. */
@@ -82,8 +84,11 @@ export class InstanceReconciler {
     for (const raw of this.deps.caches.instances.list()) {
       const parsed = tradingEngineInstance.safeParse(raw);
       if (!parsed.success || this.deps.admin.storeKeys(parsed.data).redis !== storeKey) continue;
-      if (lookAtOnRedisReturn(findCondition(parsed.data.status?.conditions, 'CacheReady')))
-        keys.push(keyOf(parsed.data));
+      const key = keyOf(parsed.data);
+      // Refused as this process remembers it (a reconcile during the outage may have written
+      // RedisUnavailable over it), or as the status says (a refusal from before a restart).
+      const cacheReady = findCondition(parsed.data.status?.conditions, 'CacheReady');
+      if (!this.refusedByRedis.has(key) && lookAtOnRedisReturn(cacheReady)) keys.push(key);
     }
     this.deps.log.info(
       { redis: storeKey, instances: keys.length },
@@ -100,6 +105,7 @@ export class InstanceReconciler {
     const raw = this.deps.caches.instances.get(namespace, name);
     if (!raw) {
       this.waitingForLock.delete(key);
+      this.refusedByRedis.delete(key);
       this.rejected.reset(key);
       return undefined;
     }
@@ -178,6 +184,9 @@ export class InstanceReconciler {
       this.redis.provision({ instance, identity, admin: admin.redis, secret }),
     ]);
     const storesOk = postgres.ok && redis.ok;
+    if (redis.ok) this.refusedByRedis.delete(key);
+    else if (!lookAtOnRedisReturn({ status: 'False', reason: redis.reason }))
+      this.refusedByRedis.add(key);
 
     // A store that is down leaves the running engine alone: it reports degraded and recovers by itself.
     let refused: ApplyError | undefined;
