@@ -149,12 +149,14 @@ export async function startEngine(
       // A connection that goes idle from now on (a call finishing) is closed at once, not
       // kept alive until its timeout: close() only ends the connections idle when it starts.
       for (const server of [app.server, management.server]) server.keepAliveTimeout = 1;
+      // One deadline for the whole drain: the process is ended shortly after it regardless.
+      const deadline = performance.now() + config.shutdownTimeoutMs;
       await Promise.all([
         closeHttp(app, config.shutdownTimeoutMs),
         closeGrpc(grpcServer, config.shutdownTimeoutMs),
       ]);
-      // Probes and scrapes are answered (not ready) until the API has drained.
-      await closeHttp(management, config.shutdownTimeoutMs);
+      // Probes and scrapes are answered (not ready) until the API has drained; then the time left.
+      await closeHttp(management, Math.max(0, deadline - performance.now()));
       await lock?.stop();
       await stores.close();
       logger.info('shut down');
