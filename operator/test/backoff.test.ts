@@ -15,4 +15,9 @@ describe('watch backoff', () => {
     expect(backoffDelay(5, WATCH_BACKOFF, () => 1)).toBe(30_000);
     expect(backoffDelay(1_000, WATCH_BACKOFF, () => 1)).toBe(30_000);
   });
+
+  it('spreads the delays at the cap below it instead of clipping them all to it', () => {
+    const atCap = [0.2, 0.5, 0.8].map((r) => backoffDelay(1_000, WATCH_BACKOFF, () => r));
+    expect(atCap).toEqual([22_000, 25_000, 28_000]);
+  });
 });

@@ -18,5 +18,9 @@ export function backoffDelay(
   random: () => number = Math.random,
 ): number {
   const base = Math.min(policy.initialMs * 2 ** Math.min(attempt, 30), policy.capMs);
-  return Math.round(Math.min(base * (1 + policy.jitter * random()), policy.capMs));
+  const spread = 1 + policy.jitter * random();
+  // Past the cap the jitter spreads the delays below it, rather than every key retrying at it.
+  const delay =
+    base * spread <= policy.capMs ? base * spread : (policy.capMs / (1 + policy.jitter)) * spread;
+  return Math.round(delay);
 }
