@@ -81,7 +81,11 @@ describe('buildDeployment', () => {
   it("keeps the operator's own labels out of the user's pod labels", () => {
     const object = instance(
       'l',
-      withSpec({ pod: { labels: { team: 'fx', 'trading.tse.io/role': 'active' } } }),
+      withSpec({
+        pod: {
+          labels: { team: 'fx', 'trading.tse.io/role': 'active', 'trading.tse.io/other': 'x' },
+        },
+      }),
     );
     const labelled = buildDeployment(object, {
       identity: identityOf(object),
@@ -90,6 +94,7 @@ describe('buildDeployment', () => {
     });
     const labels = labelled.spec?.template.metadata?.labels;
     expect(labels?.team).toBe('fx');
+    expect(labels?.['trading.tse.io/other']).toBeUndefined();
     // A user's `active` would route traffic to every pod: each is born standby instead.
     expect(labels?.['trading.tse.io/role']).toBe('standby');
   });

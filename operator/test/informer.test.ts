@@ -12,6 +12,7 @@ import {
   deploymentProjection,
   podDisruptionBudgetProjection,
   podProjection,
+  SOURCES,
 } from '../src/runtime/sources.ts';
 
 // The reflector's own decisions (paging, 410, ERROR events, stopping) against a
@@ -224,6 +225,8 @@ describe('changedBeyondRevision', () => {
         status: { currentHealthy, desiredHealthy: 1, disruptionsAllowed: 1, expectedPods: 2 },
       });
     expect(changedBeyondRevision(budget('1', 1), budget('2', 2))).toBe(false);
+    expect(SOURCES.podDisruptionBudgets.project).toBe(podDisruptionBudgetProjection);
+    expect(SOURCES.deployments.project).toBe(deploymentProjection);
   });
 
   it('is true for what the reconciler reads: readiness, labels, a spec', () => {

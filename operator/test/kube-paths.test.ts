@@ -42,11 +42,6 @@ describe('cache projections', () => {
     // A Secret someone labelled as the operator's: its data costs nothing.
     expect(secretProjection(secret()).data).toBeUndefined();
     expect(secretProjection(secret([{ ...owner, controller: false }])).data).toBeUndefined();
-    // Made under another version of the kind: still the instance's credentials.
-    const earlier = { ...owner, apiVersion: 'trading.tse.io/v1beta1' };
-    expect(secretProjection(secret([earlier])).data).toEqual({ password: 'cGFzcw==' });
-    const lookalike = { ...owner, apiVersion: 'trading.tse.io.example.com/v1alpha1' };
-    expect(secretProjection(secret([lookalike])).data).toBeUndefined();
   });
 
   it('keeps of a pod its owner, labels, deletion and readiness only', () => {

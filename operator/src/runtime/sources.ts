@@ -6,7 +6,7 @@ import type {
   V1Secret,
   V1Service,
 } from '@kubernetes/client-node';
-import { GROUP, KIND } from '../api/schema.ts';
+import { API_VERSION, KIND } from '../api/schema.ts';
 import type { NetworkPolicy } from '../builders/network-policy.ts';
 import type { ResourceSource } from './informer.ts';
 import { withoutManagedFields } from './kube.ts';
@@ -85,16 +85,13 @@ export function podDisruptionBudgetProjection(
 /**
  * A Secret's data is kept only when an instance controls the Secret (its
  * credentials): anyone may put the operator's label on a Secret of their
- * own, and its data must cost the operator nothing. Any version of the
- * instance kind counts: a Secret made under an earlier one is still its.
+ * own, and its data must cost the operator nothing.
  */
 export function secretProjection(secret: V1Secret): V1Secret {
   const trimmed = withoutManagedFields(secret);
   const owned = secret.metadata?.ownerReferences?.some(
     (reference) =>
-      reference.controller &&
-      reference.kind === KIND &&
-      reference.apiVersion.startsWith(`${GROUP}/`),
+      reference.controller && reference.kind === KIND && reference.apiVersion === API_VERSION,
   );
   if (owned) return trimmed;
   const { data: _, stringData: __, ...rest } = trimmed;
