@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
@@ -211,8 +211,15 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
     const floorWrites = [...writer.writes.values()].reduce((sum, n) => sum + n, 0);
     if (floorWrites !== MINIMUM_WRITES.length * count)
       throw new Error(`the floor wrote ${floorWrites} times, not ${MINIMUM_WRITES.length} each`);
-    // The floor's own kinds stop changing (the controller manager's Deployment status writes
-    // among them) before the operator starts; pods, ReplicaSets and Events are not counted.
+    // The operator starts on a cluster as empty as the floor's was: the floor's namespace goes
+    // (its instances' finalizers first, or it would wait on them), and so do its pods, which the
+    // control plane and the fake nodes would otherwise keep tending through the operator's run.
+    await pool(names('base'), (name) =>
+      writer.setFinalizers('bench-baseline', name, [FLOOR_FINALIZER], []),
+    );
+    await removeNamespace(kubectl, 'bench-baseline');
+    // The floor's kinds stop changing before the operator starts; pods, ReplicaSets and Events
+    // are not counted.
     await settled(() => apiserverWrites(kubectlPath, cluster.kubeconfig));
 
     // The operator.
@@ -342,6 +349,9 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
   }
 }
 
+/** The operator's finalizer, which the floor puts on its instances as the operator does. */
+const FLOOR_FINALIZER = 'trading.tse.io/finalizer';
+
 /** The API server's key for the role labels the operator patches onto pods. */
 const POD_LABELS = 'pods PATCH';
 /** The bench creating the instances: the user's writes, not the operator's. */
@@ -355,6 +365,21 @@ function writesSince(before: Map<string, number>, after: Map<string, number>): M
     if (delta > 0 && kind !== INSTANCE_CREATES) since.set(kind, delta);
   }
   return since;
+}
+
+/** Deletes a namespace and returns once it is gone, with everything in it. */
+async function removeNamespace(
+  kubectl: (args: string[]) => SpawnSyncReturns<string>,
+  namespace: string,
+): Promise<void> {
+  const deleted = kubectl(['delete', 'namespace', namespace, '--wait=false']);
+  if (deleted.status !== 0) throw new Error(`could not delete ${namespace}: ${deleted.stderr}`);
+  console.error(`removing the floor's namespace ${namespace}`);
+  for (;;) {
+    const found = kubectl(['get', 'namespace', namespace, '-o', 'name']);
+    if (found.status !== 0 && /NotFound/.test(found.stderr)) return;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
 }
 
 /** Returns once `count` stays the same for two seconds: the writes that follow convergence are in. */
@@ -390,7 +415,7 @@ async function floorInstance(
   instance: TradingEngineInstance,
 ): Promise<void> {
   const { namespace, name } = instance.metadata;
-  await writer.setFinalizers(namespace, name, undefined, ['trading.tse.io/finalizer']);
+  await writer.setFinalizers(namespace, name, undefined, [FLOOR_FINALIZER]);
   const identity = deriveIdentity({ instanceName: name });
   const passwords = { postgres: generatePassword(), redis: generatePassword() };
   const secret = await writer.apply(
