@@ -128,8 +128,8 @@ function fakeLeases() {
 
 const timing = { leaseDurationMs: 3_000, renewDeadlineMs: 600, retryPeriodMs: 100 };
 const log = pino({ level: 'silent' });
-const elector = (api: LeaseApi, identity: string) =>
-  new LeaderElector(api, { namespace: 'ns', name: 'lease', identity, timing, log });
+const elector = (api: LeaseApi, identity: string, clock?: () => number) =>
+  new LeaderElector(api, { namespace: 'ns', name: 'lease', identity, timing, log, clock });
 
 describe('LeaderElector', () => {
   it('leads alone, keeps a standby waiting while it renews, and hands over on release', async () => {
@@ -184,14 +184,7 @@ describe('LeaderElector', () => {
     // Node's timers may (scheduled from the event loop's cached time).
     let clock = 0;
     const { api, state } = fakeLeases();
-    const a = new LeaderElector(api, {
-      namespace: 'ns',
-      name: 'lease',
-      identity: 'a',
-      timing,
-      log,
-      clock: () => clock,
-    });
+    const a = elector(api, 'a', () => clock);
     let lost: string | undefined;
     await a.acquire((reason) => {
       lost = reason;
@@ -210,14 +203,7 @@ describe('LeaderElector', () => {
   it('stops leading the moment it is asked past the deadline, before its fence timer runs', async () => {
     let clock = 0;
     const { api } = fakeLeases();
-    const a = new LeaderElector(api, {
-      namespace: 'ns',
-      name: 'lease',
-      identity: 'a',
-      timing,
-      log,
-      clock: () => clock,
-    });
+    const a = elector(api, 'a', () => clock);
     const lost: string[] = [];
     await a.acquire((reason) => lost.push(reason));
     // A pause (GC, SIGSTOP) ends: I/O callbacks ask before any timer has run.
