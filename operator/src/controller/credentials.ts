@@ -19,9 +19,10 @@ import type { ReconcilerDependencies } from './context.ts';
  * The rule for generating: a password or token is generated only when the
  * Secret has no value for it. A Secret missing from the cache is not proof
  * that it is missing (the cache may not have caught up, or may not list it:
- * it holds only labelled objects), so it is read from the API server first;
- * only a 404 there lets new credentials be generated. Removing a key from an
- * existing Secret rotates that one credential.
+ * it holds only labelled objects), so it is read from the API server first,
+ * as is one the cache holds without its data; only a 404 there lets new
+ * credentials be generated. Removing a key from an existing Secret rotates
+ * that one credential.
  */
 export async function ensureCredentials(
   deps: ReconcilerDependencies,
@@ -39,7 +40,9 @@ export async function ensureCredentials(
     deps.caches.secrets.get(namespace, name),
     instance.metadata.uid,
   );
-  const live = cached ?? (await deps.writer.read<V1Secret>(reference));
+  // The cache keeps a Secret's data only when it is plainly ours (secretProjection): one it holds
+  // without data is read whole, so its passwords are never taken for missing.
+  const live = cached?.data !== undefined ? cached : await deps.writer.read<V1Secret>(reference);
   const postgresUrl = new URL(admin.postgres.url);
   const redisUrl = new URL(admin.redis.url);
   const [postgresHost, postgresPort] = hostPort(

@@ -172,10 +172,14 @@ export class InstanceReconciler {
     try {
       // The finalizer is on before any store is touched; the Secret, which the
       // API server deletes with the instance, is made meanwhile.
-      [, secret] = await Promise.all([
+      // Both settle before either's failure is taken: nothing of this reconcile outlives it.
+      const [finalized, credentials] = await Promise.allSettled([
         this.ensureFinalizer(instance),
         ensureCredentials(this.deps, this.owned, instance, identity, admin),
       ]);
+      if (finalized.status === 'rejected') throw finalized.reason;
+      if (credentials.status === 'rejected') throw credentials.reason;
+      secret = credentials.value;
     } catch (error) {
       return this.refuse(instance, identity, error);
     }
