@@ -23,6 +23,15 @@ export class ValidationError extends TseError {
   }
 }
 
+/**
+ * A change a `WriteFence` held back: the caller may no longer act (an
+ * operator replica that no longer leads). Not a store failure: nothing was
+ * sent, and it is passed on as it is.
+ */
+export class FencedError extends TseError {
+  readonly code = 'FENCED';
+}
+
 /** A store (PostgreSQL or Redis) could not be reached or refused the connection. */
 export class StoreUnavailableError extends TseError {
   readonly code = 'STORE_UNAVAILABLE';

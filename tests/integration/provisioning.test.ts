@@ -2,6 +2,7 @@ import {
   checkPostgresLogin,
   checkRedisLogin,
   deriveIdentity,
+  FencedError,
   generatePassword,
   OwnershipError,
   PostgresProvisioner,
@@ -195,15 +196,27 @@ describe('Redis provisioning on a real server', () => {
 });
 
 describe('a fence that closes (an operator replica that no longer leads)', () => {
-  const closed = () => {
-    throw new Error('fence closed');
+  /** A fence that lets `open` changes through, then refuses, saying what it was asked about. */
+  const fence = (closesAt: (what: string) => boolean) => {
+    const asked: string[] = [];
+    return {
+      asked,
+      check: (what: string) => {
+        asked.push(what);
+        if (closesAt(what)) throw new FencedError(`fence closed at ${what}`);
+      },
+    };
   };
 
-  it('PostgreSQL: the transaction is rolled back before its COMMIT, nothing left behind', async () => {
-    const fenced = new PostgresProvisioner(database.url, { fence: closed });
+  it('PostgreSQL: asked before each statement and the COMMIT; closed at the COMMIT, nothing stays', async () => {
+    const atCommit = fence((what) => what.startsWith('the COMMIT'));
+    const fenced = new PostgresProvisioner(database.url, { fence: atCommit.check });
     try {
       const tenant = pgTenant('fenced');
-      await expect(fenced.ensure(tenant)).rejects.toThrow('fence closed');
+      await expect(fenced.ensure(tenant)).rejects.toThrow(FencedError);
+      // Every statement was asked about, then the COMMIT, which was refused: rolled back.
+      expect(atCommit.asked.length).toBeGreaterThan(2);
+      expect(atCommit.asked.at(-1)).toMatch(/^the COMMIT/);
       const { rows } = await adminQuery(
         database.url,
         'select (select count(*) from pg_roles where rolname = $1)::int as roles, (select count(*) from pg_namespace where nspname = $1)::int as schemas',
@@ -215,22 +228,32 @@ describe('a fence that closes (an operator replica that no longer leads)', () =>
     }
   });
 
-  it('Redis: nothing is claimed and no user made; what was made before stays', async () => {
+  it('Redis: asked before each command that writes; what came before it stays, nothing after', async () => {
     const made = rTenant('fenced-later');
     await redis.ensure(made);
-    const fenced = new RedisProvisioner(inject('redisUrl'), undefined, { fence: closed });
+    let closing = false;
+    const atSetuser = fence((what) => closing && what === 'Redis ACL');
+    const fenced = new RedisProvisioner(inject('redisUrl'), undefined, { fence: atSetuser.check });
     const admin = new Redis(inject('redisUrl'));
     try {
+      // Its one-off probe of how the server spells ACL rules (an ACL SETUSER) while open.
+      await fenced.canonicalCommands();
+      atSetuser.asked.length = 0;
+      closing = true;
       const tenant = rTenant('fenced');
-      await expect(fenced.ensure(tenant)).rejects.toThrow('fence closed');
-      expect(await admin.hget('tse-operator|owners', tenant.user)).toBeNull();
+      await expect(fenced.ensure(tenant)).rejects.toThrow(FencedError);
+      // The claim went (asked first, let through); the user, refused, was never made.
+      expect(atSetuser.asked).toEqual(['Redis HSETNX', 'Redis ACL']);
+      expect(await admin.hget('tse-operator|owners', tenant.user)).not.toBeNull();
       expect(await admin.call('ACL', 'GETUSER', tenant.user)).toBeNull();
       // A removal is fenced alike: the user made while the fence was open is still there.
-      await expect(fenced.remove(made)).rejects.toThrow('fence closed');
+      await expect(fenced.remove(made)).rejects.toThrow(FencedError);
       expect(await admin.call('ACL', 'GETUSER', made.user)).not.toBeNull();
+      await admin.hdel('tse-operator|owners', tenant.user);
     } finally {
       admin.disconnect();
       await fenced.close();
+      await redis.remove(made);
     }
   });
 });

@@ -4,8 +4,9 @@ import type { RedisTenant } from './redis/model.ts';
 
 /**
  * Called with what is about to change right before a provisioner sends it
- * (a transaction's COMMIT, a Redis command that writes); throws to stop it.
- * An operator replica uses it to send nothing once it no longer leads.
+ * (each statement of a transaction and its COMMIT, each Redis command that
+ * writes); throws a `FencedError` to stop it. An operator replica uses it to
+ * send nothing once it no longer leads.
  */
 export type WriteFence = (what: string) => void;
 

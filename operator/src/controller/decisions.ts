@@ -1,4 +1,10 @@
-import { describeCause, StoreUnavailableError, TseError, ValidationError } from '@tse/adapter';
+import {
+  describeCause,
+  FencedError,
+  StoreUnavailableError,
+  TseError,
+  ValidationError,
+} from '@tse/adapter';
 import type { ConditionInput } from './conditions.ts';
 
 // Small pure decisions: each turns what was observed into a condition with a
@@ -21,11 +27,16 @@ export type StoreOutcome =
   | { ok: true; message: string; actions: number }
   | { ok: false; reason: string; message: string; retry: boolean };
 
-/** Classifies a provisioning failure: expected ones get a reason, anything else is wrapped. */
+/**
+ * Classifies a provisioning failure: expected ones get a reason, anything
+ * else is wrapped. A write the fence held back is no store's failure: it is
+ * thrown on (the replica no longer leads; nothing is to be reported).
+ */
 export function storeFailure(
   error: unknown,
   store: 'postgres' | 'redis',
 ): StoreOutcome & { ok: false } {
+  if (error instanceof FencedError) throw error;
   const label = store === 'postgres' ? 'Postgres' : 'Redis';
   if (error instanceof StoreUnavailableError)
     return { ok: false, reason: `${label}Unavailable`, message: error.message, retry: true };

@@ -1,4 +1,10 @@
-import { describeCause, type Identity, OwnershipError, StoreUnavailableError } from '@tse/adapter';
+import {
+  describeCause,
+  FencedError,
+  type Identity,
+  OwnershipError,
+  StoreUnavailableError,
+} from '@tse/adapter';
 import type { Logger } from 'pino';
 import type { TradingEngineInstance } from '../api/schema.ts';
 import { credentialsSecretName } from '../builders/metadata.ts';
@@ -146,6 +152,7 @@ export class Finalizer {
           `${LABEL[store]} ${await tenants.release({ instance, identity, admin, secret })}`,
         );
       } catch (error) {
+        if (error instanceof FencedError) throw error;
         if (error instanceof OwnershipError && !heldBy(instance, store)) {
           // It never was this instance's: there is nothing of its own to clean up.
           done.push(`${LABEL[store]}: nothing of this instance's (${error.message})`);

@@ -1,10 +1,9 @@
-import type { WriteFence } from '@tse/adapter';
+import { FencedError, type WriteFence } from '@tse/adapter';
 
 /** A write held back because this replica no longer leads. */
-export class NotLeadingError extends Error {
+export class NotLeadingError extends FencedError {
   constructor(what: string) {
     super(`not the leader any more: ${what} not sent`);
-    this.name = 'NotLeadingError';
   }
 }
 

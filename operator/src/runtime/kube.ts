@@ -74,7 +74,7 @@ export function withoutManagedFields<T extends KubernetesObject>(object: T): T {
  */
 export class KubeWriter {
   private readonly client: KubeClient;
-  /** Mutating requests sent, by kind: the benchmarks read it. */
+  /** Mutating requests made (sent, unless the client's fence held one back), by kind: the benchmarks read it. */
   readonly writes = new Map<string, number>();
 
   constructor(client: KubeClient) {

@@ -1,5 +1,10 @@
 import pg from 'pg';
-import { AdminCapabilityError, ConvergenceError, StoreUnavailableError } from '../../errors.ts';
+import {
+  AdminCapabilityError,
+  ConvergenceError,
+  FencedError,
+  StoreUnavailableError,
+} from '../../errors.ts';
 import { postgresConnection, postgresTls, type StoreTls } from '../../store-tls.ts';
 import type { LoginCheck } from '../credentials.ts';
 import type { WriteFence } from '../tenant.ts';
@@ -190,6 +195,7 @@ export class PostgresProvisioner {
         result.actions.push(...revoked.actions);
         result.statements.push(...revoked.statements);
       } catch (error) {
+        if (error instanceof FencedError) throw error;
         result.publicConnectError = (error as Error).message;
         result.openToPublic = (await this.observe(tenant)).openToPublic ?? others;
       }
@@ -287,9 +293,12 @@ export class PostgresProvisioner {
     const client = await this.connect();
     try {
       await client.query('BEGIN');
-      for (const statement of statements) await client.query(statement);
-      // Nothing of the transaction is seen before its COMMIT: the last moment to stop it.
-      this.fence?.(`a PostgreSQL transaction (${statements.length} statements)`);
+      // Each statement too: ending a role's sessions takes effect at once, transaction or not.
+      for (const statement of statements) {
+        this.fence?.('a PostgreSQL statement');
+        await client.query(statement);
+      }
+      this.fence?.(`the COMMIT of a PostgreSQL transaction (${statements.length} statements)`);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});

@@ -253,9 +253,10 @@ export class RedisProvisioner {
     this.canonical ??= (async () => {
       const probe = `tse-acl-probe-${randomBytes(6).toString('hex')}`;
       try {
-        await this.send(['ACL', 'SETUSER', probe, 'reset', 'off', ...TENANT_COMMAND_RULES]);
+        await this.write(['ACL', 'SETUSER', probe, 'reset', 'off', ...TENANT_COMMAND_RULES]);
         return (await this.observe(probe)).user?.commands ?? '';
       } finally {
+        // Cleaning up after itself, fence or not: the probe is nobody else's.
         await this.send(['ACL', 'DELUSER', probe]).catch(() => {});
       }
     })();
@@ -279,16 +280,15 @@ export class RedisProvisioner {
     return commands;
   }
 
-  /** A command that changes something: the fence is asked first. */
-  private async write<T>(command: string[]): Promise<T> {
-    await whenReady(this.admin).catch(() => {}); // `send` reports a connection that is down
-    this.fence?.(`Redis ${command[0]}`);
-    return this.send(command);
+  /** A command that changes something: the fence is asked once the connection is up, right before it goes. */
+  private write<T>(command: string[]): Promise<T> {
+    return this.send(command, { fenced: true });
   }
 
-  private async send<T>(command: string[]): Promise<T> {
+  private async send<T>(command: string[], { fenced = false } = {}): Promise<T> {
     try {
       await whenReady(this.admin);
+      if (fenced) this.fence?.(`Redis ${command[0]}`);
       const [name, ...args] = command as [string, ...string[]];
       return (await this.admin.call(name, ...args)) as T;
     } catch (error) {
