@@ -111,7 +111,6 @@ export async function startOperator(
         'reconcile failed; retrying',
       ),
   });
-  routeEvents(caches, queue);
   const reconciler = new InstanceReconciler({
     caches,
     writer,
@@ -124,6 +123,7 @@ export async function startOperator(
     resyncMs: config.resyncSeconds * 1000,
     requeue: (key) => queue.add(key),
   });
+  routeEvents(caches, queue, (object) => reconciler.isOwnEcho(object));
 
   const state = { synced: false, stopping: false };
   const server = await serveHealth(config, metrics, {
@@ -254,7 +254,11 @@ function failingWatches(caches: Caches, thresholdMs: number): string | undefined
  * `ownedPriority`). Keys queued before this replica leads wait for the queue
  * to start.
  */
-function routeEvents(caches: Caches, queue: WorkQueue): void {
+function routeEvents(
+  caches: Caches,
+  queue: WorkQueue,
+  isOwnEcho: (object: KubernetesObject) => boolean,
+): void {
   // An update that changes only status (our own write) needs no reconcile: only
   // generation, deletion and finalizers are looked at (a generation predicate).
   const seen = new Map<string, string>();
@@ -277,13 +281,13 @@ function routeEvents(caches: Caches, queue: WorkQueue): void {
       }
     }
   });
-  caches.deployments.on(ownerRouter(queue, caches.deployments));
-  caches.services.on(ownerRouter(queue, caches.services));
-  caches.secrets.on(ownerRouter(queue, caches.secrets));
+  caches.deployments.on(ownerRouter(queue, caches.deployments, isOwnEcho));
+  caches.services.on(ownerRouter(queue, caches.services, isOwnEcho));
+  caches.secrets.on(ownerRouter(queue, caches.secrets, isOwnEcho));
   // A pod that comes, goes or changes readiness may change who trades.
-  caches.pods.on(ownerRouter(queue, caches.pods));
-  caches.podDisruptionBudgets.on(ownerRouter(queue, caches.podDisruptionBudgets));
-  caches.networkPolicies.on(ownerRouter(queue, caches.networkPolicies));
+  caches.pods.on(ownerRouter(queue, caches.pods, isOwnEcho));
+  caches.podDisruptionBudgets.on(ownerRouter(queue, caches.podDisruptionBudgets, isOwnEcho));
+  caches.networkPolicies.on(ownerRouter(queue, caches.networkPolicies, isOwnEcho));
 }
 
 /**
@@ -320,13 +324,19 @@ export function ownedPriority(event: WatchEvent, cache: { hasSynced(): boolean }
 /**
  * Routes an owned object's change to the instance its label names (and to
  * the one it named before, when relabelled), unless nothing the cache keeps
- * changed.
+ * changed, or the change is the operator's own write coming back (the
+ * reconcile that wrote it knows it; its echo would only run it again).
  */
 export const ownerRouter =
-  (queue: Pick<WorkQueue, 'add'>, cache: { hasSynced(): boolean }) =>
+  (
+    queue: Pick<WorkQueue, 'add'>,
+    cache: { hasSynced(): boolean },
+    isOwnEcho: (object: KubernetesObject) => boolean = () => false,
+  ) =>
   (event: WatchEvent, object: KubernetesObject, previous?: KubernetesObject) => {
     // Nothing the reconciler reads changed (a Deployment's status, a pod's short of readiness).
     if (previous && !changedBeyondRevision(previous, object)) return;
+    if (event !== 'delete' && isOwnEcho(object)) return;
     const namespace = object.metadata?.namespace;
     const owner = object.metadata?.labels?.[INSTANCE_LABEL];
     if (owner) queue.add(`${namespace}/${owner}`, ownedPriority(event, cache));

@@ -218,6 +218,27 @@ describe('changedBeyondRevision', () => {
   it('is false for what the projection leaves out: a pod short of readiness, a status', () => {
     expect(changedBeyondRevision(pod('1', 'False', 'Pending'), pod('2', 'False'))).toBe(false);
     expect(changedBeyondRevision(deployment('1', 0), deployment('2', 1))).toBe(false);
+    // A starting pod: no Ready condition, then Ready False since some time.
+    const starting = podProjection({
+      metadata: { name: 'p', namespace: 'n', resourceVersion: '1', labels: { a: 'b' } },
+      status: { phase: 'Pending' },
+    });
+    expect(changedBeyondRevision(starting, pod('2', 'False'))).toBe(false);
+    // The Deployment controller counting its rollout.
+    const counted = deployment('3', 1);
+    expect(
+      changedBeyondRevision(
+        counted,
+        deploymentProjection({
+          ...counted,
+          metadata: {
+            ...counted.metadata,
+            resourceVersion: '4',
+            annotations: { 'deployment.kubernetes.io/revision': '1' },
+          },
+        }),
+      ),
+    ).toBe(false);
     const budget = (resourceVersion: string, currentHealthy: number) =>
       podDisruptionBudgetProjection({
         metadata: { name: 'b', namespace: 'n', resourceVersion },

@@ -13,6 +13,15 @@ const secret = (resourceVersion: string, owner = 'uid-a'): KubernetesObject => (
 });
 
 describe('RecentWrites', () => {
+  it('tells its own write coming back from another change of the object', () => {
+    const writes = new RecentWrites({ now: () => 0 });
+    const written = secret('5');
+    writes.remember(RecentWrites.keyOf(written), written);
+    expect(writes.isEcho(secret('5'))).toBe(true);
+    expect(writes.isEcho(secret('6'))).toBe(false);
+    expect(writes.isEcho({ ...secret('5'), kind: 'ConfigMap' })).toBe(false);
+  });
+
   it('stands in for the cache until it catches up', () => {
     const writes = new RecentWrites({ now: () => 0 });
     writes.remember('k', secret('5'));

@@ -61,7 +61,12 @@ describe('ownerRouter', () => {
   });
   const routed = (event: 'add' | 'update' | 'delete', ...objects: ReturnType<typeof pod>[]) => {
     const added: string[] = [];
-    const route = ownerRouter({ add: (key) => added.push(key) }, { hasSynced: () => true });
+    const route = ownerRouter(
+      { add: (key) => added.push(key) },
+      { hasSynced: () => true },
+      // Revision 7 is the operator's own write.
+      (object) => object.metadata?.resourceVersion === '7',
+    );
     route(event, objects[0] as never, objects[1] as never);
     return added;
   };
@@ -70,6 +75,12 @@ describe('ownerRouter', () => {
     expect(routed('add', pod('1', 'a'))).toEqual(['ns/a']);
     expect(routed('delete', pod('1', 'a'))).toEqual(['ns/a']);
     expect(routed('add', pod('1'))).toEqual([]);
+  });
+
+  it("wakes nobody for the operator's own write coming back, but for its deletion", () => {
+    expect(routed('add', pod('7', 'a'))).toEqual([]);
+    expect(routed('update', pod('7', 'b'), pod('1', 'a'))).toEqual([]);
+    expect(routed('delete', pod('7', 'a'))).toEqual(['ns/a']);
   });
 
   it('wakes nobody for a new revision alone, and both instances for a relabel', () => {

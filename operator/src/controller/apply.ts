@@ -234,6 +234,17 @@ export class RecentWrites {
   }
 
   /**
+   * Whether a watched object is one of this operator's writes coming back
+   * (the revision its write returned): nothing in it the reconcile that made
+   * it has not seen.
+   */
+  isEcho(object: KubernetesObject): boolean {
+    const revision = object.metadata?.resourceVersion;
+    const entry = this.objects.get(RecentWrites.keyOf(object));
+    return revision !== undefined && entry?.object.metadata?.resourceVersion === revision;
+  }
+
+  /**
    * The cached object, or the one written here when the cache has not seen
    * it yet. Only for a moment: an object the cache still lacks after that
    * was deleted (by someone, or with its owner) and must not stand in for it.

@@ -1,4 +1,4 @@
-import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { type Identity, ValidationError } from '@tse/adapter';
 import { type TradingEngineInstance, tradingEngineInstance } from '../api/schema.ts';
 import { buildDeployment } from '../builders/deployment.ts';
@@ -49,6 +49,7 @@ export class InstanceReconciler {
   private readonly postgres: PostgresTenants;
   private readonly redis: RedisTenants;
   private readonly finalizer: Finalizer;
+  private readonly written: RecentWrites;
   /** Instances the Redis ownership record refused, until they are provisioned. */
   private readonly refusedByRedis = new Set<string>();
   /** Since when each instance's ready pods have waited for one of them to take the lock. */
@@ -59,6 +60,7 @@ export class InstanceReconciler {
   constructor(deps: ReconcilerDependencies) {
     this.deps = deps;
     const written = new RecentWrites();
+    this.written = written;
     this.owned = new OwnedObjects(deps, written);
     this.status = new StatusWriter(deps, written);
     this.names = new NameArbiter(deps.caches.instances, deps.admin);
@@ -98,6 +100,11 @@ export class InstanceReconciler {
       this.redis.forget(key);
       this.deps.requeue?.(key);
     }
+  }
+
+  /** Whether an owned object's event is only this operator's own write coming back. */
+  isOwnEcho(object: KubernetesObject): boolean {
+    return this.written.isEcho(object);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {

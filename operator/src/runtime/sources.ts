@@ -21,9 +21,11 @@ export const source = <T extends KubernetesObject>(
 /**
  * What the operator reads of an engine pod: who made it, its labels, whether
  * it is going and whether it is Ready, and since when. A pod's spec and most
- * of its status (a few KiB each) are never kept. The time of Ready's last
- * change tells a restarted engine (its lock maybe lost) from one that stayed
- * up even when both its steps fall in one relist.
+ * of its status (a few KiB each) are never kept. The time Ready became True
+ * tells a restarted engine (its lock maybe lost) from one that stayed up even
+ * when both its steps fall in one relist. Not ready is one state whatever
+ * the condition says (absent, False, Unknown, since when): a starting pod's
+ * steps before readiness wake nobody.
  */
 export function podProjection(pod: V1Pod): V1Pod {
   const { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp } =
@@ -47,28 +49,40 @@ export function podProjection(pod: V1Pod): V1Pod {
       })),
       ...(deletionTimestamp ? { deletionTimestamp } : {}),
     },
-    status: ready
-      ? {
-          conditions: [
-            {
-              type: ready.type,
-              status: ready.status,
-              ...(ready.lastTransitionTime && { lastTransitionTime: ready.lastTransitionTime }),
-            },
-          ],
-        }
-      : {},
+    status:
+      ready?.status === 'True'
+        ? {
+            conditions: [
+              {
+                type: ready.type,
+                status: ready.status,
+                ...(ready.lastTransitionTime && { lastTransitionTime: ready.lastTransitionTime }),
+              },
+            ],
+          }
+        : {},
   };
 }
 
+/** The Deployment controller's count of its rollouts. */
+const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
+
 /**
- * A Deployment without its status: the operator counts engine pods itself
- * and never reads a Deployment's, which the controller manager rewrites
- * several times per rollout (each would otherwise wake the instance).
+ * A Deployment without its status, nor the revision annotation the
+ * controller manager adds: the operator counts engine pods itself and reads
+ * neither, and each of the controller manager's writes of them would
+ * otherwise wake the instance.
  */
 export function deploymentProjection(deployment: V1Deployment): V1Deployment {
   const { status: _, ...rest } = withoutManagedFields(deployment);
-  return rest;
+  const annotations = rest.metadata?.annotations;
+  if (!annotations || !(REVISION_ANNOTATION in annotations)) return rest;
+  const { [REVISION_ANNOTATION]: __, ...others } = annotations;
+  const { annotations: ___, ...metadata } = rest.metadata ?? {};
+  return {
+    ...rest,
+    metadata: Object.keys(others).length ? { ...metadata, annotations: others } : metadata,
+  };
 }
 
 /**
