@@ -5,6 +5,7 @@ export * from './builders/network-policy.ts';
 export * from './builders/secret.ts';
 export * from './builders/service.ts';
 export * from './config.ts';
+export { FINALIZER } from './controller/finalizer.ts';
 export * from './manager.ts';
 export { KubeWriter } from './runtime/kube.ts';
 export { KubeClient } from './runtime/kube-client.ts';

@@ -20,6 +20,7 @@ import {
   buildNetworkPolicy,
   buildPodsService,
   buildService,
+  FINALIZER,
   KubeClient,
   KubeWriter,
   loadClusterAccess,
@@ -215,7 +216,7 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
     // (its instances' finalizers first, or it would wait on them), and so do its pods, which the
     // control plane and the fake nodes would otherwise keep tending through the operator's run.
     await pool(names('base'), (name) =>
-      writer.setFinalizers('bench-baseline', name, [FLOOR_FINALIZER], []),
+      writer.setFinalizers('bench-baseline', name, [FINALIZER], []),
     );
     await removeNamespace(kubectl, 'bench-baseline');
     // The floor's kinds stop changing before the operator starts; pods, ReplicaSets and Events
@@ -349,9 +350,6 @@ export async function operatorConvergenceBench(argv: string[]): Promise<Record<s
   }
 }
 
-/** The operator's finalizer, which the floor puts on its instances as the operator does. */
-const FLOOR_FINALIZER = 'trading.tse.io/finalizer';
-
 /** The API server's key for the role labels the operator patches onto pods. */
 const POD_LABELS = 'pods PATCH';
 /** The bench creating the instances: the user's writes, not the operator's. */
@@ -375,9 +373,12 @@ async function removeNamespace(
   const deleted = kubectl(['delete', 'namespace', namespace, '--wait=false']);
   if (deleted.status !== 0) throw new Error(`could not delete ${namespace}: ${deleted.stderr}`);
   console.error(`removing the floor's namespace ${namespace}`);
+  const deadline = Date.now() + 30 * 60_000;
   for (;;) {
     const found = kubectl(['get', 'namespace', namespace, '-o', 'name']);
     if (found.status !== 0 && /NotFound/.test(found.stderr)) return;
+    if (found.status !== 0) throw new Error(`could not look for ${namespace}: ${found.stderr}`);
+    if (Date.now() > deadline) throw new Error(`${namespace} was not gone after 30 minutes`);
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
 }
@@ -403,10 +404,11 @@ interface FloorStores {
 }
 
 /**
- * One new instance by hand, in the operator's order, with its client: each
- * minimum write once, and only the statements a new tenant needs (planned
- * against nothing, so nothing is observed first). The status is written once,
- * when the pods are ready.
+ * One new instance by hand, in the operator's order and with its client,
+ * writing together what the operator writes together: each minimum write
+ * once, and only the statements a new tenant needs (planned against nothing,
+ * so nothing is observed first). The status is written once, when the pods
+ * are ready.
  */
 async function floorInstance(
   writer: KubeWriter,
@@ -415,42 +417,46 @@ async function floorInstance(
   instance: TradingEngineInstance,
 ): Promise<void> {
   const { namespace, name } = instance.metadata;
-  await writer.setFinalizers(namespace, name, undefined, [FLOOR_FINALIZER]);
   const identity = deriveIdentity({ instanceName: name });
   const passwords = { postgres: generatePassword(), redis: generatePassword() };
-  const secret = await writer.apply(
-    buildCredentialsSecret(
-      instance,
-      {
-        host: stores.postgresUrl.hostname,
-        port: Number(stores.postgresUrl.port),
-        user: identity.postgresSchema,
-        password: passwords.postgres,
-        database: stores.database,
-      },
-      {
-        host: stores.redisUrl.hostname,
-        port: Number(stores.redisUrl.port),
-        user: identity.redisNamespace,
-        password: passwords.redis,
-      },
-      { trade: generateToken(), read: generateToken() },
+  const [, secret] = await Promise.all([
+    writer.setFinalizers(namespace, name, undefined, [FINALIZER]),
+    writer.apply(
+      buildCredentialsSecret(
+        instance,
+        {
+          host: stores.postgresUrl.hostname,
+          port: Number(stores.postgresUrl.port),
+          user: identity.postgresSchema,
+          password: passwords.postgres,
+          database: stores.database,
+        },
+        {
+          host: stores.redisUrl.hostname,
+          port: Number(stores.redisUrl.port),
+          user: identity.redisNamespace,
+          password: passwords.redis,
+        },
+        { trade: generateToken(), read: generateToken() },
+      ),
     ),
-  );
+  ]);
   await Promise.all([
     newPostgresTenant(stores, identity, passwords.postgres, `${namespace}/${name}`),
     newRedisTenant(stores, identity, passwords.redis, `${namespace}/${name}`),
   ]);
   await writer.apply(buildNetworkPolicy(instance));
-  const deployment = await writer.apply(
-    buildDeployment(instance, {
-      identity,
-      image: 'trading-engine:0.1.0',
-      credentialsChecksum: secretChecksum(secret),
-    }),
-  );
-  await writer.apply(buildService(instance));
-  await writer.apply(buildPodsService(instance));
+  const [deployment] = await Promise.all([
+    writer.apply(
+      buildDeployment(instance, {
+        identity,
+        image: 'trading-engine:0.1.0',
+        credentialsChecksum: secretChecksum(secret),
+      }),
+    ),
+    writer.apply(buildService(instance)),
+    writer.apply(buildPodsService(instance)),
+  ]);
   // The operator's end state is its pods ready (the Deployment's Available comes later): so is this.
   const labelSelector = Object.entries(deployment.spec?.selector.matchLabels ?? {})
     .map(([label, value]) => `${label}=${value}`)
