@@ -204,37 +204,7 @@ export class InstanceReconciler {
     let deployment = this.deps.caches.deployments.get(namespace, name);
     if (storesOk) {
       try {
-        // The policy first: no engine pod runs a moment without it.
-        await this.owned.ensureNetworkPolicy(instance);
-        // The rest depend on nothing of each other: written together, each judged alone.
-        const [written, ...others] = await Promise.allSettled([
-          this.owned.ensure(
-            buildDeployment(instance, {
-              identity,
-              image: instance.spec.image ?? this.deps.engineImage,
-              credentialsChecksum: secretChecksum(secret),
-              storeCas: {
-                postgres: secretValue(secret, SECRET_KEYS.postgresCa) !== undefined,
-                redis: secretValue(secret, SECRET_KEYS.redisCa) !== undefined,
-              },
-            }),
-            deployment,
-          ),
-          this.owned.ensure(buildService(instance), this.deps.caches.services.get(namespace, name)),
-          this.owned.ensure(
-            buildPodsService(instance),
-            this.deps.caches.services.get(namespace, podsServiceName(instance)),
-          ),
-          wantsPodDisruptionBudget(instance) &&
-            this.owned.ensure(
-              buildPodDisruptionBudget(instance),
-              this.deps.caches.podDisruptionBudgets.get(namespace, name),
-            ),
-          this.owned.ensureServiceMonitor(instance),
-        ]);
-        if (written.status === 'fulfilled') deployment = written.value;
-        const failed = [written, ...others].find((outcome) => outcome.status === 'rejected');
-        if (failed) throw failed.reason;
+        deployment = await this.ensureWorkload(instance, identity, secret, deployment);
       } catch (error) {
         if (error instanceof ApplyError) refused = error;
         else return this.refuse(instance, identity, error);
@@ -281,6 +251,53 @@ export class InstanceReconciler {
     const retry = [postgres, redis].find((outcome) => !outcome.ok && outcome.retry);
     if (retry && !retry.ok) throw new RetryLater(`${retry.reason}: ${retry.message}`);
     return { requeueAfterMs: this.nextLook(instance, roles) };
+  }
+
+  /**
+   * The objects the engines run with, as the instance wants them: the
+   * NetworkPolicy first (no engine pod runs a moment without it), then the
+   * rest together, since they depend on nothing of each other. Each is judged
+   * alone; the first refusal is thrown once all have settled. Returns the
+   * Deployment as written.
+   */
+  private async ensureWorkload(
+    instance: TradingEngineInstance,
+    identity: Identity,
+    secret: V1Secret,
+    live: V1Deployment | undefined,
+  ): Promise<V1Deployment> {
+    const { namespace, name } = instance.metadata;
+    const { services, podDisruptionBudgets } = this.deps.caches;
+    await this.owned.ensureNetworkPolicy(instance);
+    const [deployment, ...others] = await Promise.allSettled([
+      this.owned.ensure(
+        buildDeployment(instance, {
+          identity,
+          image: instance.spec.image ?? this.deps.engineImage,
+          credentialsChecksum: secretChecksum(secret),
+          storeCas: {
+            postgres: secretValue(secret, SECRET_KEYS.postgresCa) !== undefined,
+            redis: secretValue(secret, SECRET_KEYS.redisCa) !== undefined,
+          },
+        }),
+        live,
+      ),
+      this.owned.ensure(buildService(instance), services.get(namespace, name)),
+      this.owned.ensure(
+        buildPodsService(instance),
+        services.get(namespace, podsServiceName(instance)),
+      ),
+      wantsPodDisruptionBudget(instance) &&
+        this.owned.ensure(
+          buildPodDisruptionBudget(instance),
+          podDisruptionBudgets.get(namespace, name),
+        ),
+      this.owned.ensureServiceMonitor(instance),
+    ]);
+    if (deployment.status === 'rejected') throw deployment.reason;
+    const failed = others.find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+    return deployment.value;
   }
 
   /** Puts the operator's finalizer on the instance, unless it is there. */
