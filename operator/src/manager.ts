@@ -73,9 +73,8 @@ export async function startOperator(
         log,
       })
     : undefined;
-  const isLeader = elector ? () => elector.isLeader() : undefined;
-  // Every write (Kubernetes, PostgreSQL, Redis) asks right before it is sent.
-  const fence = writeFence(isLeader);
+  // Every write (Kubernetes, Events included, PostgreSQL, Redis) asks right before it is sent.
+  const fence = writeFence(elector && (() => elector.isLeader()));
   const kc = new KubeClient(access, { requestTimeoutMs: API_REQUEST_TIMEOUT_MS, fence });
   const caches = buildCaches(kc, config.watchNamespaces, log);
   const metrics = createControllerMetrics(() =>
@@ -96,11 +95,7 @@ export async function startOperator(
     },
     { fence },
   );
-  const events = new EventRecorder(kc, {
-    component: 'trading-engine-operator',
-    log,
-    leading: isLeader,
-  });
+  const events = new EventRecorder(kc, { component: 'trading-engine-operator', log });
   const queue = new WorkQueue({
     name: CONTROLLER,
     concurrency: config.concurrency,

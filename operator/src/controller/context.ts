@@ -10,6 +10,7 @@ import type { PostgresPolicy } from '@tse/adapter';
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, type TradingEngineInstance } from '../api/schema.ts';
 import type { NetworkPolicy } from '../builders/network-policy.ts';
+import { backoffDelay } from '../runtime/backoff.ts';
 import type { EventRecorder, EventTarget } from '../runtime/events.ts';
 import type { CacheIndex, WatchedKind } from '../runtime/informer.ts';
 import type { KubeWriter } from '../runtime/kube.ts';
@@ -95,10 +96,28 @@ export class Backoff {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
     if (this.failures.size > 100_000) this.failures.clear();
-    return Math.min(this.baseMs * 2 ** failures, this.maxMs);
+    return backoffDelay(failures, { initialMs: this.baseMs, capMs: this.maxMs, jitter: 0 });
   }
 
   reset(key: string): void {
     this.failures.delete(key);
   }
+}
+
+/**
+ * Awaits writes started together: every one settles before a failure is
+ * taken (nothing of a reconcile outlives it), then the first failure in the
+ * given order is thrown; else their results.
+ */
+export async function settleAll<T extends readonly unknown[]>(
+  writes: readonly [...T],
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const outcomes = await Promise.allSettled(writes);
+  const failed = outcomes.find(
+    (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
+  );
+  if (failed) throw failed.reason;
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
 }

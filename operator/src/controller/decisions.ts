@@ -52,8 +52,10 @@ export function storeFailure(
   return { ok: false, reason: `${label}Error`, message: describeCause(error), retry: true };
 }
 
-/** CacheReady reasons of an instance the Redis server's ownership record refused. */
-const REFUSED_BY_REDIS = new Set(['RedisNotOwned', 'RedisClaimConflict']);
+/** Whether a CacheReady reason says the Redis server's ownership record refused the instance. */
+export function refusedByRedisRecord(reason: string): boolean {
+  return reason === 'RedisNotOwned' || reason === 'RedisClaimConflict';
+}
 
 /**
  * Whether an instance is looked at as soon as its Redis comes back (the
@@ -65,7 +67,7 @@ const REFUSED_BY_REDIS = new Set(['RedisNotOwned', 'RedisClaimConflict']);
 export function lookAtOnRedisReturn(
   cacheReady: Pick<ConditionInput, 'status' | 'reason'> | undefined,
 ): boolean {
-  return !(cacheReady?.status === 'False' && REFUSED_BY_REDIS.has(cacheReady.reason));
+  return !(cacheReady?.status === 'False' && refusedByRedisRecord(cacheReady.reason));
 }
 
 /** Ready: everything else True; otherwise the first thing that is not, as the reason. */

@@ -13,12 +13,20 @@ import type { ReconcileResult } from '../runtime/workqueue.ts';
 import { AdminSecretError, type AdminTarget } from './admin.ts';
 import { ApplyError, OwnedObjects, RecentWrites } from './apply.ts';
 import { type ConditionInput, findCondition } from './conditions.ts';
-import { Backoff, now, type ReconcilerDependencies, RetryLater, target } from './context.ts';
+import {
+  Backoff,
+  now,
+  type ReconcilerDependencies,
+  RetryLater,
+  settleAll,
+  target,
+} from './context.ts';
 import { ensureCredentials } from './credentials.ts';
 import {
   firstStatusWait,
   lookAtOnRedisReturn,
   readyCondition,
+  refusedByRedisRecord,
   storeCondition,
 } from './decisions.ts';
 import { FINALIZER, Finalizer } from './finalizer.ts';
@@ -179,14 +187,10 @@ export class InstanceReconciler {
     try {
       // The finalizer is on before any store is touched; the Secret, which the
       // API server deletes with the instance, is made meanwhile.
-      // Both settle before either's failure is taken: nothing of this reconcile outlives it.
-      const [finalized, credentials] = await Promise.allSettled([
+      [, secret] = await settleAll([
         this.ensureFinalizer(instance),
         ensureCredentials(this.deps, this.owned, instance, identity, admin),
       ]);
-      if (finalized.status === 'rejected') throw finalized.reason;
-      if (credentials.status === 'rejected') throw credentials.reason;
-      secret = credentials.value;
     } catch (error) {
       return this.refuse(instance, identity, error);
     }
@@ -196,8 +200,7 @@ export class InstanceReconciler {
     ]);
     const storesOk = postgres.ok && redis.ok;
     if (redis.ok) this.refusedByRedis.delete(key);
-    else if (!lookAtOnRedisReturn({ status: 'False', reason: redis.reason }))
-      this.refusedByRedis.add(key);
+    else if (refusedByRedisRecord(redis.reason)) this.refusedByRedis.add(key);
 
     // A store that is down leaves the running engine alone: it reports degraded and recovers by itself.
     let refused: ApplyError | undefined;
@@ -269,7 +272,7 @@ export class InstanceReconciler {
     const { namespace, name } = instance.metadata;
     const { services, podDisruptionBudgets } = this.deps.caches;
     await this.owned.ensureNetworkPolicy(instance);
-    const [deployment, ...others] = await Promise.allSettled([
+    const [deployment] = await settleAll([
       this.owned.ensure(
         buildDeployment(instance, {
           identity,
@@ -294,10 +297,7 @@ export class InstanceReconciler {
         ),
       this.owned.ensureServiceMonitor(instance),
     ]);
-    if (deployment.status === 'rejected') throw deployment.reason;
-    const failed = others.find((outcome) => outcome.status === 'rejected');
-    if (failed) throw failed.reason;
-    return deployment.value;
+    return deployment;
   }
 
   /** Puts the operator's finalizer on the instance, unless it is there. */

@@ -1,5 +1,5 @@
+import { FencedError } from '@tse/adapter';
 import type { Logger } from 'pino';
-
 import { resourcePath } from './kube.ts';
 import type { KubeClient } from './kube-client.ts';
 
@@ -21,7 +21,6 @@ export class EventRecorder {
   private readonly component: string;
   private readonly log: Logger;
   private readonly quietMs: number;
-  private readonly leading: (() => boolean) | undefined;
 
   constructor(
     client: KubeClient,
@@ -29,20 +28,15 @@ export class EventRecorder {
       component: string;
       log: Logger;
       quietMs?: number;
-      /** Whether this replica leads: one that does not records nothing. */
-      leading?: () => boolean;
     },
   ) {
     this.client = client;
-    this.leading = options.leading;
     this.component = options.component;
     this.log = options.log;
     this.quietMs = options.quietMs ?? 15 * 60_000;
   }
 
   record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    // A replica that no longer leads says nothing: the next leader will.
-    if (this.leading && !this.leading()) return;
     const key = `${target.metadata.uid}/${type}/${reason}/${message}`;
     const now = Date.now();
     if ((this.recent.get(key) ?? 0) > now - this.quietMs) return;
@@ -72,6 +66,10 @@ export class EventRecorder {
           count: 1,
         },
       })
-      .catch((error) => this.log.warn({ err: error, reason }, 'could not record an event'));
+      .catch((error) => {
+        // Held back by the client's fence: this replica no longer leads, the next leader will say it.
+        if (!(error instanceof FencedError))
+          this.log.warn({ err: error, reason }, 'could not record an event');
+      });
   }
 }
