@@ -175,7 +175,8 @@ export class RedisProvisioner {
     const owner = ownerOf(tenant);
     const others = (await this.overlappingOwners(tenant)).filter((other) => other !== owner);
     if (others.length === 0) return;
-    await this.write(['HDEL', OWNERSHIP_KEY, tenant.user]);
+    // Giving up its own claim, fence or not: a claim left standing here would skip this look later.
+    await this.send(['HDEL', OWNERSHIP_KEY, tenant.user]);
     throw new ClaimConflictError(
       `Redis namespace "${tenant.namespace}" overlaps a namespace another owner claimed at the same moment (one is a ":"-prefix of the other); the claim was given up before anything else was changed, and is tried again`,
     );
