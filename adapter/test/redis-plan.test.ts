@@ -1,9 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { OwnershipError } from '../src/errors.ts';
+import { ClaimConflictError, OwnershipError } from '../src/errors.ts';
 import { checkNamespace } from '../src/identity/rules.ts';
 import {
+  assertClaimed,
   assertReservedKey,
+  CLAIM_SCRIPT,
+  CLAIMED_KEY,
   commandFor,
   enclosingNamespaces,
   escapeGlob,
@@ -11,10 +14,12 @@ import {
   OWNERSHIP_KEY,
   planRedis,
   planRedisRemoval,
+  RELEASE_SCRIPT,
   type RedisTenant,
   redisPasswordHash,
   TENANT_COMMANDS,
   tenantPatternMatches,
+  usersUnder,
 } from '../src/provisioning/index.ts';
 
 const CANONICAL = '-@all +@read -scan';
@@ -200,6 +205,43 @@ describe('commandFor', () => {
     expect(command).toContain('+get');
     expect(command.filter((rule) => rule.startsWith('+@'))).toEqual([]);
     expect(command).not.toContain('secret');
+  });
+});
+
+describe('claims', () => {
+  it('claim and release run their scripts on the record and the index, for the user and owner', () => {
+    expect(commandFor({ type: 'claim' }, tenant())).toEqual([
+      'EVAL',
+      CLAIM_SCRIPT,
+      '2',
+      OWNERSHIP_KEY,
+      CLAIMED_KEY,
+      'trading_system:LH',
+      'team/lh',
+    ]);
+    expect(commandFor({ type: 'release' }, tenant()).slice(1, 2)).toEqual([RELEASE_SCRIPT]);
+  });
+
+  it('keep the index out of every tenant pattern, like the record', () => {
+    expect(assertReservedKey(CLAIMED_KEY)).toBe(CLAIMED_KEY);
+  });
+
+  it('read the users under a namespace as the lexical range after "ns:" and before "ns;"', () => {
+    expect(usersUnder('a:b')).toEqual(['[a:b:', '(a:b;']);
+    expect(':'.charCodeAt(0) + 1).toBe(';'.charCodeAt(0));
+  });
+
+  it('accept a claim made now or held by the same owner, and refuse the rest by name', () => {
+    expect(() => assertClaimed(['claimed'], tenant())).not.toThrow();
+    expect(() => assertClaimed(['held', 'team/lh'], tenant())).not.toThrow();
+    expect(() => assertClaimed(['held', 'team/other'], tenant())).toThrow(ClaimConflictError);
+    expect(() => assertClaimed(['held', 'team/other'], tenant())).toThrow(
+      /"trading_system:LH" was claimed by another owner/,
+    );
+    expect(() => assertClaimed(['overlap'], tenant())).toThrow(
+      /namespace "trading_system:LH" overlaps .*nothing was changed/,
+    );
+    expect(() => assertClaimed(null, tenant())).toThrow(/unexpected reply/);
   });
 });
 

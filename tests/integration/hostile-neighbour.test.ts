@@ -1,4 +1,5 @@
 import {
+  CLAIMED_KEY,
   deriveIdentity,
   failFastOptions,
   generatePassword,
@@ -282,30 +283,58 @@ describe('Redis: names that are not ours', () => {
     expect(await redis.observe(outer.user)).toEqual({});
   });
 
-  it('finds an overlapping namespace among thousands of owners', async () => {
-    // 10,000 entries, walked a thousand per HSCAN answer. Where an entry falls in the walk is
-    // the hash's order: each overlap below is on the first page about one time in ten, so a walk
-    // that stopped after one answer would miss at least one of the five but once in 10^5 runs.
+  it('finds an overlapping namespace among thousands of owners, claimed by this version or an earlier one', async () => {
+    // 10,000 owners and one overlap written as an earlier version wrote them: into the record
+    // only. While the index is not the record's size the look walks the record, a thousand
+    // entries per HSCAN answer (the overlap is on the first page about one time in ten).
     const fillers = Array.from({ length: 10_000 }, (_, i) => `${prefix}-filler-${i}`);
+    const earlier = namespaceTenant('earlier:inner', 'team-a/earlier');
     await admin.hset(OWNERSHIP_KEY, ...fillers.flatMap((user) => [user, 'team-z/filler']));
+    await admin.hset(OWNERSHIP_KEY, earlier.user, String(earlier.owner));
     try {
+      await expect(redis.ensure(namespaceTenant('earlier', 'team-b/earlier'))).rejects.toThrow(
+        /overlaps a namespace held by another owner/,
+      );
+      // The first claim rebuilds the index from the record; from then on a look is a range of it.
       for (let i = 0; i < 5; i++) {
-        const inner = redisTenant(
-          deriveIdentity({ instanceName: 'x', redisNamespace: `${prefix}:many${i}:inner` }),
-          { password: generatePassword(), owner: `team-a/inner${i}` },
-        );
-        const outer = redisTenant(
-          deriveIdentity({ instanceName: 'y', redisNamespace: `${prefix}:many${i}` }),
-          { password: generatePassword(), owner: `team-b/outer${i}` },
-        );
-        await redis.ensure(inner);
-        await expect(redis.ensure(outer)).rejects.toThrow(
+        await redis.ensure(namespaceTenant(`many${i}:inner`, `team-a/inner${i}`));
+        await expect(redis.ensure(namespaceTenant(`many${i}`, `team-b/outer${i}`))).rejects.toThrow(
           /overlaps a namespace held by another owner/,
         );
       }
+      expect(await admin.zscore(CLAIMED_KEY, earlier.user)).toBe('0');
+      expect(await admin.zscore(CLAIMED_KEY, fillers[9_999] ?? '')).toBe('0');
     } finally {
-      await admin.hdel(OWNERSHIP_KEY, ...fillers);
+      await admin.hdel(OWNERSHIP_KEY, earlier.user, ...fillers);
+      await admin.zrem(CLAIMED_KEY, earlier.user, ...fillers);
     }
+  });
+
+  it('checks and claims in one step: a claim the look missed is refused with nothing written', async () => {
+    await redis.ensure(namespaceTenant('atomic:in', 'team-a/in'));
+    // The claim sent without the look (as when two looks ran before either claim).
+    const outer = namespaceTenant('atomic', 'team-b/out');
+    await expect(redis.apply(outer, [{ type: 'claim' }])).rejects.toThrow(
+      /overlaps a namespace another owner claimed at the same moment .*nothing was changed/,
+    );
+    expect(await admin.hget(OWNERSHIP_KEY, outer.user)).toBeNull();
+    expect(await admin.zscore(CLAIMED_KEY, outer.user)).toBeNull();
+    // Nor under a namespace held above it, at any depth.
+    const deep = namespaceTenant('atomic:in:x:y', 'team-b/deep');
+    await expect(redis.apply(deep, [{ type: 'claim' }])).rejects.toThrow(/at the same moment/);
+    expect(await admin.hget(OWNERSHIP_KEY, deep.user)).toBeNull();
+  });
+
+  it("releases a claim from the record and the index together, and never another owner's", async () => {
+    const tenant = namespaceTenant('released', 'team-a/released');
+    await redis.ensure(tenant);
+    expect(await admin.zscore(CLAIMED_KEY, tenant.user)).toBe('0');
+    // A release sent for the name by another owner leaves it be.
+    await redis.apply({ ...tenant, owner: 'team-b/thief' }, [{ type: 'release' }]);
+    expect(await admin.hget(OWNERSHIP_KEY, tenant.user)).toBe(tenant.owner);
+    await redis.remove(tenant);
+    expect(await admin.hget(OWNERSHIP_KEY, tenant.user)).toBeNull();
+    expect(await admin.zscore(CLAIMED_KEY, tenant.user)).toBeNull();
   });
 
   it('lets only one of two overlapping namespaces claimed at the same moment stay', async () => {
@@ -328,7 +357,7 @@ describe('Redis: names that are not ours', () => {
       await expect(redis.apply(second, plans[1] ?? [])).rejects.toThrow(
         /overlaps a namespace another owner claimed at the same moment/,
       );
-      // The later claim is given up before its user exists; the earlier one stands.
+      // The later claim is refused before it is written; the earlier one stands.
       expect(await admin.hget(OWNERSHIP_KEY, second.user)).toBeNull();
       expect(await redis.observe(second.user)).toEqual({});
       expect(await admin.hget(OWNERSHIP_KEY, first.user)).toBe(first.owner);
@@ -370,7 +399,9 @@ describe('Redis: admin capabilities', () => {
       const tenant = rTenant('weak-admin');
       const error = await provisioner.ensure(tenant).catch((caught) => caught);
       expect(error).toMatchObject({ code: 'ADMIN_CAPABILITY' });
-      expect(error.message).toMatch(/ACL SETUSER, ACL DELUSER, CLIENT KILL, HSETNX, HDEL, UNLINK/);
+      expect(error.message).toMatch(
+        /ACL SETUSER, ACL DELUSER, CLIENT KILL, EVAL, UNLINK, HSET, HDEL, DEL, ZADD, ZREM/,
+      );
       expect(error.message).not.toContain('Weak-Pass-91');
       expect(await redis.observe(tenant.user)).toEqual({});
     } finally {

@@ -4,6 +4,7 @@ export * from './postgres/plan.ts';
 export * from './postgres/preflight.ts';
 export * from './postgres/provisioner.ts';
 export * from './postgres/statements.ts';
+export * from './redis/claims.ts';
 export * from './redis/commands.ts';
 export * from './redis/model.ts';
 export * from './redis/ownership.ts';

@@ -1,6 +1,11 @@
+import { CLAIMED_KEY } from './claims.ts';
 import { OWNERSHIP_KEY } from './ownership.ts';
 
-/** The commands provisioning sends as the admin, as `ACL DRYRUN` arguments. */
+/**
+ * The commands provisioning sends as the admin, as `ACL DRYRUN` arguments:
+ * those it sends itself, then those the claim scripts run (Redis checks
+ * them as the script runs them).
+ */
 export const ADMIN_COMMANDS: readonly (readonly string[])[] = [
   ['ACL', 'GETUSER', 'probe'],
   ['ACL', 'SETUSER', 'probe'],
@@ -8,11 +13,19 @@ export const ADMIN_COMMANDS: readonly (readonly string[])[] = [
   ['CLIENT', 'KILL', 'USER', 'probe'],
   ['HGET', OWNERSHIP_KEY, 'probe'],
   ['HMGET', OWNERSHIP_KEY, 'probe'],
+  ['HLEN', OWNERSHIP_KEY],
   ['HSCAN', OWNERSHIP_KEY, '0'],
-  ['HSETNX', OWNERSHIP_KEY, 'probe', 'owner'],
-  ['HDEL', OWNERSHIP_KEY, 'probe'],
+  ['ZCARD', CLAIMED_KEY],
+  ['ZRANGEBYLEX', CLAIMED_KEY, '-', '+'],
+  ['EVAL', 'return 0', '2', OWNERSHIP_KEY, CLAIMED_KEY],
   ['SCAN', '0'],
   ['UNLINK', 'probe:key'],
+  ['HKEYS', OWNERSHIP_KEY],
+  ['HSET', OWNERSHIP_KEY, 'probe', 'owner'],
+  ['HDEL', OWNERSHIP_KEY, 'probe'],
+  ['DEL', CLAIMED_KEY],
+  ['ZADD', CLAIMED_KEY, '0', 'probe'],
+  ['ZREM', CLAIMED_KEY, 'probe'],
 ];
 
 /**

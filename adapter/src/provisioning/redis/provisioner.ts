@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { AdminCapabilityError, ClaimConflictError, StoreUnavailableError } from '../../errors.ts';
+import { AdminCapabilityError, StoreUnavailableError } from '../../errors.ts';
 import { redisTls, redisTlsOptions, type StoreTls } from '../../store-tls.ts';
 import { type LoginCheck, redisPasswordHash } from '../credentials.ts';
 import type { WriteFence } from '../tenant.ts';
+import {
+  assertClaimed,
+  CLAIM_SCRIPT,
+  CLAIMED_KEY,
+  claimCommand,
+  RELEASE_SCRIPT,
+  usersUnder,
+} from './claims.ts';
 import { TENANT_COMMAND_RULES } from './commands.ts';
 import {
   namespacePatterns,
@@ -11,7 +19,7 @@ import {
   type RedisAction,
   type RedisTenant,
 } from './model.ts';
-import { enclosingNamespaces, escapeGlob, OWNERSHIP_KEY, ownerOf } from './ownership.ts';
+import { enclosingNamespaces, escapeGlob, OWNERSHIP_KEY } from './ownership.ts';
 import { planRedis, planRedisRemoval } from './plan.ts';
 import { ADMIN_COMMANDS, missingRedisCapabilities } from './preflight.ts';
 
@@ -161,34 +169,9 @@ export class RedisProvisioner {
       const command = commandFor(action, tenant);
       const reply = await this.write(command);
       commands.push(command);
-      if (action.type !== 'claim') continue;
-      if (reply === 0) await this.assertStillOurs(tenant);
-      else await this.assertNoOverlappingClaim(tenant);
+      if (action.type === 'claim') assertClaimed(reply, tenant);
     }
     return { actions, commands };
-  }
-
-  // Two namespaces, one under the other, claimed at the same moment both passed the check made
-  // before their claims. Looked at again after it, the later claim sees the earlier one and is
-  // given up (both are when both claims landed before either look): one of them never stays.
-  private async assertNoOverlappingClaim(tenant: RedisTenant): Promise<void> {
-    const owner = ownerOf(tenant);
-    const others = (await this.overlappingOwners(tenant)).filter((other) => other !== owner);
-    if (others.length === 0) return;
-    // Giving up its own claim, fence or not: a claim left standing here would skip this look later.
-    await this.send(['HDEL', OWNERSHIP_KEY, tenant.user]);
-    throw new ClaimConflictError(
-      `Redis namespace "${tenant.namespace}" overlaps a namespace another owner claimed at the same moment (one is a ":"-prefix of the other); the claim was given up before anything else was changed, and is tried again`,
-    );
-  }
-
-  // HSETNX lost a race: whoever won holds the name unless it was this owner.
-  private async assertStillOurs(tenant: RedisTenant): Promise<void> {
-    const owner = await this.send<string | null>(['HGET', OWNERSHIP_KEY, tenant.user]);
-    if (owner !== ownerOf(tenant))
-      throw new ClaimConflictError(
-        `Redis ACL user "${tenant.user}" was claimed by another owner at the same moment; nothing was changed`,
-      );
   }
 
   private async keysExist(namespace: string): Promise<boolean> {
@@ -216,19 +199,33 @@ export class RedisProvisioner {
   /**
    * Owners of namespaces overlapping the tenant's (users are named after their
    * namespaces): each namespace it is under, read by name, and those under
-   * it, matched by the server as it walks the record. Only their owners cross
-   * the wire; the walk itself still grows with the tenants (a thousand
-   * entries per round trip), run once, when a namespace is first claimed.
+   * it, a range of the claimed index. The claim script checks again, in the
+   * same step as the claim; this look is what names the refusal first.
    */
   private async overlappingOwners(
     tenant: Pick<RedisTenant, 'user' | 'namespace'>,
   ): Promise<string[]> {
-    const owners: string[] = [];
     const above = enclosingNamespaces(tenant.namespace);
-    if (above.length > 0) {
-      const held = await this.send<(string | null)[]>(['HMGET', OWNERSHIP_KEY, ...above]);
-      owners.push(...held.filter((owner) => owner !== null));
-    }
+    const under = await this.usersUnder(tenant.namespace);
+    const named = [...above, ...under];
+    if (named.length === 0) return [];
+    const owners = await this.send<(string | null)[]>(['HMGET', OWNERSHIP_KEY, ...named]);
+    return owners.filter((owner) => owner !== null);
+  }
+
+  /**
+   * The users claimed under a namespace: a range of the index, or, while the
+   * index is not the record's size (written by an earlier version; the next
+   * claim rebuilds it), a walk of the record.
+   */
+  private async usersUnder(namespace: string): Promise<string[]> {
+    const [indexed, recorded, range] = await Promise.all([
+      this.send<number>(['ZCARD', CLAIMED_KEY]),
+      this.send<number>(['HLEN', OWNERSHIP_KEY]),
+      this.send<string[]>(['ZRANGEBYLEX', CLAIMED_KEY, ...usersUnder(namespace)]),
+    ]);
+    if (indexed === recorded) return range;
+    const users: string[] = [];
     let cursor = '0';
     do {
       const [next, fields] = await this.send<[string, string[]]>([
@@ -236,14 +233,14 @@ export class RedisProvisioner {
         OWNERSHIP_KEY,
         cursor,
         'MATCH',
-        `${escapeGlob(tenant.namespace)}:*`,
+        `${escapeGlob(namespace)}:*`,
         'COUNT',
         '1000',
       ]);
-      for (let i = 1; i < fields.length; i += 2) owners.push(String(fields[i]));
+      for (let i = 0; i < fields.length; i += 2) users.push(String(fields[i]));
       cursor = next;
     } while (cursor !== '0');
-    return owners;
+    return users;
   }
 
   /**
@@ -307,9 +304,9 @@ export function commandFor(
   const { keys, channels } = namespacePatterns(tenant.namespace);
   switch (action.type) {
     case 'claim':
-      return ['HSETNX', OWNERSHIP_KEY, tenant.user, ownerOf(tenant)];
+      return claimCommand(CLAIM_SCRIPT, tenant);
     case 'release':
-      return ['HDEL', OWNERSHIP_KEY, tenant.user];
+      return claimCommand(RELEASE_SCRIPT, tenant);
     case 'setUser':
       return [
         'ACL',
