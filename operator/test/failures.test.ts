@@ -3,7 +3,12 @@ import { ClaimConflictError, OwnershipError, StoreUnavailableError } from '@tse/
 import { describe, expect, it } from 'vitest';
 import { ApplyError, rejectionOf } from '../src/controller/apply.ts';
 import { Backoff } from '../src/controller/context.ts';
-import { lookAtOnRedisReturn, storeFailure } from '../src/controller/decisions.ts';
+import {
+  holdsStoreNames,
+  lookAtOnRedisReturn,
+  storeCondition,
+  storeFailure,
+} from '../src/controller/decisions.ts';
 import { ABANDON_ANNOTATION, abandonedStores } from '../src/controller/finalizer.ts';
 import { instance } from './fixtures.ts';
 
@@ -63,6 +68,29 @@ describe('Backoff', () => {
     expect(backoff.next('b')).toBe(5000);
     backoff.reset('a');
     expect(backoff.next('a')).toBe(5000);
+  });
+});
+
+describe('storeCondition', () => {
+  const down = storeFailure(new StoreUnavailableError('postgres', 'down'), 'postgres');
+  const taken = storeFailure(new OwnershipError('held by another owner'), 'postgres');
+  const ok = { ok: true, message: 'schema ready', actions: 0 } as const;
+
+  it('is Unknown, still holding the names, when a store that had them fails without refusing them', () => {
+    for (const before of ['True', 'Unknown'] as const) {
+      const condition = storeCondition('DatabaseReady', 'PostgreSQL', down, { status: before });
+      expect(condition).toMatchObject({ status: 'Unknown', reason: 'PostgresUnavailable' });
+      expect(holdsStoreNames(condition)).toBe(true);
+    }
+  });
+
+  it('is False when the store never had them, or refuses them now', () => {
+    for (const before of [undefined, { status: 'False' as const }])
+      expect(storeCondition('DatabaseReady', 'PostgreSQL', down, before).status).toBe('False');
+    const refused = storeCondition('DatabaseReady', 'PostgreSQL', taken, { status: 'True' });
+    expect(refused).toMatchObject({ status: 'False', reason: 'PostgresNotOwned' });
+    expect(holdsStoreNames(refused)).toBe(false);
+    expect(storeCondition('CacheReady', 'Redis', ok, { status: 'Unknown' }).status).toBe('True');
   });
 });
 

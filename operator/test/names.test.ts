@@ -110,6 +110,41 @@ describe('name arbitration', () => {
     expect(arbiter.conflictOf(first, resolveIdentity(first))).toBeUndefined();
   });
 
+  it('keeps protecting a holder whose stores went down (Unknown), not one a store refused (False)', () => {
+    const cache = new FakeInstances();
+    const arbiter = new NameArbiter(cache, admin);
+    const withStores = (object: TradingEngineInstance, status: 'Unknown' | 'False') => ({
+      ...object,
+      status: {
+        conditions: (['DatabaseReady', 'CacheReady'] as const).map((type) => ({
+          type,
+          status,
+          reason: status === 'Unknown' ? 'PostgresUnavailable' : 'PostgresNotOwned',
+          message: '',
+          lastTransitionTime: '2026-01-01T00:00:00Z',
+        })),
+      },
+    });
+    const holder = instance(
+      'holder',
+      withSpec({ postgres: { schema: 'kept' } }),
+      inNamespace('b-one'),
+    );
+    const later = instance(
+      'later',
+      withSpec({ postgres: { schema: 'kept' } }),
+      inNamespace('b-one'),
+      createdAt('2026-01-02T00:00:00Z'),
+    );
+    cache.put(withStores(holder, 'Unknown'));
+    cache.put(later);
+    expect(arbiter.conflictOf(later, resolveIdentity(later))).toMatch(
+      /already held by b-one\/holder/,
+    );
+    cache.put(withStores(holder, 'False'));
+    expect(arbiter.conflictOf(later, resolveIdentity(later))).toBeUndefined();
+  });
+
   it('follows the cache: a deleted holder frees its names, a holder on another server never held them', () => {
     const cache = new FakeInstances();
     const arbiter = new NameArbiter(cache, admin);

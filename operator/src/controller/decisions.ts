@@ -10,16 +10,34 @@ import type { ConditionInput } from './conditions.ts';
 // Small pure decisions: each turns what was observed into a condition with a
 // reason and a message for people.
 
-/** DatabaseReady / CacheReady from a provisioning step's outcome. */
+/**
+ * DatabaseReady / CacheReady from a provisioning step's outcome and the
+ * condition before it. A store that had confirmed the instance's names and
+ * now fails without refusing them (down, slow, erring) is Unknown, not
+ * False: whether it still holds them cannot be told, and they stay the
+ * instance's (`holdsStoreNames`).
+ */
 export function storeCondition(
   type: 'DatabaseReady' | 'CacheReady',
   store: string,
   outcome: StoreOutcome,
+  before?: Pick<ConditionInput, 'status'>,
 ): ConditionInput {
   if (outcome.ok) {
     return { type, status: 'True', reason: 'Provisioned', message: outcome.message };
   }
-  return { type, status: 'False', reason: outcome.reason, message: `${store}: ${outcome.message}` };
+  const status = holdsStoreNames(before) && !refusesNames(outcome.reason) ? 'Unknown' : 'False';
+  return { type, status, reason: outcome.reason, message: `${store}: ${outcome.message}` };
+}
+
+/** Whether a DatabaseReady / CacheReady condition says the store holds the instance's names. */
+export function holdsStoreNames(condition: Pick<ConditionInput, 'status'> | undefined): boolean {
+  return condition?.status === 'True' || condition?.status === 'Unknown';
+}
+
+/** Whether a store failure's reason says the names are not the instance's (or cannot be). */
+function refusesNames(reason: string): boolean {
+  return /(NotOwned|ClaimConflict)$/.test(reason) || reason === 'InvalidSpec';
 }
 
 /** What provisioning one store came to. */

@@ -12,6 +12,7 @@ import type { ReconcileResult } from '../runtime/workqueue.ts';
 import { AdminSecretError } from './admin.ts';
 import { findCondition } from './conditions.ts';
 import { Backoff, type ReconcilerDependencies, target } from './context.ts';
+import { holdsStoreNames } from './decisions.ts';
 import { keyOf, resolveIdentity } from './identity.ts';
 import type { NameArbiter } from './names.ts';
 import type { PostgresTenants } from './postgres.ts';
@@ -220,9 +221,9 @@ export class Finalizer {
   }
 }
 
-/** True when a store confirmed the instance's name there at some point (its condition is True). */
+/** True when a store confirmed the instance's name there (its condition is True, or Unknown since). */
 function heldBy(instance: TradingEngineInstance, store: Store): boolean {
-  return findCondition(instance.status?.conditions, CONDITION[store])?.status === 'True';
+  return holdsStoreNames(findCondition(instance.status?.conditions, CONDITION[store]));
 }
 
 /** What is left in a store whose cleanup is abandoned. */

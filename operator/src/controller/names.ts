@@ -5,6 +5,7 @@ import { objectKey } from '../runtime/kube.ts';
 import type { AdminConnections } from './admin.ts';
 import { findCondition } from './conditions.ts';
 import type { Caches } from './context.ts';
+import { holdsStoreNames } from './decisions.ts';
 import { keyOf, resolveIdentity } from './identity.ts';
 
 /** What the arbiter reads of the instances cache: its objects, and word of each change. */
@@ -79,15 +80,15 @@ export class NameArbiter {
 }
 
 /**
- * True when the instance's names are provisioned for it: a store said so.
- * An instance that never provisions (its admin connection fails, or a store
- * refuses it) holds nothing, so it cannot squat a name. While a holder's
- * store is down, a later instance may pass this check, but the store's own
- * ownership markers (role comment, Redis ownership record) still refuse it.
+ * True when the instance's names are provisioned for it: a store said so,
+ * and has not said otherwise since (a store that went down stays holding,
+ * `holdsStoreNames`). An instance that never provisions (its admin
+ * connection fails, or a store refuses it) holds nothing, so it cannot
+ * squat a name.
  */
 function holdsNames(instance: TradingEngineInstance): boolean {
-  return (['DatabaseReady', 'CacheReady'] as const).some(
-    (type) => findCondition(instance.status?.conditions, type)?.status === 'True',
+  return (['DatabaseReady', 'CacheReady'] as const).some((type) =>
+    holdsStoreNames(findCondition(instance.status?.conditions, type)),
   );
 }
 

@@ -215,12 +215,14 @@ export class InstanceReconciler {
     }
 
     const pods = instancePods(this.deps, instance);
+    const before = (type: 'DatabaseReady' | 'CacheReady') =>
+      findCondition(instance.status?.conditions, type);
     const roles = postgres.ok
       ? await assignRoles(this.deps, instance, identity, admin.postgres, pods)
       : rolesUnknown('PostgreSQL is unavailable');
     const conditions: ConditionInput[] = [
-      storeCondition('DatabaseReady', 'PostgreSQL', postgres),
-      storeCondition('CacheReady', 'Redis', redis),
+      storeCondition('DatabaseReady', 'PostgreSQL', postgres, before('DatabaseReady')),
+      storeCondition('CacheReady', 'Redis', redis, before('CacheReady')),
       roles.available,
     ];
     const ready = refused ? applyFailed(refused) : readyCondition(conditions);
