@@ -27,6 +27,8 @@ export interface StoreServer {
   stop(): Promise<void>;
   /** Local servers: stops the server and starts it again on the same port with the same data (what it persists), `downMs` later. */
   restart?(options?: RestartOptions): Promise<void>;
+  /** Local servers: stops the server where it stands (its connections stay open, nothing answers); the function returned lets it go on. */
+  freeze?(): () => void;
 }
 
 /**
@@ -146,6 +148,7 @@ export async function startLocalPostgres(
     url,
     describe: `local PostgreSQL (${binaries}) on 127.0.0.1:${port}`,
     stop: () => server.stop(),
+    freeze: () => server.freeze(),
     async restart(restartOptions) {
       server = await server.restart(restartOptions);
       await waitFor('PostgreSQL to accept connections again', () => canQuery(url), {

@@ -36,6 +36,12 @@ export interface Guarded {
    * same command, arguments and guard: a server restart.
    */
   restart(options?: RestartOptions): Promise<Guarded>;
+  /**
+   * Stops the process and its children where they stand (SIGSTOP): a server
+   * that keeps its connections open and stops answering. The function
+   * returned lets them go on.
+   */
+  freeze(): () => void;
 }
 
 /**
@@ -89,6 +95,13 @@ export function spawnGuarded(
       })();
       return stopping;
     },
+    freeze() {
+      const pids = [child.pid as number, ...childrenOf(child.pid as number)];
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      return () => {
+        for (const pid of pids) process.kill(pid, 'SIGCONT');
+      };
+    },
     async restart({ downMs = 0, whileDown } = {}) {
       // The warden would remove the directories once the process is gone: it goes first.
       try {
@@ -103,6 +116,14 @@ export function spawnGuarded(
     },
   };
   return guarded;
+}
+
+/** The processes `pid` started (Linux). */
+function childrenOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
 }
 
 /** The last lines a guarded process printed, for error messages. */

@@ -78,6 +78,7 @@ export async function startLocalRedis(
     url,
     describe: `local Redis (${binary}) on 127.0.0.1:${port}`,
     stop: () => server.stop(),
+    freeze: () => server.freeze(),
     async restart(restartOptions) {
       server = await server.restart(restartOptions);
       await waitFor('Redis to answer PING again', () => canPing(url, ca || undefined), {

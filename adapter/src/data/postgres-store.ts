@@ -35,10 +35,14 @@ export interface PostgresStoreOptions {
   applicationName?: string;
 }
 
+/** How long a health check waits for PostgreSQL (the pool drops the connection it waited on). */
+export const PING_TIMEOUT_MS = 3000;
+
 /**
  * The engine's repositories on PostgreSQL, bound to the instance's schema:
  * every connection of the pool has `search_path` set to it and nothing else.
  */
+
 export class PostgresStore implements TradingStore {
   readonly kind = 'postgres';
   readonly pool: pg.Pool;
@@ -73,8 +77,11 @@ export class PostgresStore implements TradingStore {
     return guard(() => migrate(this.pool, this.schema));
   }
 
+  /** Answers within PING_TIMEOUT_MS or fails: a server that stopped answering is down, not waited on. */
   async ping(): Promise<void> {
-    await guard(() => this.pool.query('SELECT * FROM health_check()'));
+    // pg reads query_timeout per query too; its types know it only per client.
+    const query = { text: 'SELECT * FROM health_check()', query_timeout: PING_TIMEOUT_MS };
+    await guard(() => this.pool.query(query as pg.QueryConfig));
   }
 
   async transaction<R>(work: (store: TradingStore) => Promise<R>): Promise<R> {
@@ -283,9 +290,10 @@ async function guard<R>(work: () => Promise<R>): Promise<R> {
     return await work();
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const lostConnection = /Connection terminated|timeout exceeded when trying to connect/i.test(
-      (error as Error).message ?? '',
-    );
+    const lostConnection =
+      /Connection terminated|timeout exceeded when trying to connect|Query read timeout/i.test(
+        (error as Error).message ?? '',
+      );
     if ((code !== undefined && CONNECTION_CODES.has(code)) || lostConnection) {
       throw new StoreUnavailableError('postgres', error);
     }

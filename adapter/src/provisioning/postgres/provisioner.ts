@@ -54,6 +54,8 @@ let sharedRowTurn: Promise<unknown> = Promise.resolve();
 /** How long a provisioning statement may wait for a lock, and run, before it gives up. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+/** How much longer than the statement timeout the client waits for an answer. */
+const ANSWER_GRACE_MS = 5000;
 
 /** What a provisioning run did: the actions, in order, and the statements they ran. */
 export interface ProvisionResult {
@@ -91,6 +93,7 @@ export class PostgresProvisioner {
     } = {},
   ) {
     this.fence = options.fence;
+    const statementTimeout = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
     this.pool = new pg.Pool({
       ...postgresConnection(adminUrl, options.tls ?? postgresTls(adminUrl, 'admin URL')),
       max: options.max ?? 4,
@@ -99,7 +102,9 @@ export class PostgresProvisioner {
       application_name: 'trading-engine-operator',
       // Every statement, reads included: a tenant's lock turns into a typed error, never a stall.
       lock_timeout: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
-      statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+      statement_timeout: statementTimeout,
+      // And a server that stops answering altogether (frozen, cut off) is given up on by the client.
+      query_timeout: statementTimeout + ANSWER_GRACE_MS,
     });
     this.pool.on('error', () => {}); // an idle client's lost connection is reported by the next query
   }
@@ -291,6 +296,8 @@ export class PostgresProvisioner {
 
   private async transaction(statements: string[]): Promise<void> {
     const client = await this.connect();
+    // A connection that broke or stopped answering is closed, not given back to the pool.
+    let broken = false;
     try {
       await client.query('BEGIN');
       // Each statement too: ending a role's sessions takes effect at once, transaction or not.
@@ -301,10 +308,12 @@ export class PostgresProvisioner {
       this.fence?.(`the COMMIT of a PostgreSQL transaction (${statements.length} statements)`);
       await client.query('COMMIT');
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw classifyPostgresError(error);
+      const failure = classifyPostgresError(error);
+      if (failure instanceof StoreUnavailableError) broken = true;
+      else await client.query('ROLLBACK').catch(() => {});
+      throw failure;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -325,12 +334,15 @@ export class PostgresProvisioner {
     values: unknown[] = [],
   ): Promise<pg.QueryResult<R>> {
     const client = await this.connect();
+    let broken = false;
     try {
       return await client.query<R>(sql, values);
     } catch (error) {
-      throw classifyPostgresError(error);
+      const failure = classifyPostgresError(error);
+      broken = failure instanceof StoreUnavailableError;
+      throw failure;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 }
@@ -376,6 +388,7 @@ export async function checkPostgresLogin(
   const client = new pg.Client({
     connectionString: url.toString(),
     connectionTimeoutMillis: 5000,
+    query_timeout: 5000,
     ...(admin.ssl !== undefined && { ssl: admin.ssl }),
   });
   client.on('error', () => {});

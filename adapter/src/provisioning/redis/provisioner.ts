@@ -29,7 +29,12 @@ export interface RedisProvisionResult {
   commands: string[][];
 }
 
-/** Options for an admin or tenant connection that fails fast instead of queueing. */
+/**
+ * Options for an admin or tenant connection that fails fast instead of
+ * queueing: no offline queue, and no command waits longer than
+ * `commandTimeout` for a server that keeps the connection open and stops
+ * answering (frozen, or cut off by a network that drops packets).
+ */
 export function failFastOptions(extra: RedisOptions = {}): RedisOptions {
   return {
     lazyConnect: true,
@@ -37,6 +42,7 @@ export function failFastOptions(extra: RedisOptions = {}): RedisOptions {
     enableReadyCheck: false, // the ready check runs INFO, which tenants may not
     maxRetriesPerRequest: 0,
     connectTimeout: 5000,
+    commandTimeout: 5000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 5000),
     ...extra,
   };
@@ -389,7 +395,7 @@ export async function whenReady(client: Redis, timeoutMs = 5000): Promise<void> 
 
 function isConnectionError(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
-  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|enableOfflineQueue/.test(
+  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|enableOfflineQueue|Command timed out/.test(
     message,
   );
 }
