@@ -1,8 +1,13 @@
 import { ApiException } from '@kubernetes/client-node';
-import { ClaimConflictError, OwnershipError, StoreUnavailableError } from '@tse/adapter';
+import {
+  ClaimConflictError,
+  FencedError,
+  OwnershipError,
+  StoreUnavailableError,
+} from '@tse/adapter';
 import { describe, expect, it } from 'vitest';
 import { ApplyError, rejectionOf } from '../src/controller/apply.ts';
-import { Backoff } from '../src/controller/context.ts';
+import { Backoff, settleAll } from '../src/controller/context.ts';
 import {
   holdsStoreNames,
   lookAtOnRedisReturn,
@@ -56,6 +61,25 @@ describe('abandonedStores', () => {
     expect([...annotated('false')]).toEqual([]);
     expect([...annotated('mysql')]).toEqual([]);
     expect([...abandonedStores(instance('lh'))]).toEqual([]);
+  });
+});
+
+describe('settleAll', () => {
+  it('waits for every write, then throws a fenced one first, else the first failure in order', async () => {
+    let late = false;
+    const slow = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        late = true;
+        resolve();
+      }, 20),
+    );
+    const fenced = new FencedError('not the leader any more');
+    await expect(settleAll([Promise.reject(new Error('first')), slow])).rejects.toThrow('first');
+    expect(late).toBe(true);
+    await expect(
+      settleAll([Promise.reject(new Error('first')), Promise.reject(fenced)]),
+    ).rejects.toBe(fenced);
+    expect(await settleAll([Promise.resolve(1), Promise.resolve('two')])).toEqual([1, 'two']);
   });
 });
 

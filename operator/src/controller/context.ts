@@ -6,7 +6,7 @@ import type {
   V1Secret,
   V1Service,
 } from '@kubernetes/client-node';
-import type { PostgresPolicy } from '@tse/adapter';
+import { FencedError, type PostgresPolicy } from '@tse/adapter';
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, type TradingEngineInstance } from '../api/schema.ts';
 import type { NetworkPolicy } from '../builders/network-policy.ts';
@@ -106,17 +106,19 @@ export class Backoff {
 
 /**
  * Awaits writes started together: every one settles before a failure is
- * taken (nothing of a reconcile outlives it), then the first failure in the
- * given order is thrown; else their results.
+ * taken (nothing of a reconcile outlives it), then a failure is thrown (a
+ * fenced write's first: the replica no longer leads, and nothing else is
+ * to be reported; else the first in the given order); else their results.
  */
 export async function settleAll<T extends readonly unknown[]>(
   writes: readonly [...T],
 ): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const outcomes = await Promise.allSettled(writes);
-  const failed = outcomes.find(
-    (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
+  const failures = outcomes.flatMap((outcome) =>
+    outcome.status === 'rejected' ? [outcome.reason as unknown] : [],
   );
-  if (failed) throw failed.reason;
+  if (failures.length > 0)
+    throw failures.find((failure) => failure instanceof FencedError) ?? failures[0];
   return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as {
     -readonly [K in keyof T]: Awaited<T[K]>;
   };
