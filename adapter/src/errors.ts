@@ -50,7 +50,7 @@ export class OwnershipError extends TseError {
 
 /**
  * Another owner claimed the same or an overlapping name at the same moment:
- * this claim was given up before anything else was changed; retried.
+ * this claim was refused before anything was changed; retried.
  */
 export class ClaimConflictError extends TseError {
   readonly code = 'CLAIM_CONFLICT';
@@ -65,6 +65,20 @@ export class StoreTimeoutError extends TseError {
     super(`${store} did not answer in time (a lock is held elsewhere): ${describeCause(cause)}`, {
       cause,
     });
+    this.store = store;
+  }
+}
+
+/** The store refused the admin connection's credentials (the admin Secret's): retried, as a Secret may be fixed. */
+export class AdminAuthenticationError extends TseError {
+  readonly code = 'ADMIN_AUTHENTICATION';
+  readonly store: 'postgres' | 'redis';
+
+  constructor(store: 'postgres' | 'redis', cause: unknown) {
+    super(
+      `${store} refused the admin credentials: ${describeCause(cause)}; check the admin Secret`,
+      { cause },
+    );
     this.store = store;
   }
 }

@@ -218,7 +218,9 @@ describe('claims', () => {
       CLAIMED_KEY,
       'trading_system:LH',
       'team/lh',
+      'trust',
     ]);
+    expect(commandFor({ type: 'claim' }, tenant(), { rebuildIndex: true }).at(-1)).toBe('rebuild');
     expect(commandFor({ type: 'release' }, tenant()).slice(1, 2)).toEqual([RELEASE_SCRIPT]);
   });
 

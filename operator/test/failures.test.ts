@@ -1,8 +1,10 @@
 import { ApiException } from '@kubernetes/client-node';
 import {
+  AdminAuthenticationError,
   ClaimConflictError,
   FencedError,
   OwnershipError,
+  StoreTimeoutError,
   StoreUnavailableError,
 } from '@tse/adapter';
 import { describe, expect, it } from 'vitest';
@@ -106,6 +108,19 @@ describe('storeCondition', () => {
       expect(condition).toMatchObject({ status: 'Unknown', reason: 'PostgresUnavailable' });
       expect(holdsStoreNames(condition)).toBe(true);
     }
+  });
+
+  it('is Unknown when the store answered too late, False when it refused the admin credentials', () => {
+    const late = storeFailure(new StoreTimeoutError('postgres', 'lock'), 'postgres');
+    const rejected = storeFailure(new AdminAuthenticationError('redis', 'WRONGPASS'), 'redis');
+    expect(rejected.reason).toBe('RedisAdminAuthentication');
+    expect(storeCondition('DatabaseReady', 'PostgreSQL', late, { status: 'True' }).status).toBe(
+      'Unknown',
+    );
+    // The admin Secret now names a server that says no: nothing there confirms the names.
+    expect(storeCondition('CacheReady', 'Redis', rejected, { status: 'True' }).status).toBe(
+      'False',
+    );
   });
 
   it('is False when the store never had them, or refuses them now', () => {

@@ -310,6 +310,28 @@ describe('Redis: names that are not ours', () => {
     }
   });
 
+  it('rebuilds the index at its first claim, even when its size matches the record', async () => {
+    // As an earlier version sharing the Redis leaves it: one name claimed in the record only,
+    // another released from the record only, so the sizes still match and the index is wrong.
+    const earlier = namespaceTenant('stale:inner', 'team-a/stale');
+    const ghost = `${prefix}:released-by-an-earlier-version`;
+    await admin.hset(OWNERSHIP_KEY, earlier.user, String(earlier.owner));
+    await admin.zadd(CLAIMED_KEY, 0, ghost);
+    const fresh = new RedisProvisioner(inject('redisUrl'));
+    const outer = namespaceTenant('stale', 'team-b/stale');
+    try {
+      // Its look may trust the index; its claim does not.
+      await expect(fresh.ensure(outer)).rejects.toThrow(/overlaps a namespace/);
+      expect(await admin.hget(OWNERSHIP_KEY, outer.user)).toBeNull();
+      expect(await admin.zscore(CLAIMED_KEY, ghost)).toBeNull();
+      expect(await admin.zscore(CLAIMED_KEY, earlier.user)).toBe('0');
+    } finally {
+      await fresh.close();
+      await admin.hdel(OWNERSHIP_KEY, earlier.user);
+      await admin.zrem(CLAIMED_KEY, earlier.user, ghost);
+    }
+  });
+
   it('checks and claims in one step: a claim the look missed is refused with nothing written', async () => {
     await redis.ensure(namespaceTenant('atomic:in', 'team-a/in'));
     // The claim sent without the look (as when two looks ran before either claim).
@@ -329,8 +351,10 @@ describe('Redis: names that are not ours', () => {
     const tenant = namespaceTenant('released', 'team-a/released');
     await redis.ensure(tenant);
     expect(await admin.zscore(CLAIMED_KEY, tenant.user)).toBe('0');
-    // A release sent for the name by another owner leaves it be.
-    await redis.apply({ ...tenant, owner: 'team-b/thief' }, [{ type: 'release' }]);
+    // A release sent for the name by another owner leaves it be, and says so.
+    await expect(
+      redis.apply({ ...tenant, owner: 'team-b/thief' }, [{ type: 'release' }]),
+    ).rejects.toThrow(OwnershipError);
     expect(await admin.hget(OWNERSHIP_KEY, tenant.user)).toBe(tenant.owner);
     await redis.remove(tenant);
     expect(await admin.hget(OWNERSHIP_KEY, tenant.user)).toBeNull();

@@ -1,4 +1,5 @@
 import {
+  AdminAuthenticationError,
   checkPostgresLogin,
   checkRedisLogin,
   deriveIdentity,
@@ -35,6 +36,35 @@ const pgTenant = (name: string, password = 'first-password', login = true) =>
   postgresTenant(identity(name), { password, database: database.name, login });
 const rTenant = (name: string, password = 'first-password', enabled = true) =>
   redisTenant(identity(name), { password, enabled });
+
+describe('admin credentials a store refuses', () => {
+  it('are told apart from a store that cannot be reached, naming the admin Secret', async () => {
+    const wrong = (url: string) => {
+      const parsed = new URL(url);
+      parsed.password = 'not-the-admin-password';
+      return parsed.toString();
+    };
+    const pgAdmin = new PostgresProvisioner(wrong(database.url));
+    const redisAdmin = new RedisProvisioner(wrong(inject('redisUrl')));
+    try {
+      const attempts = [
+        () => pgAdmin.ensure(pgTenant('refused')),
+        () => redisAdmin.ensure(rTenant('refused')),
+      ];
+      for (const attempt of attempts) {
+        const error = await attempt().catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(AdminAuthenticationError);
+        expect((error as Error).message).toMatch(
+          /refused the admin credentials: .*check the admin Secret/,
+        );
+        expect((error as Error).message).not.toContain('not-the-admin-password');
+      }
+    } finally {
+      await pgAdmin.close();
+      await redisAdmin.close();
+    }
+  });
+});
 
 describe('PostgreSQL provisioning on a real server', () => {
   it('creates the role and schema, and a second run plans nothing', async () => {

@@ -39,10 +39,15 @@ export interface PostgresStoreOptions {
 export const PING_TIMEOUT_MS = 3000;
 
 /**
+ * How long any other query waits for PostgreSQL's answer: a server that
+ * stops answering fails requests instead of holding them.
+ */
+export const QUERY_TIMEOUT_MS = 30_000;
+
+/**
  * The engine's repositories on PostgreSQL, bound to the instance's schema:
  * every connection of the pool has `search_path` set to it and nothing else.
  */
-
 export class PostgresStore implements TradingStore {
   readonly kind = 'postgres';
   readonly pool: pg.Pool;
@@ -60,6 +65,7 @@ export class PostgresStore implements TradingStore {
         ...postgresConnection(options.url, options.tls),
         max: options.maxConnections ?? 10,
         connectionTimeoutMillis: 3000,
+        query_timeout: QUERY_TIMEOUT_MS,
         options: `-c search_path=${pg.escapeIdentifier(options.schema)}`,
         application_name: options.applicationName ?? 'trading-engine',
         types: { getTypeParser: typeParser } as pg.CustomTypesConfig,
@@ -86,6 +92,8 @@ export class PostgresStore implements TradingStore {
 
   async transaction<R>(work: (store: TradingStore) => Promise<R>): Promise<R> {
     const client = await guard(() => this.pool.connect());
+    // A connection that stopped answering is closed, not given back to the pool.
+    let broken = false;
     try {
       await client.query('BEGIN');
       const result = await work(
@@ -94,10 +102,14 @@ export class PostgresStore implements TradingStore {
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
+      broken = lostConnection(error);
+      if (!broken)
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -285,16 +297,19 @@ const CONNECTION_CODES = new Set([
 ]);
 
 /** Turns a lost or refused connection into StoreUnavailableError; other errors pass through. */
+/** The driver's own: the connection broke, could not be made, or stopped answering. */
+function lostConnection(error: unknown): boolean {
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout/i.test(
+    (error as Error).message ?? '',
+  );
+}
+
 async function guard<R>(work: () => Promise<R>): Promise<R> {
   try {
     return await work();
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const lostConnection =
-      /Connection terminated|timeout exceeded when trying to connect|Query read timeout/i.test(
-        (error as Error).message ?? '',
-      );
-    if ((code !== undefined && CONNECTION_CODES.has(code)) || lostConnection) {
+    if ((code !== undefined && CONNECTION_CODES.has(code)) || lostConnection(error)) {
       throw new StoreUnavailableError('postgres', error);
     }
     throw error;

@@ -1,6 +1,7 @@
 import {
   describeCause,
   failFastOptions,
+  isRedisCommandTimeout,
   MemoryCache,
   MemoryStore,
   type NamespacedCache,
@@ -79,7 +80,11 @@ export class Stores {
       const redis = this.redis;
       this.watch('redis', interval, async () => {
         if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
-        await redis.ping();
+        await redis.ping().catch((error: unknown) => {
+          // A server that stopped answering: the connection is made again rather than waited on.
+          if (isRedisCommandTimeout(error)) redis.disconnect(true);
+          throw error;
+        });
       });
     } else {
       this.cache = new MemoryCache(redisNamespace);

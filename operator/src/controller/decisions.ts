@@ -13,9 +13,11 @@ import type { ConditionInput } from './conditions.ts';
 /**
  * DatabaseReady / CacheReady from a provisioning step's outcome and the
  * condition before it. A store that had confirmed the instance's names and
- * now fails without refusing them (down, slow, erring) is Unknown, not
- * False: whether it still holds them cannot be told, and they stay the
- * instance's (`holdsStoreNames`).
+ * now cannot be reached or answers too late is Unknown, not False: whether
+ * it still holds them cannot be told, and they stay the instance's
+ * (`holdsStoreNames`). Any other failure (a refusal, an admin login the
+ * store rejects, an error) is False: a store that answers and does not
+ * confirm the names leaves them to the stores' own markers.
  */
 export function storeCondition(
   type: 'DatabaseReady' | 'CacheReady',
@@ -26,7 +28,7 @@ export function storeCondition(
   if (outcome.ok) {
     return { type, status: 'True', reason: 'Provisioned', message: outcome.message };
   }
-  const status = holdsStoreNames(before) && !refusesNames(outcome.reason) ? 'Unknown' : 'False';
+  const status = holdsStoreNames(before) && unreachable(outcome.reason) ? 'Unknown' : 'False';
   return { type, status, reason: outcome.reason, message: `${store}: ${outcome.message}` };
 }
 
@@ -35,9 +37,9 @@ export function holdsStoreNames(condition: Pick<ConditionInput, 'status'> | unde
   return condition?.status === 'True' || condition?.status === 'Unknown';
 }
 
-/** Whether a store failure's reason says the names are not the instance's (or cannot be). */
-function refusesNames(reason: string): boolean {
-  return /(NotOwned|ClaimConflict)$/.test(reason) || reason === 'InvalidSpec';
+/** Whether a store failure's reason says the store could not be reached, or did not answer in time. */
+function unreachable(reason: string): boolean {
+  return /^(Postgres|Redis)(Unavailable|StoreTimeout)$/.test(reason);
 }
 
 /** What provisioning one store came to. */

@@ -215,8 +215,7 @@ export class InstanceReconciler {
     }
 
     const pods = instancePods(this.deps, instance);
-    const before = (type: 'DatabaseReady' | 'CacheReady') =>
-      findCondition(instance.status?.conditions, type);
+    const before = (type: 'DatabaseReady' | 'CacheReady') => this.status.condition(instance, type);
     const roles = postgres.ok
       ? await assignRoles(this.deps, instance, identity, admin.postgres, pods)
       : rolesUnknown('PostgreSQL is unavailable');

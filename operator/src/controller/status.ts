@@ -1,7 +1,12 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { InstanceStatus, TradingEngineInstance } from '../api/schema.ts';
+import type { Condition, InstanceStatus, TradingEngineInstance } from '../api/schema.ts';
 import type { RecentWrites } from './apply.ts';
-import { type ConditionInput, findCondition, mergeConditions } from './conditions.ts';
+import {
+  type ConditionInput,
+  type ConditionType,
+  findCondition,
+  mergeConditions,
+} from './conditions.ts';
 import { now, type ReconcilerDependencies, target } from './context.ts';
 import { isDerivative } from './drift.ts';
 import { keyOf } from './identity.ts';
@@ -51,6 +56,11 @@ export class StatusWriter {
       status,
     );
     this.written.remember(statusKey(instance), written);
+  }
+
+  /** A condition as last written (here a moment ago, or as the cache has it). */
+  condition(instance: TradingEngineInstance, type: ConditionType): Condition | undefined {
+    return findCondition(this.current(instance)?.conditions, type);
   }
 
   /** True until the instance's first status is written (by this operator or an earlier one). */

@@ -32,7 +32,7 @@ export interface WorkQueueOptions {
   maxBackoffMs?: number;
   /**
    * Up to this fraction of a failure's delay is added at random (default
-   * 0.5), so keys that failed together, two claims given up at the same
+   * 0.5), so keys that failed together, two claims refused at the same
    * moment say, do not retry in step.
    */
   backoffJitter?: number;

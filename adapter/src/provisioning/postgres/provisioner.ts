@@ -1,5 +1,6 @@
 import pg from 'pg';
 import {
+  AdminAuthenticationError,
   AdminCapabilityError,
   ConvergenceError,
   FencedError,
@@ -310,7 +311,10 @@ export class PostgresProvisioner {
     } catch (error) {
       const failure = classifyPostgresError(error);
       if (failure instanceof StoreUnavailableError) broken = true;
-      else await client.query('ROLLBACK').catch(() => {});
+      else
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
       throw failure;
     } finally {
       client.release(broken);
@@ -325,6 +329,10 @@ export class PostgresProvisioner {
     try {
       return await this.pool.connect();
     } catch (error) {
+      const code = (error as { code?: string }).code;
+      // invalid_password, invalid_authorization_specification: the server answered, and said no.
+      if (code === '28P01' || code === '28000')
+        throw new AdminAuthenticationError('postgres', error);
       throw new StoreUnavailableError('postgres', error);
     }
   }

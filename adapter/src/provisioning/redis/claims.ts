@@ -16,17 +16,18 @@ export const CLAIMED_KEY = assertReservedKey('tse-operator|claimed');
  * above it (read by name) or under it (a range of the index). Nothing can
  * come between the check and the claim, and a run cut off anywhere leaves
  * either no claim or a checked one. The index is rebuilt from the record
- * whenever their sizes differ (the first claim after an upgrade, a record
- * written by an earlier version).
+ * when asked (a provisioner's first claim) and whenever their sizes differ
+ * (a record written by an earlier version, or edited by hand).
  *
- * KEYS: the record, the index. ARGV: the user (its namespace), the owner.
- * Returns `{'claimed'}`, `{'held', holder}` or `{'overlap'}`.
+ * KEYS: the record, the index. ARGV: the user (its namespace), the owner,
+ * `rebuild` or `trust`. Returns `{'claimed'}`, `{'held', holder}` or
+ * `{'overlap'}`.
  */
 export const CLAIM_SCRIPT = `
 local record, index, user, owner = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local holder = redis.call('HGET', record, user)
 if holder then return {'held', holder} end
-if redis.call('ZCARD', index) ~= redis.call('HLEN', record) then
+if ARGV[3] == 'rebuild' or redis.call('ZCARD', index) ~= redis.call('HLEN', record) then
   redis.call('DEL', index)
   local users = redis.call('HKEYS', record)
   for first = 1, #users, 500 do

@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { AdminCapabilityError, StoreUnavailableError } from '../../errors.ts';
+import {
+  AdminAuthenticationError,
+  AdminCapabilityError,
+  OwnershipError,
+  StoreUnavailableError,
+} from '../../errors.ts';
 import { redisTls, redisTlsOptions, type StoreTls } from '../../store-tls.ts';
 import { type LoginCheck, redisPasswordHash } from '../credentials.ts';
 import type { WriteFence } from '../tenant.ts';
@@ -121,7 +126,8 @@ export class RedisProvisioner {
       try {
         me = String(await this.send(['ACL', 'WHOAMI']));
       } catch (error) {
-        if (error instanceof StoreUnavailableError) throw error;
+        if (error instanceof StoreUnavailableError || error instanceof AdminAuthenticationError)
+          throw error;
         throw new AdminCapabilityError(
           'the Redis admin user may not run ACL WHOAMI and ACL DRYRUN; use a user with +@all ~* &*',
         );
@@ -149,6 +155,13 @@ export class RedisProvisioner {
 
   private capable: Promise<void> | undefined;
 
+  /**
+   * Whether a claim of this provisioner has rebuilt the claimed index from
+   * the record: the first one does, so that an index an earlier version
+   * left behind (or a record edited by hand) is never trusted.
+   */
+  private indexRebuilt = false;
+
   /** Brings the user to the desired state; a converged user gets no ACL command. */
   async ensure(tenant: RedisTenant): Promise<RedisProvisionResult> {
     await this.preflight();
@@ -172,10 +185,17 @@ export class RedisProvisioner {
         commands.push(...(await this.deleteNamespaceKeys(tenant.namespace)));
         continue;
       }
-      const command = commandFor(action, tenant);
+      const command = commandFor(action, tenant, { rebuildIndex: !this.indexRebuilt });
       const reply = await this.write(command);
       commands.push(command);
-      if (action.type === 'claim') assertClaimed(reply, tenant);
+      if (action.type === 'claim') {
+        assertClaimed(reply, tenant);
+        this.indexRebuilt = true;
+      }
+      if (action.type === 'release' && reply === 0)
+        throw new OwnershipError(
+          `Redis ACL user "${tenant.user}" was claimed by another owner before its release; the record was left as it is`,
+        );
     }
     return { actions, commands };
   }
@@ -296,7 +316,10 @@ export class RedisProvisioner {
       const [name, ...args] = command as [string, ...string[]];
       return (await this.admin.call(name, ...args)) as T;
     } catch (error) {
+      // A server that stopped answering: the connection is made again rather than waited on.
+      if (isRedisCommandTimeout(error)) this.admin.disconnect(true);
       if (isConnectionError(error)) throw new StoreUnavailableError('redis', error);
+      if (isAuthenticationError(error)) throw new AdminAuthenticationError('redis', error);
       throw error;
     }
   }
@@ -306,11 +329,12 @@ export class RedisProvisioner {
 export function commandFor(
   action: Exclude<RedisAction, { type: 'deleteKeys' }>,
   tenant: RedisTenant,
+  { rebuildIndex = false } = {},
 ): string[] {
   const { keys, channels } = namespacePatterns(tenant.namespace);
   switch (action.type) {
     case 'claim':
-      return claimCommand(CLAIM_SCRIPT, tenant);
+      return [...claimCommand(CLAIM_SCRIPT, tenant), rebuildIndex ? 'rebuild' : 'trust'];
     case 'release':
       return claimCommand(RELEASE_SCRIPT, tenant);
     case 'setUser':
@@ -391,6 +415,15 @@ export async function whenReady(client: Redis, timeoutMs = 5000): Promise<void> 
     client.off('error', onError);
     client.off('ready', resolve);
   }
+}
+
+/** ioredis's commandTimeout. */
+export function isRedisCommandTimeout(error: unknown): boolean {
+  return /Command timed out/.test((error as Error)?.message ?? '');
+}
+
+function isAuthenticationError(error: unknown): boolean {
+  return /WRONGPASS|NOAUTH/.test((error as Error)?.message ?? '');
 }
 
 function isConnectionError(error: unknown): boolean {
