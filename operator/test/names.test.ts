@@ -41,42 +41,65 @@ const admin = {
       : { postgres: 'pg-b:5432/app', redis: 'redis-b:6379' },
 };
 
-const provisioned = (object: TradingEngineInstance): TradingEngineInstance => ({
+type Store = 'postgres' | 'redis';
+const CONDITION = { postgres: 'DatabaseReady', redis: 'CacheReady' } as const;
+
+/**
+ * An instance as the operator leaves it once `stores` confirmed its names
+ * (both by default) on the servers it uses now; the others False. `on`:
+ * other servers than its own, as after its admin Secret was changed.
+ */
+const provisioned = (
+  object: TradingEngineInstance,
+  {
+    stores = ['postgres', 'redis'] as Store[],
+    status = 'True' as 'True' | 'Unknown',
+    on = admin.storeKeys(object),
+  } = {},
+): TradingEngineInstance => ({
   ...object,
   status: {
-    conditions: [
-      {
-        type: 'DatabaseReady',
-        status: 'True',
-        reason: 'Provisioned',
-        message: '',
-        lastTransitionTime: '2026-01-01T00:00:00Z',
-      },
-    ],
+    conditions: (['postgres', 'redis'] as const).map((store) => ({
+      type: CONDITION[store],
+      status: stores.includes(store) ? status : 'False',
+      reason: stores.includes(store) ? 'Provisioned' : 'PostgresAdminAuthentication',
+      message: '',
+      lastTransitionTime: '2026-01-01T00:00:00Z',
+    })),
+    stores: Object.fromEntries(stores.map((store) => [store, on[store]])),
   },
 });
 
-/** What the arbiter decided before it had an index: every instance's claim, arbitrated at once. */
+/**
+ * What the arbiter decided before it had an index: every instance's claim
+ * (on the names it holds, for the others), arbitrated at once.
+ */
 function everyClaim(all: TradingEngineInstance[], me: TradingEngineInstance): string | undefined {
-  const claims: Claim[] = all
-    .filter(
-      (other) =>
-        other.metadata.uid === me.metadata.uid ||
-        other.status?.conditions?.some((c) => c.status === 'True'),
-    )
-    .map((other) => {
-      const identity = resolveIdentity(other);
-      const stores = admin.storeKeys(other);
-      return {
+  const claims: Claim[] = all.flatMap((other) => {
+    const identity = resolveIdentity(other);
+    const servers = admin.storeKeys(other);
+    const holds = (store: Store) =>
+      ['True', 'Unknown'].includes(
+        other.status?.conditions?.find((c) => c.type === CONDITION[store])?.status ?? '',
+      ) && other.status?.stores?.[store] === servers[store];
+    const asks = other.metadata.uid === me.metadata.uid;
+    if (!asks && !holds('postgres') && !holds('redis')) return [];
+    return [
+      {
         key: keyOf(other),
         createdAt: other.metadata.creationTimestamp,
-        holds: other.status?.conditions?.some((c) => c.status === 'True') ?? false,
+        holds: holds('postgres') || holds('redis'),
         identity: {
-          postgresSchema: `${encodeURIComponent(stores.postgres)}|${identity.postgresSchema}`,
-          redisNamespace: `${encodeURIComponent(stores.redis)}|${identity.redisNamespace}`,
+          ...((asks || holds('postgres')) && {
+            postgresSchema: `${encodeURIComponent(servers.postgres)}|${identity.postgresSchema}`,
+          }),
+          ...((asks || holds('redis')) && {
+            redisNamespace: `${encodeURIComponent(servers.redis)}|${identity.redisNamespace}`,
+          }),
         },
-      };
-    });
+      },
+    ];
+  });
   return refusalOf(keyOf(me), claims)?.heldBy;
 }
 
@@ -113,18 +136,6 @@ describe('name arbitration', () => {
   it('keeps protecting a holder whose stores went down (Unknown), not one a store refused (False)', () => {
     const cache = new FakeInstances();
     const arbiter = new NameArbiter(cache, admin);
-    const withStores = (object: TradingEngineInstance, status: 'Unknown' | 'False') => ({
-      ...object,
-      status: {
-        conditions: (['DatabaseReady', 'CacheReady'] as const).map((type) => ({
-          type,
-          status,
-          reason: status === 'Unknown' ? 'PostgresUnavailable' : 'PostgresNotOwned',
-          message: '',
-          lastTransitionTime: '2026-01-01T00:00:00Z',
-        })),
-      },
-    });
     const holder = instance(
       'holder',
       withSpec({ postgres: { schema: 'kept' } }),
@@ -136,13 +147,45 @@ describe('name arbitration', () => {
       inNamespace('b-one'),
       createdAt('2026-01-02T00:00:00Z'),
     );
-    cache.put(withStores(holder, 'Unknown'));
+    cache.put(provisioned(holder, { status: 'Unknown' }));
     cache.put(later);
     expect(arbiter.conflictOf(later, resolveIdentity(later))).toMatch(
       /already held by b-one\/holder/,
     );
-    cache.put(withStores(holder, 'False'));
+    cache.put(provisioned(holder, { stores: [] }));
     expect(arbiter.conflictOf(later, resolveIdentity(later))).toBeUndefined();
+  });
+
+  it('counts a name held only on the server that confirmed it, store by store', () => {
+    const cache = new FakeInstances();
+    const arbiter = new NameArbiter(cache, admin);
+    // Both ask for schema "vault" and namespace "vault" on the b- servers.
+    const names = withSpec({ postgres: { schema: 'vault' }, redis: { namespace: 'vault' } });
+    const squatter = instance('squatter', names, inNamespace('b-evil'));
+    const victim = instance(
+      'victim',
+      names,
+      inNamespace('b-one'),
+      createdAt('2026-01-02T00:00:00Z'),
+    );
+    const elsewhere = admin.storeKeys(instance('x', inNamespace('a-x')));
+    cache.put(victim);
+    // Its Redis confirmed, its PostgreSQL admin Secret pointed at the victim's server with
+    // credentials that server refuses: the namespace is held, the schema is not.
+    cache.put(provisioned(squatter, { stores: ['redis'] }));
+    expect(arbiter.conflictOf(victim, resolveIdentity(victim))).toMatch(
+      /^it uses Redis namespace "vault" already held/,
+    );
+    // Confirmed on other servers than those its admin Secrets name now: nothing is held here,
+    // whatever its conditions say.
+    cache.put(provisioned(squatter, { on: elsewhere }));
+    expect(arbiter.conflictOf(victim, resolveIdentity(victim))).toBeUndefined();
+    cache.put(provisioned(squatter, { on: elsewhere, status: 'Unknown' }));
+    expect(arbiter.conflictOf(victim, resolveIdentity(victim))).toBeUndefined();
+    cache.put(provisioned(squatter, { stores: ['postgres'] }));
+    expect(arbiter.conflictOf(victim, resolveIdentity(victim))).toMatch(
+      /^it uses PostgreSQL schema "vault" already held/,
+    );
   });
 
   it('follows the cache: a deleted holder frees its names, a holder on another server never held them', () => {
@@ -226,7 +269,9 @@ describe('name arbitration', () => {
           inNamespace(pick(['a-one', 'a-two', 'b-one'])),
           createdAt(`2026-01-0${1 + Math.floor(next() * 3)}T00:00:00Z`),
         );
-        cache.put(next() < 0.6 ? provisioned(object) : object);
+        const stores = pick<Store[]>([['postgres', 'redis'], ['postgres'], ['redis']]);
+        const status = pick<'True' | 'Unknown'>(['True', 'True', 'Unknown']);
+        cache.put(next() < 0.6 ? provisioned(object, { stores, status }) : object);
         // Some leave, as instances do.
         if (next() < 0.1) cache.delete(pick([...cache.objects.values()]));
       }

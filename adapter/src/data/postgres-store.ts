@@ -39,12 +39,6 @@ export interface PostgresStoreOptions {
 export const PING_TIMEOUT_MS = 3000;
 
 /**
- * How long any other query waits for PostgreSQL's answer: a server that
- * stops answering fails requests instead of holding them.
- */
-export const QUERY_TIMEOUT_MS = 30_000;
-
-/**
  * The engine's repositories on PostgreSQL, bound to the instance's schema:
  * every connection of the pool has `search_path` set to it and nothing else.
  */
@@ -65,7 +59,6 @@ export class PostgresStore implements TradingStore {
         ...postgresConnection(options.url, options.tls),
         max: options.maxConnections ?? 10,
         connectionTimeoutMillis: 3000,
-        query_timeout: QUERY_TIMEOUT_MS,
         options: `-c search_path=${pg.escapeIdentifier(options.schema)}`,
         application_name: options.applicationName ?? 'trading-engine',
         types: { getTypeParser: typeParser } as pg.CustomTypesConfig,
@@ -296,7 +289,6 @@ const CONNECTION_CODES = new Set([
   '08003',
 ]);
 
-/** Turns a lost or refused connection into StoreUnavailableError; other errors pass through. */
 /** The driver's own: the connection broke, could not be made, or stopped answering. */
 function lostConnection(error: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Query read timeout/i.test(
@@ -304,6 +296,7 @@ function lostConnection(error: unknown): boolean {
   );
 }
 
+/** Turns a lost or refused connection into StoreUnavailableError; other errors pass through. */
 async function guard<R>(work: () => Promise<R>): Promise<R> {
   try {
     return await work();

@@ -9,17 +9,20 @@ export interface Conflict {
   message: string;
 }
 
-type StoreNames = Pick<Identity, 'postgresSchema' | 'redisNamespace'>;
+/** Store names as a claim carries them: a claim on what an instance holds may lack one. */
+type StoreNames = Partial<Pick<Identity, 'postgresSchema' | 'redisNamespace'>>;
 
 /**
  * Tells whether two identities would share data: the same schema, the same
  * namespace, or one namespace a `:`-prefix of the other (the ACL pattern
- * `~a:b:*` reaches into `a:b:c:*`). Returns undefined when they are apart.
+ * `~a:b:*` reaches into `a:b:c:*`). Returns undefined when they are apart;
+ * a name one of them lacks conflicts with nothing.
  */
 export function findConflict(a: StoreNames, b: StoreNames): Conflict | undefined {
-  if (a.postgresSchema === b.postgresSchema) {
+  if (a.postgresSchema !== undefined && a.postgresSchema === b.postgresSchema) {
     return { kind: 'schema', message: `both use PostgreSQL schema "${a.postgresSchema}"` };
   }
+  if (a.redisNamespace === undefined || b.redisNamespace === undefined) return undefined;
   if (a.redisNamespace === b.redisNamespace) {
     return { kind: 'namespace', message: `both use Redis namespace "${a.redisNamespace}"` };
   }
@@ -95,18 +98,23 @@ export function refusalOf<K extends string>(key: K, claims: Claim<K>[]): Refusal
     else index.set(name, [claim]);
   };
   for (const claim of claims) {
-    add(`schema ${claim.identity.postgresSchema}`, claim);
-    add(`namespace ${claim.identity.redisNamespace}`, claim);
-    for (const prefix of namespacePrefixes(claim.identity.redisNamespace))
-      add(`under ${prefix}`, claim);
+    const { postgresSchema, redisNamespace } = claim.identity;
+    if (postgresSchema !== undefined) add(`schema ${postgresSchema}`, claim);
+    if (redisNamespace === undefined) continue;
+    add(`namespace ${redisNamespace}`, claim);
+    for (const prefix of namespacePrefixes(redisNamespace)) add(`under ${prefix}`, claim);
   }
-  const neighbours = (claim: Claim<K>) => [
-    ...(index.get(`schema ${claim.identity.postgresSchema}`) ?? []),
-    ...(index.get(`namespace ${claim.identity.redisNamespace}`) ?? []),
-    ...(index.get(`under ${claim.identity.redisNamespace}`) ?? []),
-    ...namespacePrefixes(claim.identity.redisNamespace).flatMap(
-      (prefix) => index.get(`namespace ${prefix}`) ?? [],
-    ),
+  const neighbours = ({ identity: { postgresSchema, redisNamespace } }: Claim<K>) => [
+    ...(postgresSchema === undefined ? [] : (index.get(`schema ${postgresSchema}`) ?? [])),
+    ...(redisNamespace === undefined
+      ? []
+      : [
+          ...(index.get(`namespace ${redisNamespace}`) ?? []),
+          ...(index.get(`under ${redisNamespace}`) ?? []),
+          ...namespacePrefixes(redisNamespace).flatMap(
+            (prefix) => index.get(`namespace ${prefix}`) ?? [],
+          ),
+        ]),
   ];
   const component = new Set<Claim<K>>([me]);
   const queue = [me];

@@ -413,6 +413,21 @@ export const instanceStatus = z
       .string()
       .optional()
       .describe("The Secret holding the instance's own connection URLs."),
+    stores: z
+      .object({
+        postgres: z
+          .string()
+          .optional()
+          .describe('host:port/database of the PostgreSQL server that provisioned the schema.'),
+        redis: z
+          .string()
+          .optional()
+          .describe('host:port of the Redis server that provisioned the namespace.'),
+      })
+      .optional()
+      .describe(
+        "The servers that confirmed the instance's names: it holds them there, and only there.",
+      ),
     replicas: z
       .number()
       .int()

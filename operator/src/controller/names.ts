@@ -41,13 +41,14 @@ export class NameArbiter {
   conflictOf(instance: TradingEngineInstance, identity: Identity): string | undefined {
     const me = keyOf(instance);
     const identities = new Map<string, Identity>([[me, identity]]);
-    const claims: Claim[] = [this.claimOf(instance, identity)];
+    const claims: Claim[] = [this.claimOf(instance, identity, 'asks')];
     for (const other of this.claims.connectedTo(me, identity)) {
       // Only names a store has confirmed are held: an instance that never provisions squats nothing.
       // Two new claims at once are settled by the stores' own markers (role comment, ownership record).
-      if (!holdsNames(other.instance)) continue;
+      const claim = this.claimOf(other.instance, other.identity, 'holds');
+      if (!claim) continue;
       identities.set(keyOf(other.instance), other.identity);
-      claims.push(this.claimOf(other.instance, other.identity));
+      claims.push(claim);
     }
     const refusal = refusalOf(me, claims);
     if (!refusal) return undefined;
@@ -64,32 +65,63 @@ export class NameArbiter {
     return `${what} already held by ${holder} (created earlier); choose another instance name or set spec.postgres.schema / spec.redis.namespace`;
   }
 
-  /** An instance's claim, its names qualified by the servers they are on. */
-  private claimOf(instance: TradingEngineInstance, identity: Identity): Claim {
-    const stores = this.admin.storeKeys(instance);
+  /**
+   * An instance's claim, its names qualified by the servers they are on:
+   * every name it `asks` for, or only those it `holds` (undefined when it
+   * holds none).
+   */
+  private claimOf(instance: TradingEngineInstance, identity: Identity, what: 'asks'): Claim;
+  private claimOf(
+    instance: TradingEngineInstance,
+    identity: Identity,
+    what: 'holds',
+  ): Claim | undefined;
+  private claimOf(
+    instance: TradingEngineInstance,
+    identity: Identity,
+    what: 'asks' | 'holds',
+  ): Claim | undefined {
+    const servers = this.admin.storeKeys(instance);
+    const held = heldNames(instance, servers);
+    if (what === 'holds' && !held.schema && !held.namespace) return undefined;
+    const all = what === 'asks';
     return {
       key: keyOf(instance),
       createdAt: instance.metadata.creationTimestamp,
-      holds: holdsNames(instance),
+      holds: held.schema || held.namespace,
       identity: {
-        postgresSchema: `${encodeURIComponent(stores.postgres)}|${identity.postgresSchema}`,
-        redisNamespace: `${encodeURIComponent(stores.redis)}|${identity.redisNamespace}`,
+        ...((all || held.schema) && {
+          postgresSchema: `${encodeURIComponent(servers.postgres)}|${identity.postgresSchema}`,
+        }),
+        ...((all || held.namespace) && {
+          redisNamespace: `${encodeURIComponent(servers.redis)}|${identity.redisNamespace}`,
+        }),
       },
     };
   }
 }
 
 /**
- * True when the instance's names are provisioned for it: a store said so,
- * and has not said otherwise since (a store that went down stays holding,
- * `holdsStoreNames`). An instance that never provisions (its admin
- * connection fails, or a store refuses it) holds nothing, so it cannot
- * squat a name.
+ * Which of the instance's names are provisioned for it on the servers its
+ * admin Secrets name now: a store confirmed them there (`status.stores`)
+ * and has not said otherwise since (a store that cannot be reached stays
+ * holding, `holdsStoreNames`). An instance that never provisions (its admin
+ * connection fails, a store refuses it) holds nothing, so it cannot squat a
+ * name; nor does one whose admin Secret now names another server than the
+ * one that confirmed its names.
  */
-function holdsNames(instance: TradingEngineInstance): boolean {
-  return (['DatabaseReady', 'CacheReady'] as const).some((type) =>
-    holdsStoreNames(findCondition(instance.status?.conditions, type)),
-  );
+function heldNames(
+  instance: TradingEngineInstance,
+  servers: { postgres: string; redis: string },
+): { schema: boolean; namespace: boolean } {
+  const { conditions, stores } = instance.status ?? {};
+  return {
+    schema:
+      holdsStoreNames(findCondition(conditions, 'DatabaseReady')) &&
+      stores?.postgres === servers.postgres,
+    namespace:
+      holdsStoreNames(findCondition(conditions, 'CacheReady')) && stores?.redis === servers.redis,
+  };
 }
 
 /** An instance as parsed, and the names it asks for. */

@@ -237,11 +237,19 @@ export class InstanceReconciler {
     if (wait > 0) return { requeueAfterMs: wait };
     if (refused) this.deps.events.record(target(instance), 'Warning', ready.reason, ready.message);
     else this.status.announceReady(instance, ready);
+    // The servers that confirmed the names now; those that did before, for a store that failed.
+    const servers = this.deps.admin.storeKeys(instance);
+    const stores = {
+      ...this.status.stores(instance),
+      ...(postgres.ok && { postgres: servers.postgres }),
+      ...(redis.ok && { redis: servers.redis }),
+    };
     await this.status.write(
       instance,
       {
         identity,
         credentialsSecret: credentialsSecretName(instance),
+        ...(Object.keys(stores).length > 0 && { stores }),
         replicas: counts.live,
         readyReplicas: counts.ready,
         ...(roles.active && { activeEngine: roles.active }),

@@ -36,7 +36,10 @@ export class StatusWriter {
     this.written = written;
   }
 
-  /** Writes status through /status, only when something in it changed. */
+  /**
+   * Writes status through /status, only when something in it changed.
+   * `stores` is kept as last written unless `fields` has it.
+   */
   async write(
     instance: TradingEngineInstance,
     fields: Partial<InstanceStatus>,
@@ -44,8 +47,11 @@ export class StatusWriter {
   ): Promise<void> {
     const generation = instance.metadata.generation;
     const previous = this.current(instance);
+    const stores = fields.stores ?? previous?.stores;
     const status: InstanceStatus = {
       ...fields,
+      // Which servers hold the names outlives a reconcile that did not reach them.
+      ...(stores && { stores }),
       observedGeneration: generation,
       conditions: mergeConditions(previous?.conditions, conditions, generation, now(this.deps)),
     };
@@ -61,6 +67,11 @@ export class StatusWriter {
   /** A condition as last written (here a moment ago, or as the cache has it). */
   condition(instance: TradingEngineInstance, type: ConditionType): Condition | undefined {
     return findCondition(this.current(instance)?.conditions, type);
+  }
+
+  /** The servers that confirmed the instance's names, as last written. */
+  stores(instance: TradingEngineInstance): InstanceStatus['stores'] {
+    return this.current(instance)?.stores;
   }
 
   /** True until the instance's first status is written (by this operator or an earlier one). */

@@ -25,8 +25,6 @@ export const CLAIMED_KEY = assertReservedKey('tse-operator|claimed');
  */
 export const CLAIM_SCRIPT = `
 local record, index, user, owner = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-local holder = redis.call('HGET', record, user)
-if holder then return {'held', holder} end
 if ARGV[3] == 'rebuild' or redis.call('ZCARD', index) ~= redis.call('HLEN', record) then
   redis.call('DEL', index)
   local users = redis.call('HKEYS', record)
@@ -39,6 +37,8 @@ if ARGV[3] == 'rebuild' or redis.call('ZCARD', index) ~= redis.call('HLEN', reco
     redis.call('ZADD', index, unpack(batch))
   end
 end
+local holder = redis.call('HGET', record, user)
+if holder then return {'held', holder} end
 local at = string.find(user, ':', 1, true)
 while at do
   local above = redis.call('HGET', record, string.sub(user, 1, at - 1))

@@ -3,6 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import {
   AdminAuthenticationError,
   AdminCapabilityError,
+  describeCause,
   OwnershipError,
   StoreUnavailableError,
 } from '../../errors.ts';
@@ -135,7 +136,8 @@ export class RedisProvisioner {
       for (const command of ADMIN_COMMANDS) {
         const verdict = await this.send<string>(['ACL', 'DRYRUN', me, ...command]).catch(
           (error: Error) => {
-            if (error instanceof StoreUnavailableError) throw error;
+            if (error instanceof StoreUnavailableError || error instanceof AdminAuthenticationError)
+              throw error;
             return error.message;
           },
         );
@@ -189,8 +191,8 @@ export class RedisProvisioner {
       const reply = await this.write(command);
       commands.push(command);
       if (action.type === 'claim') {
+        this.indexRebuilt = true; // by the script, whatever it answered
         assertClaimed(reply, tenant);
-        this.indexRebuilt = true;
       }
       if (action.type === 'release' && reply === 0)
         throw new OwnershipError(
@@ -316,10 +318,10 @@ export class RedisProvisioner {
       const [name, ...args] = command as [string, ...string[]];
       return (await this.admin.call(name, ...args)) as T;
     } catch (error) {
-      // A server that stopped answering: the connection is made again rather than waited on.
-      if (isRedisCommandTimeout(error)) this.admin.disconnect(true);
       if (isConnectionError(error)) throw new StoreUnavailableError('redis', error);
-      if (isAuthenticationError(error)) throw new AdminAuthenticationError('redis', error);
+      // Not the driver's error as the cause: it carries the AUTH command, password included.
+      if (isAuthenticationError(error))
+        throw new AdminAuthenticationError('redis', new Error(describeCause(error)));
       throw error;
     }
   }
@@ -428,7 +430,7 @@ function isAuthenticationError(error: unknown): boolean {
 
 function isConnectionError(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
-  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|enableOfflineQueue|Command timed out/.test(
+  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|enableOfflineQueue|Command timed out|max retries per request|connection close/i.test(
     message,
   );
 }
