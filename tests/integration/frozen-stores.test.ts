@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngineProcess } from '../support/engine-process.ts';
 import { uniquePrefix } from '../support/fixtures.ts';
 import { findPostgresBinaries, type StoreServer, startLocalPostgres } from '../support/postgres.ts';
-import { waitFor } from '../support/processes.ts';
+import { waitFor, within } from '../support/processes.ts';
 import { findRedisServer, startLocalRedis } from '../support/redis.ts';
 
 // Servers that keep their connections open and stop answering (a frozen
@@ -31,19 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.allSettled([postgres?.stop(), redis?.stop()]);
 });
-
-/** Rejects when `work` has not settled after `ms`: a client that waits for ever is the failure. */
-async function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, stalled]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Runs `work` while `server` is frozen, and lets the server go on whatever happens. */
 async function whileFrozen<T>(server: StoreServer, work: () => Promise<T>): Promise<T> {

@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { adminQuery, uniquePrefix, useDatabase, withCredentials } from '../support/fixtures.ts';
+import { within } from '../support/processes.ts';
 
 // Attacks by a neighbour who has only its own tenant's credentials, or who
 // created something under a name an instance will ask for. The operator must
@@ -52,19 +53,6 @@ const namespaceTenant = (namespace: string, owner: string) =>
     password: generatePassword(),
     owner,
   });
-
-/** Rejects when `work` has not settled after `ms`: a stalled call is a failure, not a hang. */
-async function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, stalled]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function tenantClient(tenant: { role: string; password: string }): Promise<pg.Client> {
   const client = new pg.Client({

@@ -131,6 +131,19 @@ export function recentOutput(process: Guarded): string {
   return ((process as Guarded & { output?: string[] }).output ?? []).join('').slice(-4000);
 }
 
+/** Rejects when `work` has not settled after `ms`: a stalled call is a failure, not a hang. */
+export async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls `check` until it returns a value, failing with the process's output. */
 export async function waitFor<T>(
   what: string,
