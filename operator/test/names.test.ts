@@ -77,24 +77,27 @@ const provisioned = (
 function everyClaim(all: TradingEngineInstance[], me: TradingEngineInstance): string | undefined {
   const claims: Claim[] = all.flatMap((other) => {
     const identity = resolveIdentity(other);
-    const servers = admin.storeKeys(other);
-    const holds = (store: Store) =>
+    const now = admin.storeKeys(other);
+    const held = (store: Store) =>
       ['True', 'Unknown'].includes(
         other.status?.conditions?.find((c) => c.type === CONDITION[store])?.status ?? '',
-      ) && other.status?.stores?.[store] === servers[store];
+      )
+        ? other.status?.stores?.[store]
+        : undefined;
     const asks = other.metadata.uid === me.metadata.uid;
-    if (!asks && !holds('postgres') && !holds('redis')) return [];
+    const on = asks ? now : { postgres: held('postgres'), redis: held('redis') };
+    if (!asks && !on.postgres && !on.redis) return [];
     return [
       {
         key: keyOf(other),
         createdAt: other.metadata.creationTimestamp,
-        holds: holds('postgres') || holds('redis'),
+        holds: !asks || (held('postgres') === now.postgres && held('redis') === now.redis),
         identity: {
-          ...((asks || holds('postgres')) && {
-            postgresSchema: `${encodeURIComponent(servers.postgres)}|${identity.postgresSchema}`,
+          ...(on.postgres && {
+            postgresSchema: `${encodeURIComponent(on.postgres)}|${identity.postgresSchema}`,
           }),
-          ...((asks || holds('redis')) && {
-            redisNamespace: `${encodeURIComponent(servers.redis)}|${identity.redisNamespace}`,
+          ...(on.redis && {
+            redisNamespace: `${encodeURIComponent(on.redis)}|${identity.redisNamespace}`,
           }),
         },
       },
@@ -271,7 +274,14 @@ describe('name arbitration', () => {
         );
         const stores = pick<Store[]>([['postgres', 'redis'], ['postgres'], ['redis']]);
         const status = pick<'True' | 'Unknown'>(['True', 'True', 'Unknown']);
-        cache.put(next() < 0.6 ? provisioned(object, { stores, status }) : object);
+        // Some were confirmed on the other servers, before their admin Secrets changed.
+        const on = admin.storeKeys(
+          instance(
+            'x',
+            inNamespace(next() < 0.2 ? pick(['a-x', 'b-x']) : object.metadata.namespace),
+          ),
+        );
+        cache.put(next() < 0.6 ? provisioned(object, { stores, status, on }) : object);
         // Some leave, as instances do.
         if (next() < 0.1) cache.delete(pick([...cache.objects.values()]));
       }

@@ -66,9 +66,12 @@ export class NameArbiter {
   }
 
   /**
-   * An instance's claim, its names qualified by the servers they are on:
-   * every name it `asks` for, or only those it `holds` (undefined when it
-   * holds none).
+   * An instance's claim, its names qualified by servers: every name it
+   * `asks` for, on the servers its admin Secrets name now; or only those it
+   * `holds`, on the servers that confirmed them (undefined when it holds
+   * none). An asking instance counts as holding only when it holds every
+   * name it asks for there: a name held on one store says nothing of the
+   * other's.
    */
   private claimOf(instance: TradingEngineInstance, identity: Identity, what: 'asks'): Claim;
   private claimOf(
@@ -81,46 +84,43 @@ export class NameArbiter {
     identity: Identity,
     what: 'asks' | 'holds',
   ): Claim | undefined {
-    const servers = this.admin.storeKeys(instance);
-    const held = heldNames(instance, servers);
-    if (what === 'holds' && !held.schema && !held.namespace) return undefined;
-    const all = what === 'asks';
+    const held = heldServers(instance);
+    const asks = what === 'asks';
+    if (!asks && !held.postgres && !held.redis) return undefined;
+    const now = this.admin.storeKeys(instance);
+    const servers = asks ? now : held;
+    const qualified = (server: string | undefined, name: string) =>
+      server === undefined ? undefined : `${encodeURIComponent(server)}|${name}`;
+    const postgresSchema = qualified(servers.postgres, identity.postgresSchema);
+    const redisNamespace = qualified(servers.redis, identity.redisNamespace);
     return {
       key: keyOf(instance),
       createdAt: instance.metadata.creationTimestamp,
-      holds: held.schema || held.namespace,
+      holds: asks ? held.postgres === now.postgres && held.redis === now.redis : true,
       identity: {
-        ...((all || held.schema) && {
-          postgresSchema: `${encodeURIComponent(servers.postgres)}|${identity.postgresSchema}`,
-        }),
-        ...((all || held.namespace) && {
-          redisNamespace: `${encodeURIComponent(servers.redis)}|${identity.redisNamespace}`,
-        }),
+        ...(postgresSchema !== undefined && { postgresSchema }),
+        ...(redisNamespace !== undefined && { redisNamespace }),
       },
     };
   }
 }
 
 /**
- * Which of the instance's names are provisioned for it on the servers its
- * admin Secrets name now: a store confirmed them there (`status.stores`)
- * and has not said otherwise since (a store that cannot be reached stays
- * holding, `holdsStoreNames`). An instance that never provisions (its admin
- * connection fails, a store refuses it) holds nothing, so it cannot squat a
- * name; nor does one whose admin Secret now names another server than the
- * one that confirmed its names.
+ * The servers on which the instance's names are provisioned for it: a store
+ * confirmed them there (`status.stores`, written from the server that
+ * reconcile provisioned on) and has not said otherwise since (a store that
+ * cannot be reached stays holding, `holdsStoreNames`). An instance that
+ * never provisions (its admin connection fails, a store refuses it) holds
+ * nothing, so it cannot squat a name; an admin Secret pointed elsewhere
+ * later holds nothing there.
  */
-function heldNames(
-  instance: TradingEngineInstance,
-  servers: { postgres: string; redis: string },
-): { schema: boolean; namespace: boolean } {
+function heldServers(instance: TradingEngineInstance): { postgres?: string; redis?: string } {
   const { conditions, stores } = instance.status ?? {};
   return {
-    schema:
-      holdsStoreNames(findCondition(conditions, 'DatabaseReady')) &&
-      stores?.postgres === servers.postgres,
-    namespace:
-      holdsStoreNames(findCondition(conditions, 'CacheReady')) && stores?.redis === servers.redis,
+    ...(holdsStoreNames(findCondition(conditions, 'DatabaseReady')) &&
+      stores?.postgres !== undefined && { postgres: stores.postgres }),
+    ...(holdsStoreNames(findCondition(conditions, 'CacheReady')) &&
+      stores?.redis !== undefined && { redis: stores.redis }),
   };
 }
 
