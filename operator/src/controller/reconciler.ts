@@ -237,10 +237,8 @@ export class InstanceReconciler {
     if (wait > 0) return { requeueAfterMs: wait };
     if (refused) this.deps.events.record(target(instance), 'Warning', ready.reason, ready.message);
     else this.status.announceReady(instance, ready);
-    // The servers that confirmed the names now (the ones this reconcile provisioned on);
-    // those that did before, for a store that failed.
+    // The servers that confirmed the names now: the ones this reconcile provisioned on.
     const stores = {
-      ...this.status.stores(instance),
       ...(postgres.ok && { postgres: admin.postgres.storeKey }),
       ...(redis.ok && { redis: admin.redis.storeKey }),
     };

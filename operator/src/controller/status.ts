@@ -38,7 +38,7 @@ export class StatusWriter {
 
   /**
    * Writes status through /status, only when something in it changed.
-   * `stores` is kept as last written unless `fields` has it.
+   * `stores` is merged over the stores last written, store by store.
    */
   async write(
     instance: TradingEngineInstance,
@@ -47,7 +47,8 @@ export class StatusWriter {
   ): Promise<void> {
     const generation = instance.metadata.generation;
     const previous = this.current(instance);
-    const stores = fields.stores ?? previous?.stores;
+    const stores =
+      fields.stores || previous?.stores ? { ...previous?.stores, ...fields.stores } : undefined;
     const status: InstanceStatus = {
       ...fields,
       // Which servers hold the names outlives a reconcile that did not reach them.
@@ -67,11 +68,6 @@ export class StatusWriter {
   /** A condition as last written (here a moment ago, or as the cache has it). */
   condition(instance: TradingEngineInstance, type: ConditionType): Condition | undefined {
     return findCondition(this.current(instance)?.conditions, type);
-  }
-
-  /** The servers that confirmed the instance's names, as last written. */
-  stores(instance: TradingEngineInstance): InstanceStatus['stores'] {
-    return this.current(instance)?.stores;
   }
 
   /** True until the instance's first status is written (by this operator or an earlier one). */

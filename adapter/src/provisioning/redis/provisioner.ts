@@ -127,8 +127,7 @@ export class RedisProvisioner {
       try {
         me = String(await this.send(['ACL', 'WHOAMI']));
       } catch (error) {
-        if (error instanceof StoreUnavailableError || error instanceof AdminAuthenticationError)
-          throw error;
+        if (isStoreRefusal(error)) throw error;
         throw new AdminCapabilityError(
           'the Redis admin user may not run ACL WHOAMI and ACL DRYRUN; use a user with +@all ~* &*',
         );
@@ -136,8 +135,7 @@ export class RedisProvisioner {
       for (const command of ADMIN_COMMANDS) {
         const verdict = await this.send<string>(['ACL', 'DRYRUN', me, ...command]).catch(
           (error: Error) => {
-            if (error instanceof StoreUnavailableError || error instanceof AdminAuthenticationError)
-              throw error;
+            if (isStoreRefusal(error)) throw error;
             return error.message;
           },
         );
@@ -424,14 +422,22 @@ export function isRedisCommandTimeout(error: unknown): boolean {
   return /Command timed out/.test((error as Error)?.message ?? '');
 }
 
+/** The store could not be asked at all (down, or the admin login refused): no command's verdict. */
+function isStoreRefusal(error: unknown): boolean {
+  return error instanceof StoreUnavailableError || error instanceof AdminAuthenticationError;
+}
+
 function isAuthenticationError(error: unknown): boolean {
   return /WRONGPASS|NOAUTH/.test((error as Error)?.message ?? '');
 }
 
 function isConnectionError(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
-  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|enableOfflineQueue|Command timed out|max retries per request|connection close/i.test(
-    message,
+  return (
+    isRedisCommandTimeout(error) ||
+    /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|enableOfflineQueue|max retries per request|connection close/i.test(
+      message,
+    )
   );
 }
 
